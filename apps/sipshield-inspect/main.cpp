@@ -1,0 +1,159 @@
+// sipshield-inspect: what would the filter do with every frame of this capture? Runs the
+// daemon's own per-burst pipeline over a pcap that holds both directions.
+#include <getopt.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <optional>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "config/config.hpp"
+#include "dataplane/replay.hpp"
+#include "packet/pcap_file.hpp"
+#include "telemetry/report.hpp"
+
+namespace {
+
+using namespace sipshield;
+
+constexpr const char* kUsage = R"(usage: sipshield-inspect [--config FILE] --pcap IN.pcap [--protect ADDR[:PORT]]...
+                         [--verdicts OUT.jsonl] [--pass OUT.pcap] [--drop OUT.pcap]
+                         [--report OUT.json] [--quiet]
+
+Replays a capture (both directions) through the filter's pipeline and reports what it would
+forward and what it would drop, and why.
+
+  --config FILE     the daemon's config (default: the built-in default config; ports and EAL
+                    settings are ignored here)
+  --pcap FILE       the capture to judge (Ethernet, pcap format)
+  --protect SPEC    add a protected UDP SIP service to the config's list (repeatable):
+                    198.18.0.10:5060, 198.18.0.0/24, [2001:db8::10]:5060, 2001:db8::/64
+  --verdicts FILE   one JSON line per input frame, in input order:
+                    {"frame": N, "action": "pass"|"drop", "reason": "..."} (N from 1, as Wireshark)
+  --pass FILE       the frames that pass, as the daemon would forward them
+  --drop FILE       the frames that are dropped, in the order they are given up
+  --report FILE     the summary and every counter as JSON
+  --quiet           no verdict table on stdout
+)";
+
+class OutputFiles : public ReplayListener {
+ public:
+  std::unique_ptr<PcapWriter> pass, drop;
+  void released(uint64_t, std::span<const uint8_t> frame, uint64_t time_us, Verdict v) override {
+    auto& writer = v.action == Action::pass ? pass : drop;
+    if (writer) writer->write(time_us, frame);
+  }
+};
+
+int run(int argc, char** argv) {
+  std::optional<std::string> config_file, pcap_file, verdicts_file, pass_file, drop_file,
+      report_file;
+  std::vector<std::string> protect;
+  bool quiet = false;
+  static const option kOptions[] = {{"config", required_argument, nullptr, 'c'},
+                                    {"pcap", required_argument, nullptr, 'r'},
+                                    {"protect", required_argument, nullptr, 'p'},
+                                    {"verdicts", required_argument, nullptr, 'v'},
+                                    {"pass", required_argument, nullptr, 'P'},
+                                    {"drop", required_argument, nullptr, 'D'},
+                                    {"report", required_argument, nullptr, 'R'},
+                                    {"quiet", no_argument, nullptr, 'q'},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
+  for (int c; (c = getopt_long(argc, argv, "", kOptions, nullptr)) != -1;) {
+    switch (c) {
+      case 'c': config_file = optarg; break;
+      case 'r': pcap_file = optarg; break;
+      case 'p': protect.emplace_back(optarg); break;
+      case 'v': verdicts_file = optarg; break;
+      case 'P': pass_file = optarg; break;
+      case 'D': drop_file = optarg; break;
+      case 'R': report_file = optarg; break;
+      case 'q': quiet = true; break;
+      case 'h': fmt::print("{}", kUsage); return 0;
+      default: fmt::print(stderr, "{}", kUsage); return 2;
+    }
+  }
+  if (optind != argc || !pcap_file) {
+    fmt::print(stderr, "sipshield-inspect: --pcap is required\n{}", kUsage);
+    return 2;
+  }
+
+  Config config = config_file ? load_config(*config_file) : Config{};
+  for (const auto& spec : protect) {
+    auto match = ServiceMatch::parse(spec);
+    if (!match)
+      throw ConfigError("--protect " + spec,
+                        "expected ADDR[/LEN][:PORT], e.g. 198.18.0.10:5060 or [2001:db8::10]:5060");
+    config.protected_services.push_back(*match);
+  }
+  if (config.protected_services.empty())
+    fmt::print(stderr,
+               "sipshield-inspect: warning: no protected service (config \"protected\" or "
+               "--protect): every IP frame follows default_action\n");
+
+  PcapReader reader(*pcap_file);  // fails before EAL starts if the file is unreadable
+  OutputFiles outputs;
+  if (pass_file) outputs.pass = std::make_unique<PcapWriter>(*pass_file);
+  if (drop_file) outputs.drop = std::make_unique<PcapWriter>(*drop_file);
+
+  Eal eal(offline_eal_args("sipshield-inspect"));
+  const KeyedHash hash;
+  Replay replay(config, hash, &outputs);
+  CapturedFrame frame;
+  uint64_t first_us = 0, last_us = 0;
+  while (reader.next(frame)) {
+    if (replay.frames() == 0) first_us = frame.time_us;
+    last_us = frame.time_us;
+    replay.feed(frame.time_us, frame.bytes);
+  }
+  replay.finish();
+
+  if (verdicts_file) {
+    std::ofstream out(*verdicts_file);
+    if (!out) throw PcapError(fmt::format("cannot write {}", *verdicts_file));
+    const auto& verdicts = replay.verdicts();
+    for (size_t i = 0; i < verdicts.size(); ++i)
+      out << fmt::format("{{\"frame\": {}, \"action\": \"{}\", \"reason\": \"{}\"}}\n", i + 1,
+                         action_name(verdicts[i].action), reason_name(verdicts[i].reason));
+  }
+
+  CounterTotals totals;
+  totals.add(replay.pipeline().counters());
+  if (report_file) {
+    nlohmann::json report = {{"capture", *pcap_file},
+                             {"frames", replay.frames()},
+                             {"capture_seconds", double(last_us - first_us) / 1e6},
+                             {"config", to_json(config)},
+                             {"counters", totals.to_json()}};
+    std::ofstream out(*report_file);
+    out << report.dump(2) << "\n";
+  }
+  if (!quiet) {
+    std::string services;
+    for (const auto& s : config.protected_services)
+      services += (services.empty() ? "" : ", ") + s.to_string();
+    fmt::print("sipshield-inspect: {}: {} frames ({} from outside, {} from inside), {:.3f} s\n",
+               *pcap_file, replay.frames(), totals.rx[0], totals.rx[1],
+               double(last_us - first_us) / 1e6);
+    fmt::print("protected: {}\n{}", services.empty() ? "(none)" : services,
+               render_verdict_table(totals));
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const ConfigError& e) {
+    fmt::print(stderr, "sipshield-inspect: config error: {}\n", e.what());
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "sipshield-inspect: {}\n", e.what());
+  }
+  return 1;
+}

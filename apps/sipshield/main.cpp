@@ -1,0 +1,129 @@
+// sipshield: the inline SIP flood filter daemon.
+//   sipshield [EAL options] -- --config FILE [options]
+//   sipshield --config FILE [options]          (EAL options then come from the config alone)
+#include <getopt.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "config/config.hpp"
+#include "dataplane/daemon.hpp"
+#include "dataplane/eal.hpp"
+#include "demo.hpp"
+#include "telemetry/report.hpp"
+
+namespace {
+
+using namespace sipshield;
+
+constexpr const char* kUsage = R"(usage: sipshield [EAL options] -- --config FILE [options]
+       sipshield --demo
+
+  --config FILE       JSON config (docs/configuration.md); EAL options in it come first, the
+                      command line's after
+  --check-config      validate the config, print the effective config as JSON, exit
+  --report FILE       write the final counters as JSON to FILE as well as to stdout
+  --idle-exit-ms N    stop once no frame has arrived for N ms (capture replays, tests)
+  --duration S        stop after S seconds
+  --demo              run the built-in scenario: users and floods from a capture, through the
+                      real ports (net_pcap) and workers, then a readable report
+SIGINT or SIGTERM stops the daemon gracefully; it then prints its final counters as JSON.
+)";
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop.store(true); }
+
+int run(int argc, char** argv) {
+  // DPDK convention: EAL options before "--", the application's after. Without "--" every
+  // argument is the application's.
+  std::vector<std::string> eal_args;
+  int app_start = 1;
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--") {
+      eal_args.assign(argv + 1, argv + i);
+      app_start = i;
+      break;
+    }
+  std::vector<char*> app_argv{argv[0]};
+  for (int i = app_start == 1 ? 1 : app_start + 1; i < argc; ++i) app_argv.push_back(argv[i]);
+  app_argv.push_back(nullptr);
+
+  std::optional<std::string> config_file, report_file;
+  bool check_only = false, demo = false;
+  RunOptions options;
+  options.program = argv[0];
+  options.extra_eal_args = eal_args;
+  static const option kOptions[] = {{"config", required_argument, nullptr, 'c'},
+                                    {"check-config", no_argument, nullptr, 'k'},
+                                    {"report", required_argument, nullptr, 'R'},
+                                    {"idle-exit-ms", required_argument, nullptr, 'i'},
+                                    {"duration", required_argument, nullptr, 'd'},
+                                    {"demo", no_argument, nullptr, 'D'},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
+  const int app_argc = static_cast<int>(app_argv.size()) - 1;
+  for (int c; (c = getopt_long(app_argc, app_argv.data(), "", kOptions, nullptr)) != -1;) {
+    try {
+      switch (c) {
+        case 'c': config_file = optarg; break;
+        case 'k': check_only = true; break;
+        case 'R': report_file = optarg; break;
+        case 'i': options.idle_exit_ms = static_cast<unsigned>(std::stoul(optarg)); break;
+        case 'd': options.duration_s = std::stod(optarg); break;
+        case 'D': demo = true; break;
+        case 'h': fmt::print("{}", kUsage); return 0;
+        default: fmt::print(stderr, "{}", kUsage); return 2;
+      }
+    } catch (const std::logic_error&) {
+      fmt::print(stderr, "sipshield: {} needs a number, got \"{}\"\n", app_argv[optind - 1],
+                 optarg);
+      return 2;
+    }
+  }
+  if (optind != app_argc) {
+    fmt::print(stderr, "sipshield: unexpected argument \"{}\"\n{}", app_argv[optind], kUsage);
+    return 2;
+  }
+  if (demo) return run_demo(options, g_stop);
+  if (!config_file) {
+    fmt::print(stderr, "sipshield: --config is required (or --demo)\n{}", kUsage);
+    return 2;
+  }
+  const Config config = load_config(*config_file);
+  if (check_only) {
+    fmt::print("{}\n", to_json(config).dump(2));
+    return 0;
+  }
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  const RunResult result = run_dataplane(config, options, g_stop);
+  fmt::print(stderr, "sipshield: stopped\n{}", render_verdict_table(result.totals));
+  const std::string json = result.summary.dump(2);
+  fmt::print("{}\n", json);
+  std::fflush(stdout);
+  if (report_file) {
+    std::ofstream out(*report_file);
+    if (!out) throw DataplaneError(fmt::format("cannot write {}", *report_file));
+    out << json << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const ConfigError& e) {
+    fmt::print(stderr, "sipshield: config error: {}\n", e.what());
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "sipshield: {}\n", e.what());
+  }
+  return 1;
+}

@@ -1,0 +1,368 @@
+#include "config/config.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "config/port_flags.hpp"
+
+namespace sipshield {
+namespace {
+
+using nlohmann::json;
+
+std::string describe(const json& value) {
+  std::string text = value.dump();
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return fmt::format("{} {}", value.type_name(), text);
+}
+
+// A JSON value with its path ($.a.b[2]) so every error can say where it is.
+class Node {
+ public:
+  Node(const json& value, std::string path) : value_(value), path_(std::move(path)) {}
+
+  const json& value() const { return value_; }
+  const std::string& path() const { return path_; }
+
+  [[noreturn]] void fail(const std::string& expected) const {
+    throw ConfigError(path_, fmt::format("expected {}, got {}", expected, describe(value_)));
+  }
+
+  // An object whose keys must all be among `allowed`.
+  const Node& object(std::initializer_list<std::string_view> allowed) const {
+    return object(std::span<const std::string_view>(allowed.begin(), allowed.size()));
+  }
+  const Node& object(std::span<const std::string_view> allowed) const {
+    if (!value_.is_object()) fail("an object");
+    for (const auto& [key, unused] : value_.items()) {
+      bool known = false;
+      for (auto name : allowed) known = known || name == key;
+      if (!known) {
+        std::string names;
+        for (auto name : allowed) names += fmt::format("{}{}", names.empty() ? "" : ", ", name);
+        throw ConfigError(path_ + "." + key, fmt::format("unknown key (known here: {})", names));
+      }
+    }
+    return *this;
+  }
+
+  std::optional<Node> find(std::string_view key) const {
+    auto it = value_.find(key);
+    if (it == value_.end()) return std::nullopt;
+    return Node(*it, fmt::format("{}.{}", path_, key));
+  }
+
+  std::vector<Node> array() const {
+    if (!value_.is_array()) fail("an array");
+    std::vector<Node> items;
+    for (size_t i = 0; i < value_.size(); ++i)
+      items.emplace_back(value_[i], fmt::format("{}[{}]", path_, i));
+    return items;
+  }
+
+  uint64_t integer(uint64_t min, uint64_t max) const {
+    if (!value_.is_number_unsigned() && !(value_.is_number_integer() && value_.get<int64_t>() >= 0))
+      fail(fmt::format("an integer from {} to {}", min, max));
+    const auto v = value_.get<uint64_t>();
+    if (v < min || v > max) fail(fmt::format("an integer from {} to {}", min, max));
+    return v;
+  }
+
+  bool boolean() const {
+    if (!value_.is_boolean()) fail("true or false");
+    return value_.get<bool>();
+  }
+
+  std::string string() const {
+    if (!value_.is_string()) fail("a string");
+    return value_.get<std::string>();
+  }
+
+  std::string choice(std::initializer_list<std::string_view> choices) const {
+    std::string names;
+    for (auto c : choices) names += fmt::format("{}\"{}\"", names.empty() ? "" : " or ", c);
+    if (!value_.is_string()) fail(names);
+    const auto s = value_.get<std::string>();
+    for (auto c : choices)
+      if (c == s) return s;
+    fail(names);
+  }
+
+  std::vector<std::string> flag_names(std::span<const NamedFlag> table) const {
+    std::vector<std::string> names;
+    for (const auto& item : array()) {
+      auto name = item.value().is_string() ? item.value().get<std::string>() : std::string{};
+      if (!find_flag(table, name)) {
+        std::string known;
+        for (const auto& f : table) known += fmt::format("{}{}", known.empty() ? "" : ", ", f.name);
+        item.fail(fmt::format("one of {}", known));
+      }
+      names.push_back(name);
+    }
+    return names;
+  }
+
+ private:
+  const json& value_;
+  std::string path_;
+};
+
+template <class T, class F>
+void optional_field(const Node& parent, std::string_view key, T& target, F&& read) {
+  if (auto node = parent.find(key)) target = read(*node);
+}
+
+json read_json_file(const std::filesystem::path& file, const std::string& path_for_errors) {
+  std::ifstream in(file);
+  if (!in) throw ConfigError(path_for_errors, fmt::format("cannot open {}", file.string()));
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return json::parse(text.str());
+  } catch (const json::parse_error& e) {
+    throw ConfigError(path_for_errors, fmt::format("{} is not valid JSON: {}", file.string(), e.what()));
+  }
+}
+
+constexpr std::string_view kPortKeys[] = {
+    "device", "profile", "rx_descriptors", "tx_descriptors", "mtu", "promiscuous", "rss", "offloads",
+    "description", "notes"};
+
+// Reads the port fields of `node` over `port` (used for profiles, then for the port's own keys).
+void read_port_fields(const Node& node, PortConfig& port) {
+  optional_field(node, "device", port.device, [](const Node& n) {
+    auto s = n.string();
+    if (s.empty()) n.fail("a PCI address or vdev arguments");
+    return s;
+  });
+  optional_field(node, "rx_descriptors", port.rx_descriptors,
+                 [](const Node& n) { return static_cast<uint16_t>(n.integer(64, 32768)); });
+  optional_field(node, "tx_descriptors", port.tx_descriptors,
+                 [](const Node& n) { return static_cast<uint16_t>(n.integer(64, 32768)); });
+  optional_field(node, "mtu", port.mtu,
+                 [](const Node& n) { return static_cast<uint16_t>(n.integer(576, 9600)); });
+  optional_field(node, "promiscuous", port.promiscuous, [](const Node& n) { return n.boolean(); });
+  if (auto rss = node.find("rss")) {
+    rss->object({"enabled", "symmetric_key", "types"});
+    optional_field(*rss, "enabled", port.rss.enabled, [](const Node& n) { return n.boolean(); });
+    optional_field(*rss, "symmetric_key", port.rss.symmetric_key,
+                   [](const Node& n) { return n.boolean(); });
+    optional_field(*rss, "types", port.rss.types,
+                   [](const Node& n) { return n.flag_names(rss_type_flags()); });
+    for (const auto& t : port.rss.types)
+      if (t == "nonfrag_ipv4_udp" || t == "nonfrag_ipv6_udp")
+        throw ConfigError(rss->path() + ".types",
+                          fmt::format("\"{}\" hashes UDP ports on most NICs, which splits a "
+                                      "datagram's fragments across workers; use IP-only types",
+                                      t));
+  }
+  if (auto offloads = node.find("offloads")) {
+    offloads->object({"rx", "tx"});
+    optional_field(*offloads, "rx", port.rx_offloads,
+                   [](const Node& n) { return n.flag_names(rx_offload_flags()); });
+    optional_field(*offloads, "tx", port.tx_offloads,
+                   [](const Node& n) { return n.flag_names(tx_offload_flags()); });
+  }
+}
+
+PortConfig read_port(const Node& node, const std::filesystem::path& base_dir) {
+  node.object(kPortKeys);
+  PortConfig port;
+  if (auto profile = node.find("profile")) {
+    const auto file = base_dir / profile->string();
+    const json profile_json = read_json_file(file, profile->path());
+    const Node profile_node(profile_json, fmt::format("{} ({})", profile->path(), file.string()));
+    profile_node.object(kPortKeys);
+    if (profile_node.find("profile") || profile_node.find("device"))
+      throw ConfigError(profile_node.path(), "a profile may not name a device or another profile");
+    read_port_fields(profile_node, port);
+  }
+  read_port_fields(node, port);  // the port's own keys win over its profile
+  if (port.device.empty()) throw ConfigError(node.path() + ".device", "required: a PCI address or vdev arguments");
+  return port;
+}
+
+}  // namespace
+
+std::optional<ServiceMatch> ServiceMatch::parse(std::string_view text) {
+  ServiceMatch match;
+  std::string_view address = text;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    address = text.substr(1, close - 1);
+    const auto rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      port_text = rest.substr(1);
+      if (port_text.empty()) return std::nullopt;
+    }
+  } else if (std::count(text.begin(), text.end(), ':') == 1) {  // IPv4 with a port
+    const auto colon = text.find(':');
+    address = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (port_text.empty()) return std::nullopt;
+  }
+  auto prefix = IpPrefix::parse(address);
+  if (!prefix) return std::nullopt;
+  match.prefix = *prefix;
+  if (!port_text.empty()) {
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
+      return std::nullopt;
+    match.port = static_cast<uint16_t>(port);
+  }
+  return match;
+}
+
+std::string ServiceMatch::to_string() const {
+  const bool host = prefix.length == 128;
+  const std::string address = host ? prefix.address.to_string() : prefix.to_string();
+  if (!port) return address;
+  return prefix.address.is_v4() ? fmt::format("{}:{}", address, *port)
+                                : fmt::format("[{}]:{}", address, *port);
+}
+
+Config parse_config(const json& document, const std::filesystem::path& base_dir) {
+  const Node root(document, "$");
+  root.object({"eal", "ports", "workers", "protected", "default_action", "reassembly", "clock",
+               "mempool", "stats_interval_s", "description"});
+  Config config;
+
+  if (auto eal = root.find("eal")) {
+    eal->object({"args"});
+    if (auto args = eal->find("args"))
+      for (const auto& arg : args->array()) config.eal_args.push_back(arg.string());
+  }
+  if (auto ports = root.find("ports")) {
+    ports->object({"outside", "inside"});
+    if (auto n = ports->find("outside")) config.outside = read_port(*n, base_dir);
+    if (auto n = ports->find("inside")) config.inside = read_port(*n, base_dir);
+    if (config.outside.has_value() != config.inside.has_value())
+      throw ConfigError(ports->path(), "expected both \"outside\" and \"inside\", or neither");
+    if (config.outside && config.outside->device == config.inside->device)
+      throw ConfigError(ports->path() + ".inside.device",
+                        "the same device as ports.outside.device: a bump in the wire needs two ports");
+  }
+  optional_field(root, "workers", config.workers,
+                 [](const Node& n) { return static_cast<unsigned>(n.integer(1, 128)); });
+  if (auto list = root.find("protected")) {
+    std::set<std::string> seen;
+    for (const auto& item : list->array()) {
+      auto match = ServiceMatch::parse(item.string());
+      if (!match) item.fail("an address or prefix with an optional port: 198.18.0.10:5060, "
+                            "198.18.0.0/24, [2001:db8::10]:5060, 2001:db8::/64");
+      if (!seen.insert(match->to_string()).second)
+        throw ConfigError(item.path(), fmt::format("{} is listed twice", match->to_string()));
+      config.protected_services.push_back(*match);
+    }
+    if (config.protected_services.size() > 64)
+      throw ConfigError(list->path(), "expected at most 64 entries (use prefixes)");
+  }
+  optional_field(root, "default_action", config.default_action, [](const Node& n) {
+    return n.choice({"pass", "drop"}) == "pass" ? Action::pass : Action::drop;
+  });
+  if (auto r = root.find("reassembly")) {
+    r->object({"max_datagrams", "max_fragments", "max_per_source", "max_held", "timeout_ms"});
+    auto& limits = config.reassembly;
+    optional_field(*r, "max_datagrams", limits.max_datagrams,
+                   [](const Node& n) { return static_cast<uint32_t>(n.integer(1, 1u << 22)); });
+    optional_field(*r, "max_fragments", limits.max_fragments, [](const Node& n) {
+      return static_cast<uint16_t>(n.integer(2, kMaxFragmentsPerDatagram));
+    });
+    optional_field(*r, "max_per_source", limits.max_per_source,
+                   [](const Node& n) { return static_cast<uint16_t>(n.integer(1, 65535)); });
+    optional_field(*r, "max_held", limits.max_held,
+                   [](const Node& n) { return static_cast<uint32_t>(n.integer(2, 1u << 24)); });
+    if (limits.max_held < limits.max_fragments)
+      throw ConfigError(r->path() + ".max_held",
+                        fmt::format("expected at least max_fragments ({})", limits.max_fragments));
+    if (auto t = r->find("timeout_ms")) limits.timeout_ns = t->integer(1, 60000) * 1'000'000;
+    if (limits.max_per_source > limits.max_datagrams)
+      throw ConfigError(r->path() + ".max_per_source",
+                        fmt::format("expected at most max_datagrams ({})", limits.max_datagrams));
+  }
+  optional_field(root, "clock", config.clock, [](const Node& n) {
+    const auto c = n.choice({"auto", "tsc", "packet"});
+    return c == "tsc" ? ClockSource::tsc : c == "packet" ? ClockSource::packet : ClockSource::automatic;
+  });
+  if (auto m = root.find("mempool")) {
+    m->object({"mbufs", "cache"});
+    optional_field(*m, "mbufs", config.mempool.mbufs,
+                   [](const Node& n) {
+                     const auto v = static_cast<uint32_t>(n.integer(0, 1u << 24));
+                     if (v != 0 && v < 1023) n.fail("0 (automatic) or an integer from 1023 to 16777216");
+                     return v;
+                   });
+    optional_field(*m, "cache", config.mempool.cache,
+                   [](const Node& n) { return static_cast<uint16_t>(n.integer(0, 512)); });
+  }
+  optional_field(root, "stats_interval_s", config.stats_interval_s,
+                 [](const Node& n) { return static_cast<unsigned>(n.integer(0, 86400)); });
+  return config;
+}
+
+Config parse_config_text(std::string_view text, const std::filesystem::path& base_dir) {
+  json document;
+  try {
+    document = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw ConfigError("$", fmt::format("not valid JSON: {}", e.what()));
+  }
+  return parse_config(document, base_dir);
+}
+
+Config load_config(const std::filesystem::path& file) {
+  return parse_config(read_json_file(file, "$"), file.parent_path());
+}
+
+namespace {
+json port_to_json(const PortConfig& port) {
+  return {{"device", port.device},
+          {"rx_descriptors", port.rx_descriptors},
+          {"tx_descriptors", port.tx_descriptors},
+          {"mtu", port.mtu},
+          {"promiscuous", port.promiscuous},
+          {"rss",
+           {{"enabled", port.rss.enabled},
+            {"symmetric_key", port.rss.symmetric_key},
+            {"types", port.rss.types}}},
+          {"offloads", {{"rx", port.rx_offloads}, {"tx", port.tx_offloads}}}};
+}
+}  // namespace
+
+json to_json(const Config& config) {
+  json services = json::array();
+  for (const auto& s : config.protected_services) services.push_back(s.to_string());
+  json out = {
+      {"eal", {{"args", config.eal_args}}},
+      {"workers", config.workers},
+      {"protected", services},
+      {"default_action", std::string(action_name(config.default_action))},
+      {"reassembly",
+       {{"max_datagrams", config.reassembly.max_datagrams},
+        {"max_fragments", config.reassembly.max_fragments},
+        {"max_per_source", config.reassembly.max_per_source},
+        {"max_held", config.reassembly.max_held},
+        {"timeout_ms", config.reassembly.timeout_ns / 1'000'000}}},
+      {"clock", config.clock == ClockSource::tsc      ? "tsc"
+                : config.clock == ClockSource::packet ? "packet"
+                                                      : "auto"},
+      {"mempool", {{"mbufs", config.mempool.mbufs}, {"cache", config.mempool.cache}}},
+      {"stats_interval_s", config.stats_interval_s},
+  };
+  if (config.outside)
+    out["ports"] = {{"outside", port_to_json(*config.outside)},
+                    {"inside", port_to_json(*config.inside)}};
+  return out;
+}
+
+}  // namespace sipshield

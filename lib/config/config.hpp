@@ -1,0 +1,90 @@
+// The daemon's and inspect's configuration: JSON, validated whole before anything starts. Every
+// error names the JSON path and the expected form; unknown keys are errors, not ignored.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "packet/ip_address.hpp"
+#include "packet/reassembly.hpp"
+#include "telemetry/reasons.hpp"
+
+namespace sipshield {
+
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(const std::string& path, const std::string& message)
+      : std::runtime_error(path + ": " + message), path_(path) {}
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A protected UDP SIP service: address or prefix, and a port (nullopt: any port).
+struct ServiceMatch {
+  IpPrefix prefix;
+  std::optional<uint16_t> port;
+
+  // "198.18.0.10", "198.18.0.10:5060", "198.18.0.0/24:5060", "2001:db8::10",
+  // "[2001:db8::10]:5060", "[2001:db8::/64]:5060".
+  static std::optional<ServiceMatch> parse(std::string_view text);
+  std::string to_string() const;
+};
+
+enum class ClockSource : uint8_t { automatic, tsc, packet };
+
+struct RssConfig {
+  bool enabled = true;
+  bool symmetric_key = true;  // 0x6d5a repeated: both directions of a pair hash alike
+  std::vector<std::string> types{"ipv4", "frag_ipv4", "nonfrag_ipv4_other", "ipv6", "frag_ipv6",
+                                 "nonfrag_ipv6_other"};
+};
+
+struct PortConfig {
+  std::string device;  // PCI address (0000:03:00.0) or vdev args (net_pcap0,rx_pcap=...)
+  uint16_t rx_descriptors = 1024;
+  uint16_t tx_descriptors = 1024;
+  uint16_t mtu = 1500;
+  bool promiscuous = true;  // a bump in the wire forwards frames for every MAC
+  RssConfig rss;
+  std::vector<std::string> rx_offloads{"ipv4_cksum"};
+  std::vector<std::string> tx_offloads;
+};
+
+struct MempoolConfig {
+  uint32_t mbufs = 0;  // 0: sized from descriptors, workers and reassembly.max_held
+  uint16_t cache = 256;
+};
+
+struct Config {
+  std::vector<std::string> eal_args;
+  std::optional<PortConfig> outside;
+  std::optional<PortConfig> inside;
+  unsigned workers = 1;
+  std::vector<ServiceMatch> protected_services;
+  Action default_action = Action::pass;
+  ReassemblyLimits reassembly;
+  ClockSource clock = ClockSource::automatic;
+  MempoolConfig mempool;
+  unsigned stats_interval_s = 10;  // 0: no periodic stats line
+};
+
+// Parses and validates. `base_dir` resolves relative paths (port profiles) in the file.
+Config parse_config(const nlohmann::json& document, const std::filesystem::path& base_dir = {});
+Config load_config(const std::filesystem::path& file);
+Config parse_config_text(std::string_view text, const std::filesystem::path& base_dir = {});
+
+// Every key that parse_config knows, with its value (defaults filled in): the effective config.
+nlohmann::json to_json(const Config& config);
+
+
+
+}  // namespace sipshield

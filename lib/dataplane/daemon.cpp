@@ -1,0 +1,181 @@
+#include "dataplane/daemon.hpp"
+
+#include <rte_eal.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_mbuf_dyn.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "dataplane/clock.hpp"
+#include "dataplane/eal.hpp"
+#include "dataplane/port.hpp"
+#include "dataplane/worker.hpp"
+
+namespace sipshield {
+namespace {
+
+struct Launch {
+  Worker* worker;
+  const std::atomic<bool>* stop;
+};
+
+int worker_main(void* arg) {
+  auto* launch = static_cast<Launch*>(arg);
+  launch->worker->run(*launch->stop);
+  return 0;
+}
+
+uint32_t mbufs_needed(const Config& config, unsigned workers) {
+  const uint32_t descriptors = config.outside->rx_descriptors + config.outside->tx_descriptors +
+                               config.inside->rx_descriptors + config.inside->tx_descriptors;
+  // Every queue full, every reassembly table full, a burst in flight, and the per-lcore caches.
+  const uint32_t per_worker = descriptors + config.reassembly.max_held + 4 * kBurstSize;
+  return workers * per_worker + (workers + 1) * config.mempool.cache * 2u + 1024;
+}
+
+std::string stats_line(const CounterTotals& t) {
+  std::string top;
+  std::vector<std::pair<uint64_t, size_t>> drops;
+  for (size_t r = 0; r < kReasonCount; ++r)
+    if (t.dropped[r]) drops.emplace_back(t.dropped[r], r);
+  std::sort(drops.rbegin(), drops.rend());
+  for (size_t i = 0; i < drops.size() && i < 3; ++i)
+    top += fmt::format("{}{} {}", i ? ", " : " (", kReasonNames[drops[i].second], drops[i].first);
+  if (!top.empty()) top += ")";
+  return fmt::format("rx outside {} inside {} | forwarded to inside {} to outside {} | "
+                     "dropped {}{} | tx failed {}",
+                     t.rx[0], t.rx[1], t.tx[0], t.tx[1], t.total_dropped(), top,
+                     t.tx_failed[0] + t.tx_failed[1]);
+}
+
+}  // namespace
+
+RunResult run_dataplane(const Config& config, const RunOptions& options,
+                        const std::atomic<bool>& stop_requested) {
+  if (!config.outside || !config.inside)
+    throw ConfigError("$.ports", "the daemon needs ports.outside and ports.inside");
+
+  std::vector<std::string> eal_args{options.program};
+  eal_args.insert(eal_args.end(), config.eal_args.begin(), config.eal_args.end());
+  eal_args.insert(eal_args.end(), options.extra_eal_args.begin(), options.extra_eal_args.end());
+  Eal eal(eal_args);
+
+  unsigned workers = config.workers;
+  if (rte_lcore_count() < workers + 1)
+    throw DataplaneError(fmt::format(
+        "workers: {} workers need {} lcores (the main lcore and one per worker); EAL has {} "
+        "(set -l in eal.args or on the command line)",
+        workers, workers + 1, rte_lcore_count()));
+
+  std::optional<Mempool> pool;  // declared before the ports: they close first
+  Port outside("outside", *config.outside);
+  Port inside("inside", *config.inside);
+
+  for (const Port* port : {&outside, &inside}) {
+    std::string why;
+    const uint16_t queues = port->max_worker_queues(why);
+    if (queues == 1 && workers > 1 && !why.empty()) {
+      RTE_LOG(WARNING, USER1,
+              "ports.%s (%s): no RSS (%s): falling back to one queue and one worker\n",
+              port->role().c_str(), port->device().c_str(), why.c_str());
+      workers = 1;
+    } else if (queues < workers) {
+      throw DataplaneError(fmt::format("ports.{} ({}): {} workers need {} queues; the device "
+                                       "offers {}",
+                                       port->role(), port->device(), workers, workers, queues));
+    }
+  }
+
+  // One clock per decision: packet timestamps when a capture feeds the ports (replay decides
+  // as it did live), the TSC otherwise.
+  const int timestamp_offset = rte_mbuf_dynfield_lookup(RTE_MBUF_DYNFIELD_TIMESTAMP_NAME, nullptr);
+  const bool pcap_ports = outside.driver() == "net_pcap" && inside.driver() == "net_pcap";
+  bool packet_clock = false;
+  switch (config.clock) {
+    case ClockSource::tsc: break;
+    case ClockSource::packet:
+      if (timestamp_offset < 0)
+        throw ConfigError("$.clock", "\"packet\" needs ports that timestamp frames (net_pcap)");
+      packet_clock = true;
+      break;
+    case ClockSource::automatic: packet_clock = pcap_ports && timestamp_offset >= 0; break;
+  }
+
+  const uint16_t data_room =
+      data_room_for_mtu(std::max(config.outside->mtu, config.inside->mtu));
+  const uint32_t mbufs = config.mempool.mbufs ? config.mempool.mbufs
+                                              : mbufs_needed(config, workers);
+  pool.emplace("sipshield_mbufs", mbufs, config.mempool.cache, data_room, outside.socket());
+  outside.start(static_cast<uint16_t>(workers), pool->get());
+  inside.start(static_cast<uint16_t>(workers), pool->get());
+
+  const KeyedHash hash;  // one secret per start, shared read-only by every worker's tables
+  std::vector<std::unique_ptr<Worker>> worker_objects;
+  std::vector<Launch> launches(workers);
+  std::atomic<bool> stop_workers{false};
+  unsigned lcore = rte_get_next_lcore(-1, 1, 0);
+  for (unsigned w = 0; w < workers; ++w, lcore = rte_get_next_lcore(lcore, 1, 0)) {
+    worker_objects.push_back(std::make_unique<Worker>(config, hash, outside.id(), inside.id(),
+                                                      static_cast<uint16_t>(w),
+                                                      packet_clock ? timestamp_offset : -1));
+    launches[w] = {worker_objects.back().get(), &stop_workers};
+    if (rte_eal_remote_launch(worker_main, &launches[w], lcore) != 0)
+      throw DataplaneError(fmt::format("cannot launch worker {} on lcore {}", w, lcore));
+  }
+  fmt::print(stderr,
+             "sipshield: {} worker(s); outside {} [{}], inside {} [{}]; {} protected service(s); "
+             "clock {}\n",
+             workers, outside.device(), outside.driver(), inside.device(), inside.driver(),
+             config.protected_services.size(), packet_clock ? "packet timestamps" : "tsc");
+
+  const TscClock clock;
+  const auto totals_now = [&] {
+    CounterTotals t;
+    for (const auto& w : worker_objects) t.add(w->pipeline().counters());
+    return t;
+  };
+  const uint64_t started = clock.now_ns();
+  uint64_t next_stats = started + uint64_t{config.stats_interval_s} * 1'000'000'000;
+  while (!stop_requested.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const uint64_t now = clock.now_ns();
+    if (options.duration_s > 0 && now - started >= options.duration_s * 1e9) break;
+    if (options.idle_exit_ms > 0) {
+      uint64_t last = started;
+      for (const auto& w : worker_objects) last = std::max(last, w->last_rx_ns());
+      if (now - last >= uint64_t{options.idle_exit_ms} * 1'000'000) break;
+    }
+    if (config.stats_interval_s > 0 && now >= next_stats) {
+      fmt::print(stderr, "sipshield: {}\n", stats_line(totals_now()));
+      next_stats += uint64_t{config.stats_interval_s} * 1'000'000'000;
+    }
+  }
+  stop_workers.store(true);
+  rte_eal_mp_wait_lcore();
+
+  RunResult result;
+  result.totals = totals_now();
+  nlohmann::json reassembly = nlohmann::json::array();
+  for (const auto& w : worker_objects)
+    reassembly.push_back({{"worker", w->queue()}, {"datagrams_held", w->pipeline().reassembler().in_use()}});
+  result.summary = {
+      {"workers", workers},
+      {"clock", packet_clock ? "packet" : "tsc"},
+      {"uptime_s", static_cast<double>(clock.now_ns() - started) / 1e9},
+      {"ports",
+       {{"outside", {{"device", outside.device()}, {"driver", outside.driver()}}},
+        {"inside", {{"device", inside.device()}, {"driver", inside.driver()}}}}},
+      {"mbufs", mbufs},
+      {"counters", result.totals.to_json()},
+  };
+  return result;
+}
+
+}  // namespace sipshield

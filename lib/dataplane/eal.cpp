@@ -1,0 +1,54 @@
+#include "dataplane/eal.hpp"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace sipshield {
+
+Eal::Eal(const std::vector<std::string>& args) {
+  std::vector<std::string> copy = args;  // rte_eal_init may permute argv
+  std::vector<char*> argv;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  if (rte_eal_init(static_cast<int>(copy.size()), argv.data()) < 0) {
+    std::string joined;
+    for (size_t i = 1; i < args.size(); ++i) joined += " " + args[i];
+    throw DataplaneError(
+        fmt::format("EAL initialisation failed: {} (EAL args:{})", rte_strerror(rte_errno), joined));
+  }
+}
+
+Eal::~Eal() { rte_eal_cleanup(); }
+
+Mempool::Mempool(const std::string& name, uint32_t mbufs, uint16_t cache, uint16_t data_room,
+                 int socket) {
+  pool_ = rte_pktmbuf_pool_create(name.c_str(), mbufs, cache, 0, data_room, socket);
+  if (!pool_)
+    throw DataplaneError(fmt::format("cannot create mbuf pool {} ({} mbufs of {} bytes): {}", name,
+                                     mbufs, data_room, rte_strerror(rte_errno)));
+}
+
+Mempool::~Mempool() { rte_mempool_free(pool_); }
+
+uint16_t data_room_for_mtu(uint16_t mtu) {
+  const unsigned frame = mtu + 14u + 2 * 4u;  // Ethernet header and two VLAN tags
+  return static_cast<uint16_t>(
+      std::max<unsigned>(RTE_MBUF_DEFAULT_BUF_SIZE, frame + RTE_PKTMBUF_HEADROOM));
+}
+
+int register_timestamp_field() {
+  int offset = -1;
+  uint64_t flag = 0;
+  if (rte_mbuf_dyn_rx_timestamp_register(&offset, &flag) != 0)
+    throw DataplaneError(fmt::format("cannot register the rx timestamp mbuf field: {}",
+                                     rte_strerror(rte_errno)));
+  return offset;
+}
+
+}  // namespace sipshield

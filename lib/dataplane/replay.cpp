@@ -1,0 +1,133 @@
+#include "dataplane/replay.hpp"
+
+#include <rte_errno.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+
+#include <fmt/format.h>
+
+namespace sipshield {
+namespace {
+
+constexpr uint16_t kReplayDataRoom = 9216 + RTE_PKTMBUF_HEADROOM;  // jumbo frames in one segment
+
+int register_index_field() {
+  static const rte_mbuf_dynfield kField = {"sipshield_replay_frame_index", sizeof(uint64_t),
+                                           alignof(uint64_t), 0};
+  const int offset = rte_mbuf_dynfield_register(&kField);
+  if (offset < 0)
+    throw DataplaneError(fmt::format("cannot register the frame index field: {}",
+                                     rte_strerror(rte_errno)));
+  return offset;
+}
+
+}  // namespace
+
+std::vector<std::string> offline_eal_args(const std::string& program) {
+  return {program,  "--no-huge", "--no-pci", "--no-shconf", "--in-memory", "-m", "512", "-l", "0",
+          "--log-level=*:warning"};
+}
+
+Direction capture_direction(std::span<const uint8_t> frame, const ServiceSet& services) {
+  PacketMeta meta;
+  if (!parse_frame(frame.data(), static_cast<uint32_t>(frame.size()), meta).ok ||
+      meta.ip_version == 0)
+    return Direction::from_outside;
+  const bool to_service = meta.has_udp ? services.matches(meta.dst, meta.dst_port)
+                                       : services.matches_address(meta.dst);
+  if (to_service) return Direction::from_outside;
+  const bool from_service = meta.has_udp ? services.matches(meta.src, meta.src_port)
+                                         : services.matches_address(meta.src);
+  return from_service ? Direction::from_inside : Direction::from_outside;
+}
+
+class ReplaySink {
+ public:
+  explicit ReplaySink(Replay& replay) : replay_(replay) {}
+  void forward(rte_mbuf* m, Reason reason) { replay_.release(m, {Action::pass, reason}); }
+  void drop(rte_mbuf* m, Reason reason) { replay_.release(m, {Action::drop, reason}); }
+
+ private:
+  Replay& replay_;
+};
+
+Replay::Replay(const Config& config, const KeyedHash& hash, ReplayListener* listener)
+    : services_(config.protected_services),
+      pipeline_(config, hash),
+      listener_(listener),
+      pool_(fmt::format("replay_{}", static_cast<const void*>(this)),
+            config.reassembly.max_held + 4 * kBurstSize, 0, kReplayDataRoom, SOCKET_ID_ANY),
+      timestamp_offset_(register_timestamp_field()),
+      index_offset_(register_index_field()) {
+  pipeline_.use_packet_timestamps(timestamp_offset_);
+}
+
+Replay::~Replay() {
+  // Frames still buffered or held go back to the pool before it is freed.
+  if (burst_count_) rte_pktmbuf_free_bulk(burst_, burst_count_);
+  burst_count_ = 0;
+  struct Discard {
+    void forward(rte_mbuf* m, Reason) { rte_pktmbuf_free(m); }
+    void drop(rte_mbuf* m, Reason) { rte_pktmbuf_free(m); }
+  } discard;
+  pipeline_.flush(discard);
+}
+
+void Replay::feed(uint64_t time_us, std::span<const uint8_t> frame) {
+  const Direction direction = capture_direction(frame, services_);
+  if (burst_count_ && (direction != burst_direction_ || burst_count_ == kBurstSize)) flush_burst();
+  burst_direction_ = direction;
+
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_.get());
+  if (!m) throw DataplaneError("replay: mbuf pool exhausted");
+  // A frame larger than one segment is chained, as a scattering NIC would deliver it.
+  rte_mbuf* tail = m;
+  size_t copied = 0;
+  while (copied < frame.size()) {
+    const size_t room = rte_pktmbuf_tailroom(tail);
+    const size_t n = std::min(room, frame.size() - copied);
+    std::memcpy(rte_pktmbuf_append(tail, static_cast<uint16_t>(n)), frame.data() + copied, n);
+    copied += n;
+    if (copied < frame.size()) {
+      rte_mbuf* next = rte_pktmbuf_alloc(pool_.get());
+      if (!next) throw DataplaneError("replay: mbuf pool exhausted");
+      if (rte_pktmbuf_chain(m, next) != 0) throw DataplaneError("replay: frame too long");
+      tail = next;
+    }
+  }
+  *RTE_MBUF_DYNFIELD(m, timestamp_offset_, uint64_t*) = time_us;
+  *RTE_MBUF_DYNFIELD(m, index_offset_, uint64_t*) = next_index_++;
+  verdicts_.push_back({Action::drop, Reason::frag_incomplete});  // until judged
+  burst_[burst_count_++] = m;
+}
+
+void Replay::flush_burst() {
+  ReplaySink sink(*this);
+  pipeline_.process_burst(burst_direction_, burst_, burst_count_, 0, sink);
+  burst_count_ = 0;
+}
+
+void Replay::finish() {
+  if (burst_count_) flush_burst();
+  ReplaySink sink(*this);
+  pipeline_.flush(sink);
+}
+
+void Replay::release(rte_mbuf* m, Verdict v) {
+  const uint64_t index = *RTE_MBUF_DYNFIELD(m, index_offset_, uint64_t*);
+  verdicts_[index] = v;
+  if (listener_) {
+    const auto* data = rte_pktmbuf_mtod(m, const uint8_t*);
+    std::vector<uint8_t> linear;
+    std::span<const uint8_t> frame(data, rte_pktmbuf_data_len(m));
+    if (m->nb_segs > 1) {
+      linear.resize(rte_pktmbuf_pkt_len(m));
+      rte_pktmbuf_read(m, 0, linear.size(), linear.data());
+      frame = linear;
+    }
+    listener_->released(index, frame, *RTE_MBUF_DYNFIELD(m, timestamp_offset_, uint64_t*), v);
+  }
+  rte_pktmbuf_free(m);
+}
+
+}  // namespace sipshield

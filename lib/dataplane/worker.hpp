@@ -1,0 +1,37 @@
+// One poll-mode worker lcore: owns queue `queue` of both ports and its own pipeline (tables,
+// counters). Nothing here is shared with other workers; the main lcore only reads counters.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <rte_common.h>
+
+#include "config/config.hpp"
+#include "dataplane/clock.hpp"
+#include "policy/pipeline.hpp"
+
+namespace sipshield {
+
+class alignas(RTE_CACHE_LINE_SIZE) Worker {
+ public:
+  Worker(const Config& config, const KeyedHash& hash, uint16_t outside_port, uint16_t inside_port,
+         uint16_t queue, int timestamp_offset);
+
+  // Polls both ports until `stop` is set, then gives up held fragments and drains TX.
+  void run(const std::atomic<bool>& stop);
+
+  const Pipeline& pipeline() const { return pipeline_; }
+  uint16_t queue() const { return queue_; }
+  // Time of the last non-empty RX burst (TSC ns), for idle detection by the main lcore.
+  uint64_t last_rx_ns() const { return last_rx_ns_.load(std::memory_order_relaxed); }
+
+ private:
+  Pipeline pipeline_;
+  uint16_t ports_[2];  // by Direction: the port frames arrive on
+  uint16_t queue_;
+  TscClock clock_;
+  std::atomic<uint64_t> last_rx_ns_{0};
+};
+
+}  // namespace sipshield

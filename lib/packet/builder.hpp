@@ -1,0 +1,49 @@
+// Builds well-formed Ethernet/IPv4/IPv6/UDP frames, fragmented or not: the test suites, the demo
+// scenario and the traffic generator all make frames here, so every one of them is valid by
+// construction and a test breaks exactly the bytes it means to break.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "packet/ip_address.hpp"
+
+namespace sipshield {
+
+struct Endpoint {
+  IpAddress address;
+  uint16_t port = 5060;
+};
+
+struct FrameOptions {
+  std::array<uint8_t, 6> src_mac{0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
+  std::array<uint8_t, 6> dst_mac{0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
+  std::vector<uint16_t> vlans;  // outermost first; the first of two uses the 802.1ad EtherType
+  uint8_t hop_limit = 64;
+  uint32_t ip_id = 1;           // IPv4 identification, or IPv6 fragment identification
+  uint16_t mtu = 1500;          // larger IP packets are fragmented
+};
+
+using Frame = std::vector<uint8_t>;
+
+// One UDP datagram as one frame, or as fragments when it exceeds the MTU. The family follows
+// the addresses (both must be of one family).
+std::vector<Frame> build_udp(const Endpoint& src, const Endpoint& dst,
+                             std::span<const uint8_t> payload, const FrameOptions& options = {});
+std::vector<Frame> build_udp(const Endpoint& src, const Endpoint& dst, std::string_view payload,
+                             const FrameOptions& options = {});
+
+// A non-IP frame (ARP request) for pass-through checks.
+Frame build_arp_request(const IpAddress& sender, const IpAddress& target,
+                        const FrameOptions& options = {});
+
+// Offset of the IP header in frames that build_udp made with `options`.
+unsigned l3_offset(const FrameOptions& options);
+
+// Recomputes the IPv4 header checksum of a frame (after a test edits the header).
+void refresh_ipv4_checksum(Frame& frame, unsigned l3_offset);
+
+}  // namespace sipshield

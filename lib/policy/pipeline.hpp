@@ -1,0 +1,217 @@
+// The per-burst pipeline: the one implementation of every decision. The daemon's workers, the
+// offline replay (sipshield-inspect) and the benchmarks all call process_burst; they differ only
+// in the Sink that carries out verdicts (TX queue and mbuf free, or a verdict file).
+//
+// Sink: void forward(rte_mbuf*, Reason); void drop(rte_mbuf*, Reason). Frames held for reassembly reach
+// the sink in a later call (when their datagram completes, fails or times out), so a burst may
+// release frames from earlier bursts.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_prefetch.h>
+
+#include "config/config.hpp"
+#include "packet/parse.hpp"
+#include "packet/reassembly.hpp"
+#include "state/keyed_hash.hpp"
+#include "telemetry/counters.hpp"
+
+namespace sipshield {
+
+inline constexpr uint16_t kBurstSize = 32;
+inline constexpr unsigned kPrefetchAhead = 3;
+inline constexpr unsigned kExpiryPerBurst = 4;  // datagrams expired per burst at most
+
+// The protected UDP SIP services: a short list scanned in order (at most 64 entries, validated).
+class ServiceSet {
+ public:
+  explicit ServiceSet(std::span<const ServiceMatch> services)
+      : services_(services.begin(), services.end()) {}
+  bool matches(const IpAddress& dst, uint16_t port) const {
+    for (const auto& s : services_)
+      if ((!s.port || *s.port == port) && s.prefix.contains(dst)) return true;
+    return false;
+  }
+  bool matches_address(const IpAddress& dst) const {
+    for (const auto& s : services_)
+      if (s.prefix.contains(dst)) return true;
+    return false;
+  }
+  bool empty() const { return services_.empty(); }
+
+ private:
+  std::vector<ServiceMatch> services_;
+};
+
+class Pipeline {
+ public:
+  Pipeline(const Config& config, const KeyedHash& hash)
+      : services_(config.protected_services),
+        default_action_(config.default_action),
+        reassembler_(config.reassembly, hash) {}
+
+  // Time from each frame's capture timestamp (microseconds in the mbuf dynfield at `offset`, as
+  // net_pcap writes it) instead of the caller's clock: a replay then decides as it did live.
+  void use_packet_timestamps(int dynfield_offset) { timestamp_offset_ = dynfield_offset; }
+  bool uses_packet_timestamps() const { return timestamp_offset_ >= 0; }
+
+  WorkerCounters& counters() { return counters_; }
+  const WorkerCounters& counters() const { return counters_; }
+  const Reassembler& reassembler() const { return reassembler_; }
+
+  // Judges `count` frames that arrived on one port. `now_ns` is the burst's clock (TSC based)
+  // unless packet timestamps are in use.
+  template <class Sink>
+  void process_burst(Direction from, rte_mbuf* const* frames, uint16_t count, uint64_t now_ns,
+                     Sink& sink) {
+    bump(counters_.rx[static_cast<size_t>(from)], count);
+    for (uint16_t i = 0; i < count && i < kPrefetchAhead; ++i)
+      rte_prefetch0(rte_pktmbuf_mtod(frames[i], void*));
+    for (uint16_t i = 0; i < count; ++i) {
+      if (i + kPrefetchAhead < count)
+        rte_prefetch0(rte_pktmbuf_mtod(frames[i + kPrefetchAhead], void*));
+      rte_mbuf* m = frames[i];
+      const uint64_t now = frame_time(m, now_ns);
+      if (from == Direction::from_outside) {
+        judge_from_outside(m, now, sink);
+      } else {
+        emit(sink, m, {Action::pass, Reason::from_inside});
+      }
+    }
+    EmitDrop<Sink> drops{this, &sink};
+    reassembler_.expire(latest_ns_, kExpiryPerBurst, drops.sink());
+  }
+
+  // Between bursts (an idle poll): lets time move on the live clock and expires old datagrams,
+  // so an idle link does not keep fragments and their mbufs pinned.
+  template <class Sink>
+  void tick(uint64_t now_ns, Sink& sink) {
+    if (timestamp_offset_ < 0 && now_ns > latest_ns_) latest_ns_ = now_ns;
+    EmitDrop<Sink> drops{this, &sink};
+    reassembler_.expire(latest_ns_, kExpiryPerBurst, drops.sink());
+  }
+
+  // Gives up every datagram still under reassembly (end of replay, shutdown).
+  template <class Sink>
+  void flush(Sink& sink) {
+    EmitDrop<Sink> drops{this, &sink};
+    reassembler_.flush(Reason::frag_incomplete, drops.sink());
+  }
+
+ private:
+  template <class Sink>
+  struct EmitDrop {
+    Pipeline* self;
+    Sink* target;
+    static void call(void* context, void* owner, Reason reason) {
+      auto* e = static_cast<EmitDrop*>(context);
+      e->self->emit(*e->target, static_cast<rte_mbuf*>(owner), {Action::drop, reason});
+    }
+    DropSink sink() { return DropSink{&call, this}; }
+  };
+
+  template <class Sink>
+  void emit(Sink& sink, rte_mbuf* m, Verdict v) {
+    counters_.count(v);
+    if (v.action == Action::pass) {
+      sink.forward(m, v.reason);
+    } else {
+      sink.drop(m, v.reason);
+    }
+  }
+
+  uint64_t frame_time(const rte_mbuf* m, uint64_t burst_now) {
+    uint64_t now = burst_now;
+    if (timestamp_offset_ >= 0)
+      now = *RTE_MBUF_DYNFIELD(m, timestamp_offset_, const uint64_t*) * 1000;
+    if (now > latest_ns_) latest_ns_ = now;
+    return now;
+  }
+
+  static ChecksumState checksum_state(const rte_mbuf* m) {
+    switch (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) {
+      case RTE_MBUF_F_RX_IP_CKSUM_GOOD: return ChecksumState::good;
+      case RTE_MBUF_F_RX_IP_CKSUM_BAD: return ChecksumState::bad;
+      default: return ChecksumState::unknown;
+    }
+  }
+
+  template <class Sink>
+  void judge_from_outside(rte_mbuf* m, uint64_t now, Sink& sink) {
+    // Headers and fragment data are read in place: a frame must sit in one segment (the daemon
+    // sizes mbufs to the MTU; only scatter or an oversize replay frame gets here).
+    if (m->nb_segs != 1) return emit(sink, m, {Action::drop, Reason::frame_segmented});
+    PacketMeta meta;
+    const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+    const auto parsed = parse_frame(frame, rte_pktmbuf_data_len(m), meta, checksum_state(m));
+    if (!parsed.ok) return emit(sink, m, {Action::drop, parsed.reason});
+    if (meta.ip_version == 0) return emit(sink, m, {Action::pass, Reason::non_ip});
+    if (meta.is_fragment) {
+      // The port of a later fragment is unknown: hold every fragment to a protected address,
+      // then judge the whole datagram by what its first fragment says.
+      if (!services_.matches_address(meta.dst)) return emit(sink, m, not_protected());
+      return reassemble(m, frame, meta, now, sink);
+    }
+    if (!meta.has_udp || !services_.matches(meta.dst, meta.dst_port))
+      return emit(sink, m, not_protected());
+    emit(sink, m, judge_datagram(meta, {frame + meta.payload_offset, meta.payload_length}, now));
+  }
+
+  template <class Sink>
+  void reassemble(rte_mbuf* m, const uint8_t* frame, const PacketMeta& meta, uint64_t now,
+                  Sink& sink) {
+    FragmentKey key{meta.src, meta.dst, meta.frag_id, meta.ip_version,
+                    static_cast<uint8_t>(meta.ip_version == 4 ? meta.l4_proto : 0), {}};
+    const Fragment fragment{m, frame + meta.frag_data_offset, meta.frag_data_length,
+                            meta.frag_offset,         meta.more_fragments,   meta.frag_first_skip,
+                            meta.l4_proto};
+    EmitDrop<Sink> drops{this, &sink};
+    if (reassembler_.add(key, fragment, now, drops.sink()) != Reassembler::State::completed)
+      return;
+    const auto& whole = reassembler_.completed();
+    const Verdict verdict = judge_reassembled(meta, whole, now);
+    for (void* owner : whole.fragments) emit(sink, static_cast<rte_mbuf*>(owner), verdict);
+  }
+
+  // The first fragment told the L4 protocol and where the UDP header starts in the datagram.
+  Verdict judge_reassembled(const PacketMeta& last, const Reassembler::Completed& whole,
+                            uint64_t now) {
+    const auto& d = whole.datagram;
+    if (whole.l4_proto != kProtoUdp) return not_protected();
+    const size_t skip = whole.first_skip;
+    if (d.size() < skip + 8) return {Action::drop, Reason::frag_tiny};
+    PacketMeta meta = last;
+    const uint8_t* udp = d.data() + skip;
+    meta.has_udp = true;
+    meta.l4_proto = kProtoUdp;
+    meta.src_port = static_cast<uint16_t>(udp[0] << 8 | udp[1]);
+    meta.dst_port = static_cast<uint16_t>(udp[2] << 8 | udp[3]);
+    meta.udp_length = static_cast<uint16_t>(udp[4] << 8 | udp[5]);
+    if (!services_.matches(meta.dst, meta.dst_port)) return not_protected();
+    if (meta.udp_length < 8 || meta.udp_length > d.size() - skip)
+      return {Action::drop, Reason::udp_bad_length};
+    return judge_datagram(meta, d.subspan(skip + 8, meta.udp_length - 8u), now);
+  }
+
+  Verdict not_protected() const { return {default_action_, Reason::not_protected}; }
+
+  // Where the policy stages (SIP tokenizer, signatures, state, meters) will judge a datagram
+  // addressed to a protected service. Until they exist, every well-formed datagram is admitted.
+  Verdict judge_datagram(const PacketMeta&, std::span<const uint8_t>, uint64_t) {
+    return {Action::pass, Reason::admitted};
+  }
+
+  ServiceSet services_;
+  Action default_action_;
+  Reassembler reassembler_;
+  WorkerCounters counters_;
+  int timestamp_offset_ = -1;
+  uint64_t latest_ns_ = 0;
+};
+
+}  // namespace sipshield
