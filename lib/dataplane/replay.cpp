@@ -24,7 +24,7 @@ int register_index_field() {
 }  // namespace
 
 std::vector<std::string> offline_eal_args(const std::string& program) {
-  return {program,  "--no-huge", "--no-pci", "--no-shconf", "--in-memory", "-m", "512", "-l", "0",
+  return {program,  "--no-huge", "--no-pci", "--no-shconf", "-m", "512", "-l", "0", "--no-telemetry",
           "--log-level=*:warning"};
 }
 

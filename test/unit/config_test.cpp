@@ -1,0 +1,139 @@
+// Config validation: the defaults, the shipped files, and an error naming the JSON path and the
+// expected form for each way a config can be wrong.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.hpp"
+#include "support.hpp"
+
+using namespace sipshield;
+
+namespace {
+
+const std::filesystem::path kDriversConfig = SIPSHIELD_SOURCE_DIR "/drivers-config";
+
+// The error that parsing `text` raises, as "path: message".
+std::string error_of(const std::string& text, const std::filesystem::path& base = {}) {
+  try {
+    parse_config_text(text, base);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+}  // namespace
+
+TEST_CASE("an empty config is the documented default config", "[config]") {
+  const Config built_in = parse_config_text("{}");
+  const Config documented = load_config(kDriversConfig / "default.json");
+  CHECK(to_json(documented) == to_json(built_in));
+  CHECK(built_in.default_action == Action::pass);
+  CHECK(built_in.workers == 1);
+  CHECK(built_in.protected_services.empty());
+  CHECK_FALSE(built_in.outside.has_value());
+}
+
+TEST_CASE("every shipped example config and port profile loads", "[config]") {
+  for (const auto& entry : std::filesystem::directory_iterator(kDriversConfig / "examples")) {
+    INFO(entry.path());
+    const Config c = load_config(entry.path());
+    CHECK(c.outside.has_value());
+    CHECK_FALSE(c.protected_services.empty());
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(kDriversConfig / "ports")) {
+    INFO(entry.path());
+    const std::string text = R"({"ports": {"outside": {"device": "net_null0", "profile": ")" +
+                             entry.path().string() + R"("}, "inside": {"device": "net_null1"}}})";
+    CHECK_NOTHROW(parse_config_text(text));
+  }
+}
+
+TEST_CASE("a port profile fills what the port leaves out; the port's keys win", "[config]") {
+  const Config c = parse_config_text(R"({"ports": {
+      "outside": {"device": "0000:03:00.0", "profile": "ports/ixgbe.json", "mtu": 9000},
+      "inside": {"device": "0000:03:00.1", "profile": "ports/ixgbe.json"}}})",
+                                     kDriversConfig);
+  CHECK(c.outside->rx_descriptors == 2048);  // from the profile
+  CHECK(c.outside->mtu == 9000);             // the port's own
+  CHECK(c.inside->mtu == 1500);
+}
+
+TEST_CASE("protected services: addresses, prefixes, ports, both families", "[config]") {
+  const Config c = parse_config_text(R"({"protected": ["198.18.0.10:5060", "198.18.0.0/24",
+      "[2001:db8::10]:5080", "2001:db8:1::/64", "[2001:db8:2::/48]:5060"]})");
+  REQUIRE(c.protected_services.size() == 5);
+  CHECK(c.protected_services[0].to_string() == "198.18.0.10:5060");
+  CHECK(c.protected_services[1].to_string() == "198.18.0.0/24");
+  CHECK(c.protected_services[2].to_string() == "[2001:db8::10]:5080");
+  CHECK(c.protected_services[3].to_string() == "2001:db8:1::/64");
+  CHECK(c.protected_services[4].to_string() == "[2001:db8:2::/48]:5060");
+  CHECK(c.protected_services[1].prefix.contains(test::ip("198.18.0.77")));
+  CHECK_FALSE(c.protected_services[1].prefix.contains(test::ip("198.18.1.77")));
+  CHECK_FALSE(c.protected_services[1].prefix.contains(test::ip("::ffff:c612:100")));
+  CHECK(c.protected_services[3].prefix.contains(test::ip("2001:db8:1::99")));
+  CHECK_FALSE(c.protected_services[2].port == std::optional<uint16_t>(5060));
+}
+
+TEST_CASE("config errors name the JSON path and the expected form", "[config]") {
+  using Catch::Matchers::Contains;
+  using Catch::Matchers::StartsWith;
+  CHECK_THAT(error_of("{"), StartsWith("$: not valid JSON"));
+  CHECK_THAT(error_of("[]"), StartsWith("$: expected an object, got array"));
+  CHECK_THAT(error_of(R"({"wokers": 2})"), StartsWith("$.wokers: unknown key (known here: eal,"));
+  CHECK_THAT(error_of(R"({"workers": "2"})"),
+             StartsWith("$.workers: expected an integer from 1 to 128, got string \"2\""));
+  CHECK_THAT(error_of(R"({"workers": 0})"), StartsWith("$.workers: expected an integer from 1"));
+  CHECK_THAT(error_of(R"({"workers": -3})"), StartsWith("$.workers: expected an integer"));
+  CHECK_THAT(error_of(R"({"reassembly": {"timeout_ms": 0}})"),
+             StartsWith("$.reassembly.timeout_ms: expected an integer from 1 to 60000"));
+  CHECK_THAT(error_of(R"({"reassembly": {"max_fragments": 33}})"),
+             StartsWith("$.reassembly.max_fragments: expected an integer from 2 to 32"));
+  CHECK_THAT(error_of(R"({"reassembly": {"max_datagrams": 4, "max_per_source": 8}})"),
+             StartsWith("$.reassembly.max_per_source: expected at most max_datagrams (4)"));
+  CHECK_THAT(error_of(R"({"reassembly": {"max_held": 4, "max_fragments": 8}})"),
+             StartsWith("$.reassembly.max_held: expected at least max_fragments (8)"));
+  CHECK_THAT(error_of(R"({"protected": ["198.18.0.10:5060", "bogus"]})"),
+             StartsWith("$.protected[1]: expected an address or prefix"));
+  CHECK_THAT(error_of(R"({"protected": ["198.18.0.10:70000"]})"), StartsWith("$.protected[0]:"));
+  CHECK_THAT(error_of(R"({"protected": ["198.18.0.0/33"]})"), StartsWith("$.protected[0]:"));
+  CHECK_THAT(error_of(R"({"protected": ["198.18.0.10:5060", "198.18.0.10:5060"]})"),
+             StartsWith("$.protected[1]: 198.18.0.10:5060 is listed twice"));
+  CHECK_THAT(error_of(R"({"protected": "198.18.0.10"})"),
+             StartsWith("$.protected: expected an array, got string"));
+  CHECK_THAT(error_of(R"({"default_action": "reject"})"),
+             StartsWith("$.default_action: expected \"pass\" or \"drop\""));
+  CHECK_THAT(error_of(R"({"clock": 1})"), StartsWith("$.clock: expected \"auto\" or \"tsc\""));
+  CHECK_THAT(error_of(R"({"mempool": {"mbufs": 100}})"),
+             StartsWith("$.mempool.mbufs: expected 0 (automatic) or an integer"));
+  CHECK_THAT(error_of(R"({"eal": {"args": ["-l", 1]}})"),
+             StartsWith("$.eal.args[1]: expected a string, got number 1"));
+}
+
+TEST_CASE("port errors name the port", "[config]") {
+  using Catch::Matchers::StartsWith;
+  CHECK_THAT(error_of(R"({"ports": {"outside": {"device": "net_null0"}}})"),
+             StartsWith("$.ports: expected both \"outside\" and \"inside\""));
+  CHECK_THAT(error_of(R"({"ports": {"outside": {"device": "x"}, "inside": {"device": "x"}}})"),
+             StartsWith("$.ports.inside.device: the same device"));
+  CHECK_THAT(error_of(R"({"ports": {"outside": {}, "inside": {"device": "x"}}})"),
+             StartsWith("$.ports.outside.device: required"));
+  CHECK_THAT(error_of(R"({"ports": {"outside": {"device": "a", "mtu": 100}, "inside": {"device": "b"}}})"),
+             StartsWith("$.ports.outside.mtu: expected an integer from 576 to 9600"));
+  CHECK_THAT(error_of(R"({"ports": {"outside": {"device": "a", "rss": {"types": ["ipv5"]}},
+                                    "inside": {"device": "b"}}})"),
+             StartsWith("$.ports.outside.rss.types[0]: expected one of ipv4,"));
+  CHECK_THAT(error_of(R"({"ports": {"outside": {"device": "a", "rss": {"types": ["nonfrag_ipv4_udp"]}},
+                                    "inside": {"device": "b"}}})"),
+             StartsWith("$.ports.outside.rss.types: \"nonfrag_ipv4_udp\" hashes UDP ports"));
+  CHECK_THAT(error_of(R"({"ports": {"outside": {"device": "a", "offloads": {"rx": ["lro"]}},
+                                    "inside": {"device": "b"}}})"),
+             StartsWith("$.ports.outside.offloads.rx[0]: expected one of ipv4_cksum"));
+  CHECK_THAT(error_of(R"({"ports": {"outside": {"device": "a", "profile": "nope.json"},
+                                    "inside": {"device": "b"}}})",
+                      "/nonexistent"),
+             StartsWith("$.ports.outside.profile: cannot open /nonexistent/nope.json"));
+}
