@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Integration tests: the real sipshield daemon on net_pcap vdevs (no NIC, no hugepages) and
+sipshield-inspect, on captures written by make-capture.
+
+    daemon_test.py --build BUILD_DIR CASE     (CASE: one of the functions named test_*)
+"""
+import argparse
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+
+PROTECTED = ["198.18.0.10:5060", "[2001:db8::10]:5060"]
+EAL_ARGS = ["--no-huge", "--no-pci", "--no-shconf", "-m", "1024", "-l", "0-1"]
+
+
+def read_pcap(path):
+    """Frames of a classic little-endian pcap file, as bytes."""
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = struct.unpack_from("<I", data, 0)[0]
+    assert magic in (0xA1B2C3D4, 0xA1B23C4D), f"{path}: not a little-endian pcap"
+    frames, at = [], 24
+    while at < len(data):
+        _, _, caplen, _ = struct.unpack_from("<IIII", data, at)
+        frames.append(data[at + 16:at + 16 + caplen])
+        at += 16 + caplen
+    return frames
+
+
+def write_empty_pcap(path):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+
+
+class Env:
+    def __init__(self, build):
+        self.build = build
+        self.tmp = tempfile.mkdtemp(prefix="sipshield-it-")
+        self.daemon = os.path.join(build, "apps", "sipshield")
+        self.inspect = os.path.join(build, "apps", "sipshield-inspect")
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def capture(self, kind):
+        prefix = self.path(kind)
+        subprocess.run([os.path.join(self.build, "test", "make-capture"), kind, prefix], check=True)
+        return prefix
+
+    def config(self, outside_rx, inside_rx, extra=None, name="config.json"):
+        cfg = {
+            "eal": {"args": EAL_ARGS},
+            "ports": {
+                "outside": {"device": f"net_pcap0,rx_pcap={outside_rx},tx_pcap={self.path('outside-tx.pcap')}"},
+                "inside": {"device": f"net_pcap1,rx_pcap={inside_rx},tx_pcap={self.path('inside-tx.pcap')}"},
+            },
+            "protected": PROTECTED,
+            "stats_interval_s": 0,
+        }
+        cfg.update(extra or {})
+        path = self.path(name)
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        return path
+
+    def run_daemon(self, config, *args, timeout=60):
+        report = self.path("daemon-report.json")
+        proc = subprocess.run([self.daemon, "--config", config, "--report", report, *args],
+                              capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise AssertionError(f"daemon exited {proc.returncode}:\n{proc.stderr}")
+        with open(report) as f:
+            return json.load(f)
+
+    def run_inspect(self, *args, check=True):
+        proc = subprocess.run([self.inspect, *args], capture_output=True, text=True, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"inspect exited {proc.returncode}:\n{proc.stderr}")
+        return proc
+
+
+def expect(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+def test_clean_capture_crosses_both_ways_unchanged(env):
+    prefix = env.capture("clean")
+    report = env.run_daemon(env.config(prefix + "-outside.pcap", prefix + "-inside.pcap"),
+                            "--idle-exit-ms", "400")
+    sent_out, sent_in = read_pcap(prefix + "-outside.pcap"), read_pcap(prefix + "-inside.pcap")
+    got_in, got_out = read_pcap(env.path("inside-tx.pcap")), read_pcap(env.path("outside-tx.pcap"))
+    expect(len(sent_out) > 100 and len(sent_in) > 40, "capture too small to mean anything")
+    expect(got_in == sent_out, f"outside->inside changed: sent {len(sent_out)} frames, "
+                               f"forwarded {len(got_in)}")
+    expect(got_out == sent_in, f"inside->outside changed: sent {len(sent_in)}, forwarded {len(got_out)}")
+    counters = report["counters"]
+    expect(counters["dropped"] == 0, f"clean traffic dropped: {counters['dropped_by_reason']}")
+    expect(counters["ports"]["outside"]["rx"] == len(sent_out), "outside rx count")
+    expect(report["clock"] == "packet", "net_pcap replay should run on packet time")
+
+
+def test_daemon_and_inspect_agree_frame_by_frame(env):
+    prefix = env.capture("mixed")
+    empty = env.path("empty.pcap")
+    write_empty_pcap(empty)
+    capture = prefix + "-both.pcap"
+    report = env.run_daemon(env.config(capture, empty), "--idle-exit-ms", "400")
+    forwarded = read_pcap(env.path("inside-tx.pcap"))
+
+    config = env.config(capture, empty, name="inspect.json")
+    verdicts, passed = env.path("verdicts.jsonl"), env.path("pass.pcap")
+    inspect_report = env.path("inspect-report.json")
+    env.run_inspect("--config", config, "--pcap", capture, "--verdicts", verdicts,
+                    "--pass", passed, "--report", inspect_report, "--quiet")
+    inspect_passed = read_pcap(passed)
+    frames = read_pcap(capture)
+    with open(verdicts) as f:
+        lines = [json.loads(line) for line in f]
+    expect(len(lines) == len(frames), "one verdict per frame")
+    expect([v["frame"] for v in lines] == list(range(1, len(frames) + 1)), "frames numbered from 1")
+    by_verdict = Counter(frames[v["frame"] - 1] for v in lines if v["action"] == "pass")
+    expect(by_verdict == Counter(inspect_passed), "--pass holds exactly the frames verdicted pass")
+
+    drops = sum(1 for v in lines if v["action"] == "drop")
+    expect(drops > 200, f"the mixed capture should have drops, got {drops}")
+    expect(Counter(forwarded) == Counter(inspect_passed),
+           f"daemon forwarded {len(forwarded)} frames, inspect passes {len(inspect_passed)}")
+    with open(inspect_report) as f:
+        inspect_counters = json.load(f)["counters"]
+    expect(report["counters"]["dropped_by_reason"] == inspect_counters["dropped_by_reason"],
+           f"drop reasons differ:\n daemon  {report['counters']['dropped_by_reason']}\n"
+           f" inspect {inspect_counters['dropped_by_reason']}")
+
+
+def test_sigterm_stops_gracefully_with_final_counters(env):
+    prefix = env.capture("clean")
+    config = env.config(prefix + "-outside.pcap", prefix + "-inside.pcap")
+    # infinite_rx: the capture loops forever, so only the signal can stop the daemon.
+    with open(config) as f:
+        cfg = json.load(f)
+    cfg["ports"]["outside"]["device"] = f"net_pcap0,rx_pcap={prefix}-outside.pcap,infinite_rx=1"
+    cfg["ports"]["inside"]["device"] = "net_null0"
+    with open(config, "w") as f:
+        json.dump(cfg, f)
+    proc = subprocess.Popen([env.daemon, "--config", config], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2.0)
+        expect(proc.poll() is None, "daemon exited before the signal")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    expect(proc.returncode == 0, f"exit code {proc.returncode}: {err}")
+    final = json.loads(out[out.index("{"):])
+    expect(final["counters"]["ports"]["outside"]["rx"] > 1000, "it was forwarding before the stop")
+    expect(final["counters"]["ports"]["outside"]["forwarded"] > 1000, "and forwarding to inside")
+    expect("stopped" in err, "says it stopped")
+
+
+def test_startup_refusals_are_clear(env):
+    empty = env.path("empty.pcap")
+    write_empty_pcap(empty)
+    cases = [
+        ({"workers": 4}, "workers: 4 workers need 5 lcores"),
+        ({"reassembly": {"timeout_ms": "soon"}}, "$.reassembly.timeout_ms: expected an integer"),
+        ({"ports": {"outside": {"device": "net_nosuchdriver0"}, "inside": {"device": "net_null0"}}},
+         "ports.outside: cannot probe vdev \"net_nosuchdriver0\""),
+        ({"ports": {"outside": {"device": "net_null0"}, "inside": {"device": "net_null0"}}},
+         "$.ports.inside.device: the same device as ports.outside.device"),
+    ]
+    for extra, message in cases:
+        config = env.config(empty, empty, extra)
+        proc = subprocess.run([env.daemon, "--config", config], capture_output=True, text=True,
+                              timeout=30)
+        expect(proc.returncode == 1, f"{extra}: exit code {proc.returncode}, want 1")
+        expect(message in proc.stderr, f"{extra}: stderr lacks {message!r}:\n{proc.stderr[-600:]}")
+    proc = subprocess.run([env.daemon, "--config", env.path("missing.json")], capture_output=True,
+                          text=True)
+    expect(proc.returncode == 1 and "cannot open" in proc.stderr, "missing config file")
+    # A port without RSS cannot spread over workers: one queue, one worker, and a warning.
+    config = env.config(empty, empty, {"workers": 2,
+                                       "eal": {"args": EAL_ARGS[:-2] + ["--lcores", "0@0,1@1,2@1"]}})
+    proc = subprocess.run([env.daemon, "--config", config, "--duration", "0.5"],
+                          capture_output=True, text=True, timeout=30)
+    expect(proc.returncode == 0, f"fallback run failed: {proc.stderr[-600:]}")
+    expect("no RSS" in proc.stderr and "falling back to one queue and one worker" in proc.stderr,
+           f"fallback warning missing:\n{proc.stderr[-600:]}")
+    expect(json.loads(proc.stdout[proc.stdout.index("{"):])["workers"] == 1, "runs one worker")
+
+
+def test_inspect_command_line(env):
+    prefix = env.capture("clean")
+    proc = env.run_inspect("--pcap", prefix + "-both.pcap", "--protect", "198.18.0.10:5060")
+    expect("admitted" in proc.stdout and "from_inside" in proc.stdout, "prints the verdict table")
+    proc = env.run_inspect("--protect", "198.18.0.10", check=False)
+    expect(proc.returncode == 2 and "--pcap is required" in proc.stderr, "--pcap is required")
+    proc = env.run_inspect("--pcap", env.path("nope.pcap"), check=False)
+    expect(proc.returncode == 1 and "cannot read" in proc.stderr, "unreadable capture")
+    proc = env.run_inspect("--pcap", prefix + "-both.pcap", "--protect", "198.18.0.300", check=False)
+    expect(proc.returncode == 1 and "--protect 198.18.0.300" in proc.stderr, "bad --protect")
+    # --protect adds to the config's list: with the IPv6 service from the config and the IPv4
+    # one from the command line, both families are admitted.
+    config = env.path("v6only.json")
+    with open(config, "w") as f:
+        json.dump({"protected": ["[2001:db8::10]:5060"]}, f)
+    report = env.path("r.json")
+
+    def not_protected(*extra):
+        env.run_inspect("--config", config, *extra, "--pcap", prefix + "-both.pcap",
+                        "--report", report, "--quiet")
+        with open(report) as f:
+            r = json.load(f)
+        return r["config"]["protected"], r["counters"]["passed_by_reason"].get("not_protected", 0)
+
+    services, unprotected = not_protected()
+    expect(services == ["[2001:db8::10]:5060"] and unprotected > 20, "IPv4 is not protected yet")
+    services, unprotected = not_protected("--protect", "198.18.0.10:5060")
+    expect(services == ["[2001:db8::10]:5060", "198.18.0.10:5060"], "--protect adds, in order")
+    expect(unprotected == 0, f"with both, every frame is for a protected service: {unprotected}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", required=True)
+    parser.add_argument("case")
+    args = parser.parse_args()
+    case = globals().get("test_" + args.case)
+    if case is None:
+        print(f"no such case: {args.case}", file=sys.stderr)
+        return 2
+    env = Env(os.path.abspath(args.build))
+    try:
+        case(env)
+    except AssertionError as e:
+        print(f"FAIL {args.case}: {e}", file=sys.stderr)
+        print(f"(files kept in {env.tmp})", file=sys.stderr)
+        return 1
+    subprocess.run(["rm", "-rf", env.tmp])
+    print(f"PASS {args.case}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
