@@ -19,7 +19,8 @@ namespace {
 
 using namespace sipshield;
 
-constexpr const char* kUsage = R"(usage: sipshield-inspect [--config FILE] --pcap IN.pcap [--protect ADDR[:PORT]]...
+constexpr const char* kUsage =
+    R"(usage: sipshield-inspect [--config FILE] --pcap IN.pcap [--protect ADDR[:PORT]]...
                          [--verdicts OUT.jsonl] [--pass OUT.pcap] [--drop OUT.pcap]
                          [--report OUT.json] [--quiet]
 
@@ -53,28 +54,44 @@ int run(int argc, char** argv) {
       report_file;
   std::vector<std::string> protect;
   bool quiet = false;
-  static const option kOptions[] = {{"config", required_argument, nullptr, 'c'},
-                                    {"pcap", required_argument, nullptr, 'r'},
-                                    {"protect", required_argument, nullptr, 'p'},
-                                    {"verdicts", required_argument, nullptr, 'v'},
-                                    {"pass", required_argument, nullptr, 'P'},
-                                    {"drop", required_argument, nullptr, 'D'},
-                                    {"report", required_argument, nullptr, 'R'},
-                                    {"quiet", no_argument, nullptr, 'q'},
-                                    {"help", no_argument, nullptr, 'h'},
-                                    {nullptr, 0, nullptr, 0}};
+  static const option kOptions[] = {
+      {"config", required_argument, nullptr, 'c'},  {"pcap", required_argument, nullptr, 'r'},
+      {"protect", required_argument, nullptr, 'p'}, {"verdicts", required_argument, nullptr, 'v'},
+      {"pass", required_argument, nullptr, 'P'},    {"drop", required_argument, nullptr, 'D'},
+      {"report", required_argument, nullptr, 'R'},  {"quiet", no_argument, nullptr, 'q'},
+      {"help", no_argument, nullptr, 'h'},          {nullptr, 0, nullptr, 0}};
   for (int c; (c = getopt_long(argc, argv, "", kOptions, nullptr)) != -1;) {
     switch (c) {
-      case 'c': config_file = optarg; break;
-      case 'r': pcap_file = optarg; break;
-      case 'p': protect.emplace_back(optarg); break;
-      case 'v': verdicts_file = optarg; break;
-      case 'P': pass_file = optarg; break;
-      case 'D': drop_file = optarg; break;
-      case 'R': report_file = optarg; break;
-      case 'q': quiet = true; break;
-      case 'h': fmt::print("{}", kUsage); return 0;
-      default: fmt::print(stderr, "{}", kUsage); return 2;
+      case 'c':
+        config_file = optarg;
+        break;
+      case 'r':
+        pcap_file = optarg;
+        break;
+      case 'p':
+        protect.emplace_back(optarg);
+        break;
+      case 'v':
+        verdicts_file = optarg;
+        break;
+      case 'P':
+        pass_file = optarg;
+        break;
+      case 'D':
+        drop_file = optarg;
+        break;
+      case 'R':
+        report_file = optarg;
+        break;
+      case 'q':
+        quiet = true;
+        break;
+      case 'h':
+        fmt::print("{}", kUsage);
+        return 0;
+      default:
+        fmt::print(stderr, "{}", kUsage);
+        return 2;
     }
   }
   if (optind != argc || !pcap_file) {

@@ -1,4 +1,6 @@
 #include "demo.hpp"
 namespace sipshield {
-int run_demo(const RunOptions&, const std::atomic<bool>&) { return 1; }
+int run_demo(const RunOptions&, const std::atomic<bool>&) {
+  return 1;
 }
+}  // namespace sipshield

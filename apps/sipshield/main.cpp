@@ -36,7 +36,9 @@ SIGINT or SIGTERM stops the daemon gracefully; it then prints its final counters
 )";
 
 std::atomic<bool> g_stop{false};
-extern "C" void on_signal(int) { g_stop.store(true); }
+extern "C" void on_signal(int) {
+  g_stop.store(true);
+}
 
 int run(int argc, char** argv) {
   // DPDK convention: EAL options before "--", the application's after. Without "--" every
@@ -70,14 +72,30 @@ int run(int argc, char** argv) {
   for (int c; (c = getopt_long(app_argc, app_argv.data(), "", kOptions, nullptr)) != -1;) {
     try {
       switch (c) {
-        case 'c': config_file = optarg; break;
-        case 'k': check_only = true; break;
-        case 'R': report_file = optarg; break;
-        case 'i': options.idle_exit_ms = static_cast<unsigned>(std::stoul(optarg)); break;
-        case 'd': options.duration_s = std::stod(optarg); break;
-        case 'D': demo = true; break;
-        case 'h': fmt::print("{}", kUsage); return 0;
-        default: fmt::print(stderr, "{}", kUsage); return 2;
+        case 'c':
+          config_file = optarg;
+          break;
+        case 'k':
+          check_only = true;
+          break;
+        case 'R':
+          report_file = optarg;
+          break;
+        case 'i':
+          options.idle_exit_ms = static_cast<unsigned>(std::stoul(optarg));
+          break;
+        case 'd':
+          options.duration_s = std::stod(optarg);
+          break;
+        case 'D':
+          demo = true;
+          break;
+        case 'h':
+          fmt::print("{}", kUsage);
+          return 0;
+        default:
+          fmt::print(stderr, "{}", kUsage);
+          return 2;
       }
     } catch (const std::logic_error&) {
       fmt::print(stderr, "sipshield: {} needs a number, got \"{}\"\n", app_argv[optind - 1],

@@ -126,13 +126,14 @@ json read_json_file(const std::filesystem::path& file, const std::string& path_f
   try {
     return json::parse(text.str());
   } catch (const json::parse_error& e) {
-    throw ConfigError(path_for_errors, fmt::format("{} is not valid JSON: {}", file.string(), e.what()));
+    throw ConfigError(path_for_errors,
+                      fmt::format("{} is not valid JSON: {}", file.string(), e.what()));
   }
 }
 
 constexpr std::string_view kPortKeys[] = {
-    "device", "profile", "rx_descriptors", "tx_descriptors", "mtu", "promiscuous", "rss", "offloads",
-    "description", "notes"};
+    "device",      "profile", "rx_descriptors", "tx_descriptors", "mtu",
+    "promiscuous", "rss",     "offloads",       "description",    "notes"};
 
 // Reads the port fields of `node` over `port` (used for profiles, then for the port's own keys).
 void read_port_fields(const Node& node, PortConfig& port) {
@@ -184,7 +185,8 @@ PortConfig read_port(const Node& node, const std::filesystem::path& base_dir) {
     read_port_fields(profile_node, port);
   }
   read_port_fields(node, port);  // the port's own keys win over its profile
-  if (port.device.empty()) throw ConfigError(node.path() + ".device", "required: a PCI address or vdev arguments");
+  if (port.device.empty())
+    throw ConfigError(node.path() + ".device", "required: a PCI address or vdev arguments");
   return port;
 }
 
@@ -216,7 +218,8 @@ std::optional<ServiceMatch> ServiceMatch::parse(std::string_view text) {
   if (!port_text.empty()) {
     unsigned port = 0;
     auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
+    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
+        port > 65535)
       return std::nullopt;
     match.port = static_cast<uint16_t>(port);
   }
@@ -249,8 +252,9 @@ Config parse_config(const json& document, const std::filesystem::path& base_dir)
     if (config.outside.has_value() != config.inside.has_value())
       throw ConfigError(ports->path(), "expected both \"outside\" and \"inside\", or neither");
     if (config.outside && config.outside->device == config.inside->device)
-      throw ConfigError(ports->path() + ".inside.device",
-                        "the same device as ports.outside.device: a bump in the wire needs two ports");
+      throw ConfigError(
+          ports->path() + ".inside.device",
+          "the same device as ports.outside.device: a bump in the wire needs two ports");
   }
   optional_field(root, "workers", config.workers,
                  [](const Node& n) { return static_cast<unsigned>(n.integer(1, 128)); });
@@ -258,8 +262,10 @@ Config parse_config(const json& document, const std::filesystem::path& base_dir)
     std::set<std::string> seen;
     for (const auto& item : list->array()) {
       auto match = ServiceMatch::parse(item.string());
-      if (!match) item.fail("an address or prefix with an optional port: 198.18.0.10:5060, "
-                            "198.18.0.0/24, [2001:db8::10]:5060, 2001:db8::/64");
+      if (!match)
+        item.fail(
+            "an address or prefix with an optional port: 198.18.0.10:5060, "
+            "198.18.0.0/24, [2001:db8::10]:5060, 2001:db8::/64");
       if (!seen.insert(match->to_string()).second)
         throw ConfigError(item.path(), fmt::format("{} is listed twice", match->to_string()));
       config.protected_services.push_back(*match);
@@ -292,16 +298,17 @@ Config parse_config(const json& document, const std::filesystem::path& base_dir)
   }
   optional_field(root, "clock", config.clock, [](const Node& n) {
     const auto c = n.choice({"auto", "tsc", "packet"});
-    return c == "tsc" ? ClockSource::tsc : c == "packet" ? ClockSource::packet : ClockSource::automatic;
+    return c == "tsc"      ? ClockSource::tsc
+           : c == "packet" ? ClockSource::packet
+                           : ClockSource::automatic;
   });
   if (auto m = root.find("mempool")) {
     m->object({"mbufs", "cache"});
-    optional_field(*m, "mbufs", config.mempool.mbufs,
-                   [](const Node& n) {
-                     const auto v = static_cast<uint32_t>(n.integer(0, 1u << 24));
-                     if (v != 0 && v < 1023) n.fail("0 (automatic) or an integer from 1023 to 16777216");
-                     return v;
-                   });
+    optional_field(*m, "mbufs", config.mempool.mbufs, [](const Node& n) {
+      const auto v = static_cast<uint32_t>(n.integer(0, 1u << 24));
+      if (v != 0 && v < 1023) n.fail("0 (automatic) or an integer from 1023 to 16777216");
+      return v;
+    });
     optional_field(*m, "cache", config.mempool.cache,
                    [](const Node& n) { return static_cast<uint16_t>(n.integer(0, 512)); });
   }

@@ -44,8 +44,8 @@ enum class ClockSource : uint8_t { automatic, tsc, packet };
 struct RssConfig {
   bool enabled = true;
   bool symmetric_key = true;  // 0x6d5a repeated: both directions of a pair hash alike
-  std::vector<std::string> types{"ipv4", "frag_ipv4", "nonfrag_ipv4_other", "ipv6", "frag_ipv6",
-                                 "nonfrag_ipv6_other"};
+  std::vector<std::string> types{"ipv4", "frag_ipv4", "nonfrag_ipv4_other",
+                                 "ipv6", "frag_ipv6", "nonfrag_ipv6_other"};
 };
 
 struct PortConfig {
@@ -84,7 +84,5 @@ Config parse_config_text(std::string_view text, const std::filesystem::path& bas
 
 // Every key that parse_config knows, with its value (defaults filled in): the effective config.
 nlohmann::json to_json(const Config& config);
-
-
 
 }  // namespace sipshield

@@ -23,12 +23,9 @@ std::span<const NamedFlag> rss_type_flags() {
 
 std::span<const NamedFlag> rx_offload_flags() {
   static constexpr NamedFlag kTable[] = {
-      {"ipv4_cksum", RTE_ETH_RX_OFFLOAD_IPV4_CKSUM},
-      {"udp_cksum", RTE_ETH_RX_OFFLOAD_UDP_CKSUM},
-      {"vlan_strip", RTE_ETH_RX_OFFLOAD_VLAN_STRIP},
-      {"scatter", RTE_ETH_RX_OFFLOAD_SCATTER},
-      {"rss_hash", RTE_ETH_RX_OFFLOAD_RSS_HASH},
-      {"keep_crc", RTE_ETH_RX_OFFLOAD_KEEP_CRC},
+      {"ipv4_cksum", RTE_ETH_RX_OFFLOAD_IPV4_CKSUM}, {"udp_cksum", RTE_ETH_RX_OFFLOAD_UDP_CKSUM},
+      {"vlan_strip", RTE_ETH_RX_OFFLOAD_VLAN_STRIP}, {"scatter", RTE_ETH_RX_OFFLOAD_SCATTER},
+      {"rss_hash", RTE_ETH_RX_OFFLOAD_RSS_HASH},     {"keep_crc", RTE_ETH_RX_OFFLOAD_KEEP_CRC},
   };
   return kTable;
 }

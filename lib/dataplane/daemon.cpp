@@ -49,10 +49,10 @@ std::string stats_line(const CounterTotals& t) {
   for (size_t i = 0; i < drops.size() && i < 3; ++i)
     top += fmt::format("{}{} {}", i ? ", " : " (", kReasonNames[drops[i].second], drops[i].first);
   if (!top.empty()) top += ")";
-  return fmt::format("rx outside {} inside {} | forwarded to inside {} to outside {} | "
-                     "dropped {}{} | tx failed {}",
-                     t.rx[0], t.rx[1], t.tx[0], t.tx[1], t.total_dropped(), top,
-                     t.tx_failed[0] + t.tx_failed[1]);
+  return fmt::format(
+      "rx outside {} inside {} | forwarded to inside {} to outside {} | "
+      "dropped {}{} | tx failed {}",
+      t.rx[0], t.rx[1], t.tx[0], t.tx[1], t.total_dropped(), top, t.tx_failed[0] + t.tx_failed[1]);
 }
 
 }  // namespace
@@ -87,9 +87,10 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
               port->role().c_str(), port->device().c_str(), why.c_str());
       workers = 1;
     } else if (queues < workers) {
-      throw DataplaneError(fmt::format("ports.{} ({}): {} workers need {} queues; the device "
-                                       "offers {}",
-                                       port->role(), port->device(), workers, workers, queues));
+      throw DataplaneError(
+          fmt::format("ports.{} ({}): {} workers need {} queues; the device "
+                      "offers {}",
+                      port->role(), port->device(), workers, workers, queues));
     }
   }
 
@@ -99,19 +100,21 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   const bool pcap_ports = outside.driver() == "net_pcap" && inside.driver() == "net_pcap";
   bool packet_clock = false;
   switch (config.clock) {
-    case ClockSource::tsc: break;
+    case ClockSource::tsc:
+      break;
     case ClockSource::packet:
       if (timestamp_offset < 0)
         throw ConfigError("$.clock", "\"packet\" needs ports that timestamp frames (net_pcap)");
       packet_clock = true;
       break;
-    case ClockSource::automatic: packet_clock = pcap_ports && timestamp_offset >= 0; break;
+    case ClockSource::automatic:
+      packet_clock = pcap_ports && timestamp_offset >= 0;
+      break;
   }
 
-  const uint16_t data_room =
-      data_room_for_mtu(std::max(config.outside->mtu, config.inside->mtu));
-  const uint32_t mbufs = config.mempool.mbufs ? config.mempool.mbufs
-                                              : mbufs_needed(config, workers);
+  const uint16_t data_room = data_room_for_mtu(std::max(config.outside->mtu, config.inside->mtu));
+  const uint32_t mbufs =
+      config.mempool.mbufs ? config.mempool.mbufs : mbufs_needed(config, workers);
   pool.emplace("sipshield_mbufs", mbufs, config.mempool.cache, data_room, outside.socket());
   outside.start(static_cast<uint16_t>(workers), pool->get());
   inside.start(static_cast<uint16_t>(workers), pool->get());
@@ -164,7 +167,8 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   result.totals = totals_now();
   nlohmann::json reassembly = nlohmann::json::array();
   for (const auto& w : worker_objects)
-    reassembly.push_back({{"worker", w->queue()}, {"datagrams_held", w->pipeline().reassembler().in_use()}});
+    reassembly.push_back(
+        {{"worker", w->queue()}, {"datagrams_held", w->pipeline().reassembler().in_use()}});
   result.summary = {
       {"workers", workers},
       {"clock", packet_clock ? "packet" : "tsc"},

@@ -19,12 +19,14 @@ Eal::Eal(const std::vector<std::string>& args) {
   if (rte_eal_init(static_cast<int>(copy.size()), argv.data()) < 0) {
     std::string joined;
     for (size_t i = 1; i < args.size(); ++i) joined += " " + args[i];
-    throw DataplaneError(
-        fmt::format("EAL initialisation failed: {} (EAL args:{})", rte_strerror(rte_errno), joined));
+    throw DataplaneError(fmt::format("EAL initialisation failed: {} (EAL args:{})",
+                                     rte_strerror(rte_errno), joined));
   }
 }
 
-Eal::~Eal() { rte_eal_cleanup(); }
+Eal::~Eal() {
+  rte_eal_cleanup();
+}
 
 Mempool::Mempool(const std::string& name, uint32_t mbufs, uint16_t cache, uint16_t data_room,
                  int socket) {
@@ -34,7 +36,9 @@ Mempool::Mempool(const std::string& name, uint32_t mbufs, uint16_t cache, uint16
                                      mbufs, data_room, rte_strerror(rte_errno)));
 }
 
-Mempool::~Mempool() { rte_mempool_free(pool_); }
+Mempool::~Mempool() {
+  rte_mempool_free(pool_);
+}
 
 uint16_t data_room_for_mtu(uint16_t mtu) {
   const unsigned frame = mtu + 14u + 2 * 4u;  // Ethernet header and two VLAN tags
@@ -46,8 +50,8 @@ int register_timestamp_field() {
   int offset = -1;
   uint64_t flag = 0;
   if (rte_mbuf_dyn_rx_timestamp_register(&offset, &flag) != 0)
-    throw DataplaneError(fmt::format("cannot register the rx timestamp mbuf field: {}",
-                                     rte_strerror(rte_errno)));
+    throw DataplaneError(
+        fmt::format("cannot register the rx timestamp mbuf field: {}", rte_strerror(rte_errno)));
   return offset;
 }
 

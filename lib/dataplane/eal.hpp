@@ -27,8 +27,7 @@ class Eal {
 
 class Mempool {
  public:
-  Mempool(const std::string& name, uint32_t mbufs, uint16_t cache, uint16_t data_room,
-          int socket);
+  Mempool(const std::string& name, uint32_t mbufs, uint16_t cache, uint16_t data_room, int socket);
   ~Mempool();
   Mempool(const Mempool&) = delete;
   Mempool& operator=(const Mempool&) = delete;

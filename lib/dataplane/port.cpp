@@ -20,9 +20,12 @@ bool looks_like_pci(const std::string& device) {
   // 0000:03:00.0 or 03:00.0
   size_t colons = 0, dots = 0;
   for (char c : device) {
-    if (c == ':') ++colons;
-    else if (c == '.') ++dots;
-    else if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+    if (c == ':')
+      ++colons;
+    else if (c == '.')
+      ++dots;
+    else if (!std::isxdigit(static_cast<unsigned char>(c)))
+      return false;
   }
   return colons >= 1 && dots == 1;
 }
@@ -97,10 +100,10 @@ uint16_t Port::max_worker_queues(std::string& why_single) const {
 void Port::start(uint16_t queues, rte_mempool* pool) {
   const std::string where = fmt::format("ports.{} ({})", role_, config_.device);
   if (queues > info_.max_rx_queues || queues > info_.max_tx_queues)
-    throw DataplaneError(fmt::format("{}: {} workers need {} RX and TX queues; the device has {} "
-                                     "RX and {} TX",
-                                     where, queues, queues, info_.max_rx_queues,
-                                     info_.max_tx_queues));
+    throw DataplaneError(
+        fmt::format("{}: {} workers need {} RX and TX queues; the device has {} "
+                    "RX and {} TX",
+                    where, queues, queues, info_.max_rx_queues, info_.max_tx_queues));
   if (config_.mtu < info_.min_mtu || config_.mtu > info_.max_mtu)
     throw DataplaneError(fmt::format("{}: mtu {} is outside the device's range {}-{}", where,
                                      config_.mtu, info_.min_mtu, info_.max_mtu));
@@ -121,32 +124,35 @@ void Port::start(uint16_t queues, rte_mempool* pool) {
   conf.txmode.offloads = tx_wanted & info_.tx_offload_capa;
   for (const auto& name : config_.rx_offloads)
     if ((find_flag(rx_offload_flags(), name).value_or(0) & info_.rx_offload_capa) == 0)
-      RTE_LOG(INFO, USER1, "%s: rx offload %s not offered by %s; done in software\n",
-              where.c_str(), name.c_str(), driver_.c_str());
+      RTE_LOG(INFO, USER1, "%s: rx offload %s not offered by %s; done in software\n", where.c_str(),
+              name.c_str(), driver_.c_str());
   for (const auto& name : config_.tx_offloads)
     if ((find_flag(tx_offload_flags(), name).value_or(0) & info_.tx_offload_capa) == 0)
       RTE_LOG(WARNING, USER1, "%s: tx offload %s not offered by %s; not used\n", where.c_str(),
               name.c_str(), driver_.c_str());
 
   if (int rc = rte_eth_dev_configure(id_, queues, queues, &conf); rc != 0)
-    throw DataplaneError(fmt::format("{}: configure with {} queues failed: {}", where, queues,
-                                     rte_strerror(-rc)));
+    throw DataplaneError(
+        fmt::format("{}: configure with {} queues failed: {}", where, queues, rte_strerror(-rc)));
   if (int rc = rte_eth_dev_set_mtu(id_, config_.mtu); rc != 0 && rc != -ENOTSUP)
     throw DataplaneError(
         fmt::format("{}: setting mtu {} failed: {}", where, config_.mtu, rte_strerror(-rc)));
 
   uint16_t rx_desc = config_.rx_descriptors, tx_desc = config_.tx_descriptors;
   if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(id_, &rx_desc, &tx_desc); rc != 0)
-    throw DataplaneError(fmt::format("{}: descriptor counts refused: {}", where, rte_strerror(-rc)));
+    throw DataplaneError(
+        fmt::format("{}: descriptor counts refused: {}", where, rte_strerror(-rc)));
   for (uint16_t q = 0; q < queues; ++q) {
     rte_eth_rxconf rxconf = info_.default_rxconf;
     rxconf.offloads = conf.rxmode.offloads;
     if (int rc = rte_eth_rx_queue_setup(id_, q, rx_desc, socket(), &rxconf, pool); rc != 0)
-      throw DataplaneError(fmt::format("{}: rx queue {} setup failed: {}", where, q, rte_strerror(-rc)));
+      throw DataplaneError(
+          fmt::format("{}: rx queue {} setup failed: {}", where, q, rte_strerror(-rc)));
     rte_eth_txconf txconf = info_.default_txconf;
     txconf.offloads = conf.txmode.offloads;
     if (int rc = rte_eth_tx_queue_setup(id_, q, tx_desc, socket(), &txconf); rc != 0)
-      throw DataplaneError(fmt::format("{}: tx queue {} setup failed: {}", where, q, rte_strerror(-rc)));
+      throw DataplaneError(
+          fmt::format("{}: tx queue {} setup failed: {}", where, q, rte_strerror(-rc)));
   }
   if (int rc = rte_eth_dev_start(id_); rc != 0)
     throw DataplaneError(fmt::format("{}: start failed: {}", where, rte_strerror(-rc)));
@@ -154,7 +160,8 @@ void Port::start(uint16_t queues, rte_mempool* pool) {
   if (config_.promiscuous) {
     const int rc = rte_eth_promiscuous_enable(id_);
     if (rc != 0 && rc != -ENOTSUP)
-      throw DataplaneError(fmt::format("{}: promiscuous mode refused: {}", where, rte_strerror(-rc)));
+      throw DataplaneError(
+          fmt::format("{}: promiscuous mode refused: {}", where, rte_strerror(-rc)));
   }
 }
 

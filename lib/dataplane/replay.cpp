@@ -16,16 +16,16 @@ int register_index_field() {
                                            alignof(uint64_t), 0};
   const int offset = rte_mbuf_dynfield_register(&kField);
   if (offset < 0)
-    throw DataplaneError(fmt::format("cannot register the frame index field: {}",
-                                     rte_strerror(rte_errno)));
+    throw DataplaneError(
+        fmt::format("cannot register the frame index field: {}", rte_strerror(rte_errno)));
   return offset;
 }
 
 }  // namespace
 
 std::vector<std::string> offline_eal_args(const std::string& program) {
-  return {program,  "--no-huge", "--no-pci", "--no-shconf", "-m", "512", "-l", "0", "--no-telemetry",
-          "--log-level=*:warning"};
+  return {program, "--no-huge", "--no-pci", "--no-shconf",    "-m",
+          "512",   "-l",        "0",        "--no-telemetry", "--log-level=*:warning"};
 }
 
 Direction capture_direction(std::span<const uint8_t> frame, const ServiceSet& services) {
@@ -33,11 +33,11 @@ Direction capture_direction(std::span<const uint8_t> frame, const ServiceSet& se
   if (!parse_frame(frame.data(), static_cast<uint32_t>(frame.size()), meta).ok ||
       meta.ip_version == 0)
     return Direction::from_outside;
-  const bool to_service = meta.has_udp ? services.matches(meta.dst, meta.dst_port)
-                                       : services.matches_address(meta.dst);
+  const bool to_service =
+      meta.has_udp ? services.matches(meta.dst, meta.dst_port) : services.matches_address(meta.dst);
   if (to_service) return Direction::from_outside;
-  const bool from_service = meta.has_udp ? services.matches(meta.src, meta.src_port)
-                                         : services.matches_address(meta.src);
+  const bool from_service =
+      meta.has_udp ? services.matches(meta.src, meta.src_port) : services.matches_address(meta.src);
   return from_service ? Direction::from_inside : Direction::from_outside;
 }
 

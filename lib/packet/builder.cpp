@@ -137,11 +137,11 @@ Frame build_arp_request(const IpAddress& sender, const IpAddress& target, const 
   Frame f = l2_header(broadcast, 0x0806);
   const size_t at = f.size();
   f.resize(at + 28);
-  put16(f, at, 1);        // Ethernet
+  put16(f, at, 1);  // Ethernet
   put16(f, at + 2, 0x0800);
   f[at + 4] = 6;
   f[at + 5] = 4;
-  put16(f, at + 6, 1);    // request
+  put16(f, at + 6, 1);  // request
   std::memcpy(&f[at + 8], o.src_mac.data(), 6);
   std::memcpy(&f[at + 14], &sender.bytes[12], 4);
   std::memcpy(&f[at + 24], &target.bytes[12], 4);

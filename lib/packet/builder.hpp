@@ -23,8 +23,8 @@ struct FrameOptions {
   std::array<uint8_t, 6> dst_mac{0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
   std::vector<uint16_t> vlans;  // outermost first; the first of two uses the 802.1ad EtherType
   uint8_t hop_limit = 64;
-  uint32_t ip_id = 1;           // IPv4 identification, or IPv6 fragment identification
-  uint16_t mtu = 1500;          // larger IP packets are fragmented
+  uint32_t ip_id = 1;   // IPv4 identification, or IPv6 fragment identification
+  uint16_t mtu = 1500;  // larger IP packets are fragmented
 };
 
 using Frame = std::vector<uint8_t>;

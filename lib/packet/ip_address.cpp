@@ -2,8 +2,8 @@
 
 #include <arpa/inet.h>
 
-#include <charconv>
 #include <fmt/format.h>
+#include <charconv>
 
 namespace sipshield {
 

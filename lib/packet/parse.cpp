@@ -16,13 +16,19 @@ constexpr uint8_t kIpv6Routing = 43;
 constexpr uint8_t kIpv6Fragment = 44;
 constexpr uint8_t kIpv6DestOptions = 60;
 
-inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline uint16_t load_be16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 inline uint32_t load_be32(const uint8_t* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
 }
 
-constexpr ParseOutcome ok() { return {true, Reason::non_ip}; }
-constexpr ParseOutcome drop(Reason r) { return {false, r}; }
+constexpr ParseOutcome ok() {
+  return {true, Reason::non_ip};
+}
+constexpr ParseOutcome drop(Reason r) {
+  return {false, r};
+}
 
 // Parses the UDP header at l4 (l4_avail bytes of this datagram's IP payload follow it).
 ParseOutcome parse_udp(const uint8_t* frame, uint16_t l4_offset, uint32_t l4_avail,

@@ -20,14 +20,14 @@ struct PacketMeta {
   IpAddress dst;
   uint8_t ip_version = 0;  // 0: not IP
   uint8_t vlan_count = 0;
-  uint8_t l4_proto = 0;    // final upper-layer protocol (for later fragments: as the header says)
-  bool has_udp = false;    // a UDP header was parsed (unfragmented datagram or first fragment)
+  uint8_t l4_proto = 0;  // final upper-layer protocol (for later fragments: as the header says)
+  bool has_udp = false;  // a UDP header was parsed (unfragmented datagram or first fragment)
   uint16_t l3_offset = 0;
   uint16_t l4_offset = 0;  // the UDP header, when has_udp
   uint16_t src_port = 0;
   uint16_t dst_port = 0;
-  uint16_t udp_length = 0;     // as the UDP header says
-  uint16_t payload_offset = 0; // UDP payload of an unfragmented datagram
+  uint16_t udp_length = 0;      // as the UDP header says
+  uint16_t payload_offset = 0;  // UDP payload of an unfragmented datagram
   uint16_t payload_length = 0;
 
   // Fragments (IPv4 MF/offset, IPv6 fragment header; RFC 6946 atomic fragments are not fragments).
@@ -35,9 +35,9 @@ struct PacketMeta {
   bool more_fragments = false;
   uint16_t frag_data_offset = 0;  // where this fragment's share of the fragmentable part starts
   uint16_t frag_data_length = 0;
-  uint32_t frag_offset = 0;       // in bytes, within the original datagram's fragmentable part
+  uint32_t frag_offset = 0;  // in bytes, within the original datagram's fragmentable part
   uint32_t frag_id = 0;
-  uint8_t frag_first_skip = 0;    // first IPv6 fragment: extension bytes before the L4 header
+  uint8_t frag_first_skip = 0;  // first IPv6 fragment: extension bytes before the L4 header
 };
 
 // Parses `len` bytes at `frame` into `meta`. ok: well formed as far as parsed (a non-IP frame is ok

@@ -30,7 +30,9 @@ void PcapWriter::write(uint64_t time_us, std::span<const uint8_t> frame) {
   pcap_dump(reinterpret_cast<u_char*>(dumper_), &header, frame.data());
 }
 
-void PcapWriter::flush() { pcap_dump_flush(dumper_); }
+void PcapWriter::flush() {
+  pcap_dump_flush(dumper_);
+}
 
 PcapReader::PcapReader(const std::filesystem::path& file) {
   char error[PCAP_ERRBUF_SIZE];
@@ -42,7 +44,9 @@ PcapReader::PcapReader(const std::filesystem::path& file) {
   }
 }
 
-PcapReader::~PcapReader() { pcap_close(handle_); }
+PcapReader::~PcapReader() {
+  pcap_close(handle_);
+}
 
 bool PcapReader::next(CapturedFrame& frame) {
   pcap_pkthdr* header;

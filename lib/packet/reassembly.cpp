@@ -52,8 +52,8 @@ uint32_t Reassembler::allocate(const FragmentKey& key, uint64_t hash, uint64_t n
                                DropSink drops) {
   if (free_head_ == kNone) {
     if (age_head_ == kNone) return kNone;  // a table of zero datagrams
-    give_up(age_head_, expired(slots_[age_head_], now_ns) ? Reason::frag_timeout
-                                                          : Reason::frag_evicted,
+    give_up(age_head_,
+            expired(slots_[age_head_], now_ns) ? Reason::frag_timeout : Reason::frag_evicted,
             drops);
   }
   const uint32_t index = free_head_;
@@ -123,9 +123,9 @@ Reassembler::State Reassembler::add(const FragmentKey& key, const Fragment& frag
     }
     return false;
   }();
-  const Reason refusal = inconsistent                           ? Reason::frag_inconsistent
+  const Reason refusal = inconsistent                          ? Reason::frag_inconsistent
                          : slot.count >= limits_.max_fragments ? Reason::frag_too_many
-                                                                : Reason::admitted;
+                                                               : Reason::admitted;
   if (refusal != Reason::admitted) {
     drops(frag.owner, refusal);
     give_up(index, refusal, drops);
@@ -135,8 +135,8 @@ Reassembler::State Reassembler::add(const FragmentKey& key, const Fragment& frag
   // Room for one more fragment: the oldest datagrams go first, the new one last.
   while (held_ >= limits_.max_held) {
     const bool self = age_head_ == index;
-    give_up(age_head_, expired(slots_[age_head_], now_ns) ? Reason::frag_timeout
-                                                          : Reason::frag_evicted,
+    give_up(age_head_,
+            expired(slots_[age_head_], now_ns) ? Reason::frag_timeout : Reason::frag_evicted,
             drops);
     if (self) {
       drops(frag.owner, Reason::frag_evicted);
@@ -162,8 +162,10 @@ Reassembler::State Reassembler::add(const FragmentKey& key, const Fragment& frag
     std::memcpy(assembled_.data() + slot.offset[i], slot.data[i], slot.length[i]);
     completed_owners_[i] = slot.owner[i];
   }
-  completed_ = Completed{{completed_owners_.data(), slot.count}, {assembled_.data(), slot.total},
-                         slot.first_skip, slot.l4_proto};
+  completed_ = Completed{{completed_owners_.data(), slot.count},
+                         {assembled_.data(), slot.total},
+                         slot.first_skip,
+                         slot.l4_proto};
   release(index);
   return State::completed;
 }

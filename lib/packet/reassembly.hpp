@@ -22,10 +22,10 @@ namespace sipshield {
 inline constexpr unsigned kMaxFragmentsPerDatagram = 32;
 
 struct ReassemblyLimits {
-  uint32_t max_datagrams = 4096;    // datagrams under reassembly at once, per worker
-  uint16_t max_fragments = 16;      // fragments one datagram may have (<= kMaxFragmentsPerDatagram)
-  uint16_t max_per_source = 16;     // incomplete datagrams one source address may hold
-  uint32_t max_held = 16384;        // fragments (mbufs) held at once: bounds the pool it can pin
+  uint32_t max_datagrams = 4096;  // datagrams under reassembly at once, per worker
+  uint16_t max_fragments = 16;    // fragments one datagram may have (<= kMaxFragmentsPerDatagram)
+  uint16_t max_per_source = 16;   // incomplete datagrams one source address may hold
+  uint32_t max_held = 16384;      // fragments (mbufs) held at once: bounds the pool it can pin
   uint64_t timeout_ns = 2'000'000'000;
 };
 
@@ -44,10 +44,10 @@ struct Fragment {
   void* owner;          // opaque to the table: the mbuf (daemon) or frame record (tests)
   const uint8_t* data;  // this fragment's share of the fragmentable part
   uint16_t length;
-  uint32_t offset;      // bytes
+  uint32_t offset;  // bytes
   bool more;
-  uint8_t first_skip;   // first fragment only: extension header bytes before the L4 header
-  uint8_t l4_proto;     // first fragment: the upper-layer protocol after any extension headers
+  uint8_t first_skip;  // first fragment only: extension header bytes before the L4 header
+  uint8_t l4_proto;    // first fragment: the upper-layer protocol after any extension headers
 };
 
 // Called for every fragment the table gives up, with the reason.
@@ -93,8 +93,8 @@ class Reassembler {
     uint64_t first_seen_ns;
     uint32_t bucket_next;  // hash chain, or free list
     uint32_t age_prev, age_next;
-    uint32_t received;     // payload bytes held
-    uint32_t total;        // known once the last fragment arrived, else 0
+    uint32_t received;  // payload bytes held
+    uint32_t total;     // known once the last fragment arrived, else 0
     uint32_t source_counter;
     uint16_t count;
     uint8_t first_skip;
@@ -118,7 +118,8 @@ class Reassembler {
   const KeyedHash& hash_;
   std::vector<Slot> slots_;
   std::vector<uint32_t> buckets_;
-  std::vector<uint16_t> per_source_;  // incomplete datagrams per hashed source (collisions: stricter)
+  std::vector<uint16_t>
+      per_source_;  // incomplete datagrams per hashed source (collisions: stricter)
   uint64_t bucket_mask_;
   uint32_t free_head_ = kNone;
   uint32_t age_head_ = kNone, age_tail_ = kNone;  // oldest first

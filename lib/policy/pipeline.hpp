@@ -2,9 +2,9 @@
 // offline replay (sipshield-inspect) and the benchmarks all call process_burst; they differ only
 // in the Sink that carries out verdicts (TX queue and mbuf free, or a verdict file).
 //
-// Sink: void forward(rte_mbuf*, Reason); void drop(rte_mbuf*, Reason). Frames held for reassembly reach
-// the sink in a later call (when their datagram completes, fails or times out), so a burst may
-// release frames from earlier bursts.
+// Sink: void forward(rte_mbuf*, Reason); void drop(rte_mbuf*, Reason). Frames held for reassembly
+// reach the sink in a later call (when their datagram completes, fails or times out), so a burst
+// may release frames from earlier bursts.
 #pragma once
 
 #include <cstdint>
@@ -135,9 +135,12 @@ class Pipeline {
 
   static ChecksumState checksum_state(const rte_mbuf* m) {
     switch (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) {
-      case RTE_MBUF_F_RX_IP_CKSUM_GOOD: return ChecksumState::good;
-      case RTE_MBUF_F_RX_IP_CKSUM_BAD: return ChecksumState::bad;
-      default: return ChecksumState::unknown;
+      case RTE_MBUF_F_RX_IP_CKSUM_GOOD:
+        return ChecksumState::good;
+      case RTE_MBUF_F_RX_IP_CKSUM_BAD:
+        return ChecksumState::bad;
+      default:
+        return ChecksumState::unknown;
     }
   }
 
@@ -165,14 +168,21 @@ class Pipeline {
   template <class Sink>
   void reassemble(rte_mbuf* m, const uint8_t* frame, const PacketMeta& meta, uint64_t now,
                   Sink& sink) {
-    FragmentKey key{meta.src, meta.dst, meta.frag_id, meta.ip_version,
-                    static_cast<uint8_t>(meta.ip_version == 4 ? meta.l4_proto : 0), {}};
-    const Fragment fragment{m, frame + meta.frag_data_offset, meta.frag_data_length,
-                            meta.frag_offset,         meta.more_fragments,   meta.frag_first_skip,
+    FragmentKey key{meta.src,
+                    meta.dst,
+                    meta.frag_id,
+                    meta.ip_version,
+                    static_cast<uint8_t>(meta.ip_version == 4 ? meta.l4_proto : 0),
+                    {}};
+    const Fragment fragment{m,
+                            frame + meta.frag_data_offset,
+                            meta.frag_data_length,
+                            meta.frag_offset,
+                            meta.more_fragments,
+                            meta.frag_first_skip,
                             meta.l4_proto};
     EmitDrop<Sink> drops{this, &sink};
-    if (reassembler_.add(key, fragment, now, drops.sink()) != Reassembler::State::completed)
-      return;
+    if (reassembler_.add(key, fragment, now, drops.sink()) != Reassembler::State::completed) return;
     const auto& whole = reassembler_.completed();
     const Verdict verdict = judge_reassembled(meta, whole, now);
     for (void* owner : whole.fragments) emit(sink, static_cast<rte_mbuf*>(owner), verdict);

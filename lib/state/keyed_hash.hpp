@@ -33,7 +33,8 @@ class KeyedHash {
       uint64_t word;
       std::memcpy(&word, p + 8 * i, 8);
       const uint32_t lo = static_cast<uint32_t>(word) + static_cast<uint32_t>(secret_[i]);
-      const uint32_t hi = static_cast<uint32_t>(word >> 32) + static_cast<uint32_t>(secret_[i] >> 32);
+      const uint32_t hi =
+          static_cast<uint32_t>(word >> 32) + static_cast<uint32_t>(secret_[i] >> 32);
       sum += uint64_t{lo} * hi;
     }
     return mix(sum ^ secret_[kWords]);

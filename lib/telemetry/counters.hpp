@@ -26,13 +26,15 @@ inline uint64_t read(const uint64_t& counter) {
 }
 
 struct alignas(64) WorkerCounters {
-  std::array<uint64_t, 2> rx{};          // by Direction
-  std::array<uint64_t, 2> tx{};          // frames sent out of the opposite port
-  std::array<uint64_t, 2> tx_failed{};   // the TX ring stayed full: freed, not sent
+  std::array<uint64_t, 2> rx{};         // by Direction
+  std::array<uint64_t, 2> tx{};         // frames sent out of the opposite port
+  std::array<uint64_t, 2> tx_failed{};  // the TX ring stayed full: freed, not sent
   std::array<uint64_t, kReasonCount> passed{};
   std::array<uint64_t, kReasonCount> dropped{};
 
-  void count(Verdict v) { bump((v.action == Action::pass ? passed : dropped)[static_cast<size_t>(v.reason)]); }
+  void count(Verdict v) {
+    bump((v.action == Action::pass ? passed : dropped)[static_cast<size_t>(v.reason)]);
+  }
 };
 
 // A consistent-enough sum of several workers' counters (each field read once, relaxed).

@@ -33,7 +33,8 @@ class Capture {
     add(outside, std::vector<Frame>{f}, gap_us);
   }
   void write(const std::string& prefix) const {
-    PcapWriter out(prefix + "-outside.pcap"), in(prefix + "-inside.pcap"), both(prefix + "-both.pcap");
+    PcapWriter out(prefix + "-outside.pcap"), in(prefix + "-inside.pcap"),
+        both(prefix + "-both.pcap");
     for (const auto& f : frames_) {
       (f.from_outside ? out : in).write(f.time_us, f.frame);
       both.write(f.time_us, f.frame);
@@ -45,7 +46,9 @@ class Capture {
   std::vector<Timed> frames_;
 };
 
-Endpoint ep(const char* a, uint16_t port = 5060) { return {*IpAddress::parse(a), port}; }
+Endpoint ep(const char* a, uint16_t port = 5060) {
+  return {*IpAddress::parse(a), port};
+}
 
 std::string sip_request(const char* method, const std::string& user, size_t body = 0) {
   std::string msg = fmt::format(
@@ -78,7 +81,8 @@ void clean(Capture& c) {
   }
   FrameOptions tagged;
   tagged.vlans = {100, 200};
-  c.add(true, build_udp(ep("198.18.1.50", 5062), server4, sip_request("OPTIONS", "tagged"), tagged));
+  c.add(true,
+        build_udp(ep("198.18.1.50", 5062), server4, sip_request("OPTIONS", "tagged"), tagged));
   c.add(true, build_arp_request(*IpAddress::parse("198.18.1.1"), server4.address));
   c.add(false, build_arp_request(server4.address, *IpAddress::parse("198.18.1.1")));
 }
@@ -135,7 +139,8 @@ void attacks(Capture& c) {
   auto dup = build_udp(ep("198.18.1.77", 5062), server4, sip_request("INVITE", "dup", 1200), f);
   c.add(true, {dup[0], dup[0], dup[1], dup[2]});
   // Not for a protected service.
-  c.add(true, build_udp(ep("198.18.1.5", 5062), ep("198.18.0.99"), sip_request("OPTIONS", "other")));
+  c.add(true,
+        build_udp(ep("198.18.1.5", 5062), ep("198.18.0.99"), sip_request("OPTIONS", "other")));
   c.add(true, build_udp(ep("198.18.1.5", 5062), ep("198.18.0.10", 53), "dns?"));
 }
 

@@ -121,14 +121,16 @@ TEST_CASE("port errors name the port", "[config]") {
              StartsWith("$.ports.inside.device: the same device"));
   CHECK_THAT(error_of(R"({"ports": {"outside": {}, "inside": {"device": "x"}}})"),
              StartsWith("$.ports.outside.device: required"));
-  CHECK_THAT(error_of(R"({"ports": {"outside": {"device": "a", "mtu": 100}, "inside": {"device": "b"}}})"),
-             StartsWith("$.ports.outside.mtu: expected an integer from 576 to 9600"));
+  CHECK_THAT(
+      error_of(R"({"ports": {"outside": {"device": "a", "mtu": 100}, "inside": {"device": "b"}}})"),
+      StartsWith("$.ports.outside.mtu: expected an integer from 576 to 9600"));
   CHECK_THAT(error_of(R"({"ports": {"outside": {"device": "a", "rss": {"types": ["ipv5"]}},
                                     "inside": {"device": "b"}}})"),
              StartsWith("$.ports.outside.rss.types[0]: expected one of ipv4,"));
-  CHECK_THAT(error_of(R"({"ports": {"outside": {"device": "a", "rss": {"types": ["nonfrag_ipv4_udp"]}},
+  CHECK_THAT(
+      error_of(R"({"ports": {"outside": {"device": "a", "rss": {"types": ["nonfrag_ipv4_udp"]}},
                                     "inside": {"device": "b"}}})"),
-             StartsWith("$.ports.outside.rss.types: \"nonfrag_ipv4_udp\" hashes UDP ports"));
+      StartsWith("$.ports.outside.rss.types: \"nonfrag_ipv4_udp\" hashes UDP ports"));
   CHECK_THAT(error_of(R"({"ports": {"outside": {"device": "a", "offloads": {"rx": ["lro"]}},
                                     "inside": {"device": "b"}}})"),
              StartsWith("$.ports.outside.offloads.rx[0]: expected one of ipv4_cksum"));

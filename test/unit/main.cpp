@@ -16,4 +16,6 @@ void ensure_eal() {
 }
 }  // namespace test
 
-int main(int argc, char** argv) { return Catch::Session().run(argc, argv); }
+int main(int argc, char** argv) {
+  return Catch::Session().run(argc, argv);
+}

@@ -28,7 +28,9 @@ void insert_ipv6_ext(Frame& f, uint8_t type, std::vector<uint8_t> ext) {
   f[kL3 + 5] = static_cast<uint8_t>(payload);
 }
 
-std::vector<uint8_t> dest_options() { return {0, 0, 1, 4, 0, 0, 0, 0}; }  // PadN, 8 bytes
+std::vector<uint8_t> dest_options() {
+  return {0, 0, 1, 4, 0, 0, 0, 0};
+}  // PadN, 8 bytes
 
 Reason drop_reason(const Frame& f) {
   PacketMeta meta;
@@ -128,9 +130,9 @@ TEST_CASE("fragments: first, middle and last of IPv4 and IPv6", "[parse]") {
   o.ip_id = 0xbeef;
   for (const char* family : {"v4", "v6"}) {
     const bool v4 = family == std::string("v4");
-    const auto frags = build_udp(v4 ? ep("198.18.0.1") : ep("2001:db8::1"),
-                                 v4 ? ep("198.18.0.10") : ep("2001:db8::10"),
-                                 test::payload_of(1500), o);
+    const auto frags =
+        build_udp(v4 ? ep("198.18.0.1") : ep("2001:db8::1"),
+                  v4 ? ep("198.18.0.10") : ep("2001:db8::10"), test::payload_of(1500), o);
     REQUIRE(frags.size() == 3);
     uint32_t expected_offset = 0;
     for (size_t i = 0; i < frags.size(); ++i) {
@@ -197,8 +199,8 @@ TEST_CASE("malformed IPv4", "[parse][malformed]") {
   }
   SECTION("a checksum the NIC found bad") {
     PacketMeta meta;
-    const auto outcome = parse_frame(f.data(), static_cast<uint32_t>(f.size()), meta,
-                                     ChecksumState::bad);
+    const auto outcome =
+        parse_frame(f.data(), static_cast<uint32_t>(f.size()), meta, ChecksumState::bad);
     CHECK_FALSE(outcome.ok);
     CHECK(outcome.reason == Reason::ipv4_bad_checksum);
   }

@@ -37,8 +37,12 @@ std::vector<Verdict> replay(const Config& config, const std::vector<Frame>& fram
   return r.verdicts();
 }
 
-Verdict pass(Reason r) { return {Action::pass, r}; }
-Verdict drop(Reason r) { return {Action::drop, r}; }
+Verdict pass(Reason r) {
+  return {Action::pass, r};
+}
+Verdict drop(Reason r) {
+  return {Action::drop, r};
+}
 
 }  // namespace
 
@@ -78,8 +82,8 @@ TEST_CASE("a fragmented datagram crosses as its original fragments", "[pipeline]
   const Config c = protecting({"198.18.0.10:5060", "[2001:db8::10]:5060"});
   FrameOptions o;
   o.mtu = 576;
-  for (const auto& [src, dst] : {std::pair{"198.18.0.1", "198.18.0.10"},
-                                 std::pair{"2001:db8::1", "2001:db8::10"}}) {
+  for (const auto& [src, dst] :
+       {std::pair{"198.18.0.1", "198.18.0.10"}, std::pair{"2001:db8::1", "2001:db8::10"}}) {
     INFO(src);
     const auto frags = build_udp(ep(src), ep(dst), test::payload_of(1800), o);
     REQUIRE(frags.size() == 4);
@@ -90,7 +94,7 @@ TEST_CASE("a fragmented datagram crosses as its original fragments", "[pipeline]
     CHECK(v == std::vector<Verdict>(4, pass(Reason::admitted)));
     REQUIRE(out.frames.size() == 4);
     for (size_t i = 0; i < 4; ++i) {
-      CHECK(out.frames[i].first == i);  // arrival order
+      CHECK(out.frames[i].first == i);          // arrival order
       CHECK(out.frames[i].second == input[i]);  // byte for byte
     }
   }

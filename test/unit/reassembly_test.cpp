@@ -85,7 +85,8 @@ TEST_CASE("fragments out of order complete, kept in arrival order", "[reassembly
   const std::vector<size_t> order{3, 1, 0, 2};
   for (size_t n = 0; n < order.size(); ++n) {
     const auto state = r.add(key("198.18.0.1"), d.fragment(order[n]), 0, drops.sink());
-    CHECK(state == (n + 1 < order.size() ? Reassembler::State::held : Reassembler::State::completed));
+    CHECK(state ==
+          (n + 1 < order.size() ? Reassembler::State::held : Reassembler::State::completed));
   }
   const auto& done = r.completed();
   CHECK(std::equal(done.datagram.begin(), done.datagram.end(), d.bytes.begin(), d.bytes.end()));
@@ -214,10 +215,12 @@ TEST_CASE("one source cannot hold more than its quota", "[reassembly]") {
         Reassembler::State::dropped);
   CHECK(drops.count(Reason::frag_source_quota) == 1);
   // Another source is unaffected, and completing a datagram frees quota.
-  CHECK(r.add(key("198.18.0.7", 1), ds[3].fragment(0), 0, drops.sink()) == Reassembler::State::held);
+  CHECK(r.add(key("198.18.0.7", 1), ds[3].fragment(0), 0, drops.sink()) ==
+        Reassembler::State::held);
   CHECK(r.add(key("198.18.0.66", 1), ds[0].fragment(1), 0, drops.sink()) ==
         Reassembler::State::completed);
-  CHECK(r.add(key("198.18.0.66", 3), ds[2].fragment(0), 0, drops.sink()) == Reassembler::State::held);
+  CHECK(r.add(key("198.18.0.66", 3), ds[2].fragment(0), 0, drops.sink()) ==
+        Reassembler::State::held);
 }
 
 TEST_CASE("the cap on held fragments evicts the oldest datagrams", "[reassembly]") {

@@ -11,7 +11,9 @@ namespace test {
 
 void ensure_eal();
 
-inline sipshield::IpAddress ip(const char* text) { return *sipshield::IpAddress::parse(text); }
+inline sipshield::IpAddress ip(const char* text) {
+  return *sipshield::IpAddress::parse(text);
+}
 
 inline sipshield::Endpoint ep(const char* address, uint16_t port = 5060) {
   return {ip(address), port};
