@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "config/json_reader.hpp"
 #include "config/port_flags.hpp"
 
 namespace sipshield {
@@ -16,119 +17,18 @@ namespace {
 
 using nlohmann::json;
 
-std::string describe(const json& value) {
-  std::string text = value.dump();
-  if (text.size() > 60) text = text.substr(0, 57) + "...";
-  return fmt::format("{} {}", value.type_name(), text);
-}
-
-// A JSON value with its path ($.a.b[2]) so every error can say where it is.
-class Node {
- public:
-  Node(const json& value, std::string path) : value_(value), path_(std::move(path)) {}
-
-  const json& value() const { return value_; }
-  const std::string& path() const { return path_; }
-
-  [[noreturn]] void fail(const std::string& expected) const {
-    throw ConfigError(path_, fmt::format("expected {}, got {}", expected, describe(value_)));
-  }
-
-  // An object whose keys must all be among `allowed`.
-  const Node& object(std::initializer_list<std::string_view> allowed) const {
-    return object(std::span<const std::string_view>(allowed.begin(), allowed.size()));
-  }
-  const Node& object(std::span<const std::string_view> allowed) const {
-    if (!value_.is_object()) fail("an object");
-    for (const auto& [key, unused] : value_.items()) {
-      bool known = false;
-      for (auto name : allowed) known = known || name == key;
-      if (!known) {
-        std::string names;
-        for (auto name : allowed) names += fmt::format("{}{}", names.empty() ? "" : ", ", name);
-        throw ConfigError(path_ + "." + key, fmt::format("unknown key (known here: {})", names));
-      }
+std::vector<std::string> flag_names(const Node& node, std::span<const NamedFlag> table) {
+  std::vector<std::string> names;
+  for (const auto& item : node.array()) {
+    auto name = item.value().is_string() ? item.value().get<std::string>() : std::string{};
+    if (!find_flag(table, name)) {
+      std::string known;
+      for (const auto& f : table) known += fmt::format("{}{}", known.empty() ? "" : ", ", f.name);
+      item.fail(fmt::format("one of {}", known));
     }
-    return *this;
+    names.push_back(name);
   }
-
-  std::optional<Node> find(std::string_view key) const {
-    auto it = value_.find(key);
-    if (it == value_.end()) return std::nullopt;
-    return Node(*it, fmt::format("{}.{}", path_, key));
-  }
-
-  std::vector<Node> array() const {
-    if (!value_.is_array()) fail("an array");
-    std::vector<Node> items;
-    for (size_t i = 0; i < value_.size(); ++i)
-      items.emplace_back(value_[i], fmt::format("{}[{}]", path_, i));
-    return items;
-  }
-
-  uint64_t integer(uint64_t min, uint64_t max) const {
-    if (!value_.is_number_unsigned() && !(value_.is_number_integer() && value_.get<int64_t>() >= 0))
-      fail(fmt::format("an integer from {} to {}", min, max));
-    const auto v = value_.get<uint64_t>();
-    if (v < min || v > max) fail(fmt::format("an integer from {} to {}", min, max));
-    return v;
-  }
-
-  bool boolean() const {
-    if (!value_.is_boolean()) fail("true or false");
-    return value_.get<bool>();
-  }
-
-  std::string string() const {
-    if (!value_.is_string()) fail("a string");
-    return value_.get<std::string>();
-  }
-
-  std::string choice(std::initializer_list<std::string_view> choices) const {
-    std::string names;
-    for (auto c : choices) names += fmt::format("{}\"{}\"", names.empty() ? "" : " or ", c);
-    if (!value_.is_string()) fail(names);
-    const auto s = value_.get<std::string>();
-    for (auto c : choices)
-      if (c == s) return s;
-    fail(names);
-  }
-
-  std::vector<std::string> flag_names(std::span<const NamedFlag> table) const {
-    std::vector<std::string> names;
-    for (const auto& item : array()) {
-      auto name = item.value().is_string() ? item.value().get<std::string>() : std::string{};
-      if (!find_flag(table, name)) {
-        std::string known;
-        for (const auto& f : table) known += fmt::format("{}{}", known.empty() ? "" : ", ", f.name);
-        item.fail(fmt::format("one of {}", known));
-      }
-      names.push_back(name);
-    }
-    return names;
-  }
-
- private:
-  const json& value_;
-  std::string path_;
-};
-
-template <class T, class F>
-void optional_field(const Node& parent, std::string_view key, T& target, F&& read) {
-  if (auto node = parent.find(key)) target = read(*node);
-}
-
-json read_json_file(const std::filesystem::path& file, const std::string& path_for_errors) {
-  std::ifstream in(file);
-  if (!in) throw ConfigError(path_for_errors, fmt::format("cannot open {}", file.string()));
-  std::stringstream text;
-  text << in.rdbuf();
-  try {
-    return json::parse(text.str());
-  } catch (const json::parse_error& e) {
-    throw ConfigError(path_for_errors,
-                      fmt::format("{} is not valid JSON: {}", file.string(), e.what()));
-  }
+  return names;
 }
 
 constexpr std::string_view kPortKeys[] = {
@@ -155,7 +55,7 @@ void read_port_fields(const Node& node, PortConfig& port) {
     optional_field(*rss, "symmetric_key", port.rss.symmetric_key,
                    [](const Node& n) { return n.boolean(); });
     optional_field(*rss, "types", port.rss.types,
-                   [](const Node& n) { return n.flag_names(rss_type_flags()); });
+                   [](const Node& n) { return flag_names(n, rss_type_flags()); });
     for (const auto& t : port.rss.types)
       if (t == "nonfrag_ipv4_udp" || t == "nonfrag_ipv6_udp")
         throw ConfigError(rss->path() + ".types",
@@ -166,9 +66,9 @@ void read_port_fields(const Node& node, PortConfig& port) {
   if (auto offloads = node.find("offloads")) {
     offloads->object({"rx", "tx"});
     optional_field(*offloads, "rx", port.rx_offloads,
-                   [](const Node& n) { return n.flag_names(rx_offload_flags()); });
+                   [](const Node& n) { return flag_names(n, rx_offload_flags()); });
     optional_field(*offloads, "tx", port.tx_offloads,
-                   [](const Node& n) { return n.flag_names(tx_offload_flags()); });
+                   [](const Node& n) { return flag_names(n, tx_offload_flags()); });
   }
 }
 
