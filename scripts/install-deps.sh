@@ -9,7 +9,7 @@ packages=(
   # libraries (the project's fixed choices)
   libdpdk-dev dpdk dpdk-dev libhyperscan-dev libipsec-mb-dev catch2 libfmt-dev nlohmann-json3-dev libpcap-dev
   # tests and tools: python for the integration driver, iproute2 for namespaces, tcpdump for captures
-  python3 iproute2 tcpdump
+  python3 iproute2 tcpdump tshark
 )
 
 missing=()

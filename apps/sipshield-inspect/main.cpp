@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
+#include "config/json_reader.hpp"
 #include "dataplane/replay.hpp"
 #include "packet/pcap_file.hpp"
 #include "telemetry/report.hpp"
@@ -99,14 +100,19 @@ int run(int argc, char** argv) {
     return 2;
   }
 
-  Config config = config_file ? load_config(*config_file) : Config{};
+  // --protect entries join the config's list before validation, so duplicates and the entry
+  // limit are checked as for the file's own entries.
+  nlohmann::json document =
+      config_file ? read_json_file(*config_file, "$") : nlohmann::json::object();
   for (const auto& spec : protect) {
-    auto match = ServiceMatch::parse(spec);
-    if (!match)
+    if (!ServiceMatch::parse(spec))
       throw ConfigError("--protect " + spec,
                         "expected ADDR[/LEN][:PORT], e.g. 198.18.0.10:5060 or [2001:db8::10]:5060");
-    config.protected_services.push_back(*match);
+    if (document.is_object()) document["protected"].push_back(spec);
   }
+  const Config config =
+      parse_config(document, config_file ? std::filesystem::path(*config_file).parent_path()
+                                         : std::filesystem::path{});
   if (config.protected_services.empty())
     fmt::print(stderr,
                "sipshield-inspect: warning: no protected service (config \"protected\" or "

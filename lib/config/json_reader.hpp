@@ -110,6 +110,7 @@ void optional_field(const Node& parent, std::string_view key, T& target, F&& rea
 }
 
 // Parses a JSON file; errors (unreadable, not JSON) are ConfigErrors at `path_for_errors`.
-nlohmann::json read_json_file(const std::filesystem::path& file, const std::string& path_for_errors);
+nlohmann::json read_json_file(const std::filesystem::path& file,
+                              const std::string& path_for_errors);
 
 }  // namespace sipshield

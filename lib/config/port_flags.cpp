@@ -23,18 +23,18 @@ std::span<const NamedFlag> rss_type_flags() {
 
 std::span<const NamedFlag> rx_offload_flags() {
   static constexpr NamedFlag kTable[] = {
-      {"ipv4_cksum", RTE_ETH_RX_OFFLOAD_IPV4_CKSUM}, {"udp_cksum", RTE_ETH_RX_OFFLOAD_UDP_CKSUM},
-      {"vlan_strip", RTE_ETH_RX_OFFLOAD_VLAN_STRIP}, {"scatter", RTE_ETH_RX_OFFLOAD_SCATTER},
-      {"rss_hash", RTE_ETH_RX_OFFLOAD_RSS_HASH},     {"keep_crc", RTE_ETH_RX_OFFLOAD_KEEP_CRC},
+      // Only offloads that leave the frame as it came: the filter is transparent, so no VLAN
+      // stripping, CRC keeping or scatter (a frame must sit in one mbuf).
+      {"ipv4_cksum", RTE_ETH_RX_OFFLOAD_IPV4_CKSUM},
+      {"rss_hash", RTE_ETH_RX_OFFLOAD_RSS_HASH},
   };
   return kTable;
 }
 
 std::span<const NamedFlag> tx_offload_flags() {
   static constexpr NamedFlag kTable[] = {
+      // One mempool feeds both ports and mbufs are never shared: fast free is safe.
       {"mbuf_fast_free", RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE},
-      {"multi_segs", RTE_ETH_TX_OFFLOAD_MULTI_SEGS},
-      {"vlan_insert", RTE_ETH_TX_OFFLOAD_VLAN_INSERT},
   };
   return kTable;
 }

@@ -68,11 +68,6 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   Eal eal(eal_args);
 
   unsigned workers = config.workers;
-  if (rte_lcore_count() < workers + 1)
-    throw DataplaneError(fmt::format(
-        "workers: {} workers need {} lcores (the main lcore and one per worker); EAL has {} "
-        "(set -l in eal.args or on the command line)",
-        workers, workers + 1, rte_lcore_count()));
 
   std::optional<Mempool> pool;  // declared before the ports: they close first
   Port outside("outside", *config.outside);
@@ -94,6 +89,12 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     }
   }
 
+  if (rte_lcore_count() < workers + 1)
+    throw DataplaneError(fmt::format(
+        "workers: {} workers need {} lcores (the main lcore and one per worker); EAL has {} "
+        "(set -l in eal.args or on the command line)",
+        workers, workers + 1, rte_lcore_count()));
+
   // One clock per decision: packet timestamps when a capture feeds the ports (replay decides
   // as it did live), the TSC otherwise.
   const int timestamp_offset = rte_mbuf_dynfield_lookup(RTE_MBUF_DYNFIELD_TIMESTAMP_NAME, nullptr);
@@ -103,8 +104,8 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     case ClockSource::tsc:
       break;
     case ClockSource::packet:
-      if (timestamp_offset < 0)
-        throw ConfigError("$.clock", "\"packet\" needs ports that timestamp frames (net_pcap)");
+      if (timestamp_offset < 0 || !pcap_ports)
+        throw ConfigError("$.clock", "\"packet\" needs both ports to timestamp frames (net_pcap)");
       packet_clock = true;
       break;
     case ClockSource::automatic:

@@ -5,6 +5,7 @@
 #include <rte_errno.h>
 #include <rte_log.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 
@@ -32,8 +33,8 @@ bool looks_like_pci(const std::string& device) {
 
 // 0x6d5a repeated: a Toeplitz key under which (a, b) and (b, a) hash alike (Woo & Park, 2012), so
 // both directions of a client-server pair and all fragments of a datagram meet on one worker.
-constexpr std::array<uint8_t, 52> symmetric_key() {
-  std::array<uint8_t, 52> key{};
+constexpr std::array<uint8_t, 128> symmetric_key() {  // longer than any NIC's key
+  std::array<uint8_t, 128> key{};
   for (size_t i = 0; i < key.size(); i += 2) {
     key[i] = 0x6d;
     key[i + 1] = 0x5a;
@@ -52,6 +53,9 @@ uint64_t flags_of(const std::vector<std::string>& names, std::span<const NamedFl
 Port::Port(std::string role, const PortConfig& config) : role_(std::move(role)), config_(config) {
   const std::string& device = config_.device;
   std::string name = device.substr(0, device.find(','));
+  // EAL names PCI ports with their domain: 03:00.0 is 0000:03:00.0.
+  if (looks_like_pci(device) && std::count(name.begin(), name.end(), ':') == 1)
+    name = "0000:" + name;
   if (!looks_like_pci(device)) {
     if (rte_dev_probe(device.c_str()) != 0)
       throw DataplaneError(fmt::format("ports.{}: cannot probe vdev \"{}\": {}", role_, device,
@@ -115,7 +119,8 @@ void Port::start(uint16_t queues, rte_mempool* pool) {
     conf.rx_adv_conf.rss_conf.rss_hf = requested_rss_types() & info_.flow_type_rss_offloads;
     if (config_.rss.symmetric_key) {
       conf.rx_adv_conf.rss_conf.rss_key = key.data();
-      conf.rx_adv_conf.rss_conf.rss_key_len = info_.hash_key_size ? info_.hash_key_size : 40;
+      conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<uint8_t>(
+          std::min<size_t>(info_.hash_key_size ? info_.hash_key_size : 40, key.size()));
     }
   }
   const uint64_t rx_wanted = flags_of(config_.rx_offloads, rx_offload_flags());
@@ -124,8 +129,8 @@ void Port::start(uint16_t queues, rte_mempool* pool) {
   conf.txmode.offloads = tx_wanted & info_.tx_offload_capa;
   for (const auto& name : config_.rx_offloads)
     if ((find_flag(rx_offload_flags(), name).value_or(0) & info_.rx_offload_capa) == 0)
-      RTE_LOG(INFO, USER1, "%s: rx offload %s not offered by %s; done in software\n", where.c_str(),
-              name.c_str(), driver_.c_str());
+      RTE_LOG(INFO, USER1, "%s: rx offload %s not offered by %s; the filter checks in software\n",
+              where.c_str(), name.c_str(), driver_.c_str());
   for (const auto& name : config_.tx_offloads)
     if ((find_flag(tx_offload_flags(), name).value_or(0) & info_.tx_offload_capa) == 0)
       RTE_LOG(WARNING, USER1, "%s: tx offload %s not offered by %s; not used\n", where.c_str(),

@@ -110,7 +110,7 @@ class Reassembler {
   void release(uint32_t index);
   void give_up(uint32_t index, Reason reason, DropSink drops);
   bool expired(const Slot& slot, uint64_t now_ns) const {
-    return now_ns - slot.first_seen_ns >= limits_.timeout_ns;
+    return now_ns >= slot.first_seen_ns && now_ns - slot.first_seen_ns >= limits_.timeout_ns;
   }
   uint32_t source_counter(const IpAddress& src) const;
 

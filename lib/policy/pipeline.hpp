@@ -96,10 +96,13 @@ class Pipeline {
     reassembler_.expire(latest_ns_, kExpiryPerBurst, drops.sink());
   }
 
-  // Gives up every datagram still under reassembly (end of replay, shutdown).
+  // Gives up every datagram still under reassembly (end of replay, shutdown): those already
+  // past the timeout as timed out, whatever the expiry steps had not reached yet, the rest as
+  // incomplete. The daemon and the replay therefore end alike however their bursts fell.
   template <class Sink>
   void flush(Sink& sink) {
     EmitDrop<Sink> drops{this, &sink};
+    reassembler_.expire(latest_ns_, UINT32_MAX, drops.sink());
     reassembler_.flush(Reason::frag_incomplete, drops.sink());
   }
 
@@ -125,12 +128,14 @@ class Pipeline {
     }
   }
 
+  // Time never runs backwards: a capture whose timestamps step back (merged files, clock
+  // adjustments) is judged at the latest time seen so far.
   uint64_t frame_time(const rte_mbuf* m, uint64_t burst_now) {
     uint64_t now = burst_now;
     if (timestamp_offset_ >= 0)
       now = *RTE_MBUF_DYNFIELD(m, timestamp_offset_, const uint64_t*) * 1000;
     if (now > latest_ns_) latest_ns_ = now;
-    return now;
+    return latest_ns_;
   }
 
   static ChecksumState checksum_state(const rte_mbuf* m) {

@@ -15,7 +15,8 @@ class KeyedHash {
  public:
   static constexpr std::size_t kMaxKeyBytes = 64;
 
-  // A fresh secret from the OS (getrandom), drawn once per table at start-up.
+  // A fresh secret from the OS (getrandom), drawn at start-up (the daemon draws one per start
+  // and shares it read-only between workers).
   KeyedHash() {
     std::random_device rd;
     for (auto& word : secret_) word = (uint64_t{rd()} << 32) | rd();

@@ -171,7 +171,8 @@ def test_startup_refusals_are_clear(env):
     empty = env.path("empty.pcap")
     write_empty_pcap(empty)
     cases = [
-        ({"workers": 4}, "workers: 4 workers need 5 lcores"),
+        ({"workers": 4, "ports": {"outside": {"device": "net_null0"}, "inside": {"device": "net_null1"}}},
+         "workers: 4 workers need 5 lcores"),
         ({"reassembly": {"timeout_ms": "soon"}}, "$.reassembly.timeout_ms: expected an integer"),
         ({"ports": {"outside": {"device": "net_nosuchdriver0"}, "inside": {"device": "net_null0"}}},
          "ports.outside: cannot probe vdev \"net_nosuchdriver0\""),
@@ -180,8 +181,8 @@ def test_startup_refusals_are_clear(env):
     ]
     for extra, message in cases:
         config = env.config(empty, empty, extra)
-        proc = subprocess.run([env.daemon, "--config", config], capture_output=True, text=True,
-                              timeout=30)
+        proc = subprocess.run([env.daemon, "--config", config, "--duration", "3"],
+                              capture_output=True, text=True, timeout=30)
         expect(proc.returncode == 1, f"{extra}: exit code {proc.returncode}, want 1")
         expect(message in proc.stderr, f"{extra}: stderr lacks {message!r}:\n{proc.stderr[-600:]}")
     proc = subprocess.run([env.daemon, "--config", env.path("missing.json")], capture_output=True,
