@@ -19,15 +19,23 @@ int main(int argc, char** argv) {
                                     {nullptr, 0, nullptr, 0}};
   for (int c; (c = getopt_long(argc, argv, "", kOptions, nullptr)) != -1;) {
     switch (c) {
-      case 'l': labels = optarg; break;
-      case 'v': verdicts = optarg; break;
-      case 'j': json_out = optarg; break;
-      default: return 2;
+      case 'l':
+        labels = optarg;
+        break;
+      case 'v':
+        verdicts = optarg;
+        break;
+      case 'j':
+        json_out = optarg;
+        break;
+      default:
+        return 2;
     }
   }
   if (!labels || !verdicts || optind != argc) {
-    fmt::print(stderr, "usage: sipshield-eval --labels PREFIX.labels.tsv --verdicts V.jsonl "
-                       "[--json OUT.json]\n");
+    fmt::print(stderr,
+               "usage: sipshield-eval --labels PREFIX.labels.tsv --verdicts V.jsonl "
+               "[--json OUT.json]\n");
     return 2;
   }
   try {

@@ -37,7 +37,9 @@ constexpr const char* kUsage = R"(usage: sipshield-gen [--scenario FILE] --out P
 )";
 
 std::atomic<bool> g_stop{false};
-extern "C" void on_signal(int) { g_stop.store(true); }
+extern "C" void on_signal(int) {
+  g_stop.store(true);
+}
 
 struct LiveOptions {
   std::string device, inside_device;
@@ -45,7 +47,8 @@ struct LiveOptions {
   unsigned loops = 1;
 };
 
-int send_live(const Scenario& scenario, const LiveOptions& live, std::vector<std::string> eal_args) {
+int send_live(const Scenario& scenario, const LiveOptions& live,
+              std::vector<std::string> eal_args) {
   FrameList list;
   generate(scenario, list);
   Eal eal(eal_args);
@@ -105,16 +108,19 @@ int send_live(const Scenario& scenario, const LiveOptions& live, std::vector<std
     }
     if (now >= next_report) {
       const double secs = double(now - start) / hz;
-      fmt::print(stderr, "sipshield-gen: {:.0f} s: sent {} toward servers, {} from servers, {:.0f} pps, "
-                 "{} tx failed\n", secs, sent[0], sent[1], (sent[0] + sent[1]) / secs, failed);
+      fmt::print(stderr,
+                 "sipshield-gen: {:.0f} s: sent {} toward servers, {} from servers, {:.0f} pps, "
+                 "{} tx failed\n",
+                 secs, sent[0], sent[1], (sent[0] + sent[1]) / secs, failed);
       next_report += hz;
     }
   }
   const double secs = double(rte_rdtsc() - start) / hz;
-  fmt::print("{{\"frames_offered\": {}, \"sent_toward_servers\": {}, \"sent_from_servers\": {}, "
-             "\"tx_failed\": {}, \"not_sent_no_inside_port\": {}, \"seconds\": {:.3f}, "
-             "\"rate_pps\": {:.0f}}}\n",
-             offered, sent[0], sent[1], failed, skipped, secs, (sent[0] + sent[1]) / secs);
+  fmt::print(
+      "{{\"frames_offered\": {}, \"sent_toward_servers\": {}, \"sent_from_servers\": {}, "
+      "\"tx_failed\": {}, \"not_sent_no_inside_port\": {}, \"seconds\": {:.3f}, "
+      "\"rate_pps\": {:.0f}}}\n",
+      offered, sent[0], sent[1], failed, skipped, secs, (sent[0] + sent[1]) / secs);
   return 0;
 }
 
@@ -146,15 +152,33 @@ int run(int argc, char** argv) {
   const int app_argc = static_cast<int>(app_argv.size()) - 1;
   for (int c; (c = getopt_long(app_argc, app_argv.data(), "", kOptions, nullptr)) != -1;) {
     switch (c) {
-      case 's': scenario_file = optarg; break;
-      case 'o': out = optarg; break;
-      case 'l': live = true; break;
-      case 'd': live_options.device = optarg; break;
-      case 'i': live_options.inside_device = optarg; break;
-      case 'r': live_options.rate = std::atof(optarg); break;
-      case 'n': live_options.loops = static_cast<unsigned>(std::atoi(optarg)); break;
-      case 'h': fmt::print("{}", kUsage); return 0;
-      default: fmt::print(stderr, "{}", kUsage); return 2;
+      case 's':
+        scenario_file = optarg;
+        break;
+      case 'o':
+        out = optarg;
+        break;
+      case 'l':
+        live = true;
+        break;
+      case 'd':
+        live_options.device = optarg;
+        break;
+      case 'i':
+        live_options.inside_device = optarg;
+        break;
+      case 'r':
+        live_options.rate = std::atof(optarg);
+        break;
+      case 'n':
+        live_options.loops = static_cast<unsigned>(std::atoi(optarg));
+        break;
+      case 'h':
+        fmt::print("{}", kUsage);
+        return 0;
+      default:
+        fmt::print(stderr, "{}", kUsage);
+        return 2;
     }
   }
   if (optind != app_argc || live == out.has_value()) {

@@ -79,7 +79,8 @@ class Simulation {
   }
   uint64_t exponential(double mean_seconds) {
     return static_cast<uint64_t>(std::exponential_distribution<double>(1 / mean_seconds)(rng_) *
-                                 kSecond) + 1;
+                                 kSecond) +
+           1;
   }
   std::string token(size_t n) { return random_token(rng_, n, kTokenChars); }
   std::string branch() { return "z9hG4bK" + token(16); }
@@ -183,12 +184,15 @@ class Simulation {
   }
 
   std::string response(const Transaction& t, const std::string& status, bool compact,
-                       const std::string& to_tag, std::vector<std::pair<std::string, std::string>> extra = {},
+                       const std::string& to_tag,
+                       std::vector<std::pair<std::string, std::string>> extra = {},
                        std::string body = {}) {
     SipText r("SIP/2.0 " + status, compact);
     r.header("Via", t.via)
         .header("From", t.from)
-        .header("To", t.to.find(";tag=") == std::string::npos && !to_tag.empty() ? t.to + ";tag=" + to_tag : t.to)
+        .header("To", t.to.find(";tag=") == std::string::npos && !to_tag.empty()
+                          ? t.to + ";tag=" + to_tag
+                          : t.to)
         .header("Call-ID", t.call_id)
         .header("CSeq", t.cseq);
     for (auto& [k, v] : extra) r.header(k, v);
@@ -214,8 +218,9 @@ class Simulation {
           .header("To", t.to)
           .header("Call-ID", t.call_id)
           .header("CSeq", t.cseq)
-          .header("Contact", fmt::format("<sip:{}@{};transport=udp>;+sip.instance=\"<urn:uuid:{}>\"",
-                                         u.ext, hostport(u.address), u.register_call_id.substr(0, 8)))
+          .header("Contact",
+                  fmt::format("<sip:{}@{};transport=udp>;+sip.instance=\"<urn:uuid:{}>\"", u.ext,
+                              hostport(u.address), u.register_call_id.substr(0, 8)))
           .header("Expires", std::to_string(expires))
           .header("Allow", kAllow)
           .header("User-Agent", u.agent);
@@ -233,11 +238,13 @@ class Simulation {
     const std::string nonce = random_hex(rng_, 32);
     t += u.rtt_us / 2 + 1000;
     at(t, [=, this, &u] {
-      to_user(u, response(first, "401 Unauthorized", false, token(10),
-                          {{"WWW-Authenticate",
-                            fmt::format("Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5, qop=\"auth\"",
-                                        s_.domain, nonce)}}),
-              lbl, flow);
+      to_user(
+          u,
+          response(first, "401 Unauthorized", false, token(10),
+                   {{"WWW-Authenticate",
+                     fmt::format("Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5, qop=\"auth\"",
+                                 s_.domain, nonce)}}),
+          lbl, flow);
     });
     t += u.rtt_us / 2 + 2000;
     at(t, [=, this, &u] {
@@ -248,10 +255,11 @@ class Simulation {
                                                     s_.domain, nonce, s_.domain, token(8)))),
                 lbl, flow);
       at(now_ + u.rtt_us / 2 + 1000, [=, this, &u] {
-        to_user(u, response(second, "200 OK", false, token(10),
-                            {{"Contact", fmt::format("<sip:{}@{};transport=udp>;expires={}", u.ext,
-                                                     hostport(u.address), expires)},
-                             {"Date", "Thu, 01 Jan 2026 00:00:00 GMT"}}),
+        to_user(u,
+                response(second, "200 OK", false, token(10),
+                         {{"Contact", fmt::format("<sip:{}@{};transport=udp>;expires={}", u.ext,
+                                                  hostport(u.address), expires)},
+                          {"Date", "Thu, 01 Jan 2026 00:00:00 GMT"}}),
                 lbl, flow);
         if (!u.registered) start_activity(u);
         u.registered = true;
@@ -296,18 +304,21 @@ class Simulation {
         .header("User-Agent", kServerAgent);
     to_user(u, m.str(), label(u, "ping"), flow);
     at(now_ + u.rtt_us, [=, this, &u] {
-      from_user(u, response(t, "200 OK", u.compact, token(8), {{"Allow", std::string(kAllow)},
-                                                                {"User-Agent", std::string(u.agent)}}),
+      from_user(u,
+                response(t, "200 OK", u.compact, token(8),
+                         {{"Allow", std::string(kAllow)}, {"User-Agent", std::string(u.agent)}}),
                 label(u, "ping"), flow);
     });
     at(now_ + jitter(s_.users.server_ping_interval_s), [this, &u] { server_ping(u); });
   }
 
   void call(User& caller) {
-    at(now_ + exponential(3600 / s_.users.calls_per_user_per_hour), [this, &caller] { call(caller); });
+    at(now_ + exponential(3600 / s_.users.calls_per_user_per_hour),
+       [this, &caller] { call(caller); });
     std::vector<User*> callees;
     for (auto& u : users_)
-      if (u.registered && u.id != caller.id && u.address.address.is_v4() == caller.address.address.is_v4())
+      if (u.registered && u.id != caller.id &&
+          u.address.address.is_v4() == caller.address.address.is_v4())
         callees.push_back(&u);
     if (callees.empty()) return;
     User& callee = *callees[rng_() % callees.size()];
@@ -315,8 +326,9 @@ class Simulation {
     const std::string lbl = label(caller, "call");
     const std::string call_id = token(24) + "@" + host_text(caller.address.address);
     const bool large = chance(s_.users.large_sdp_share);
-    const std::string offer = sdp(caller.address.address, static_cast<uint16_t>(10000 + 2 * (rng_() % 5000)),
-                                  rng_() % 1000000000, large);
+    const std::string offer =
+        sdp(caller.address.address, static_cast<uint16_t>(10000 + 2 * (rng_() % 5000)),
+            rng_() % 1000000000, large);
     const Endpoint& srv = server_for(caller.address.address);
     const std::string to_uri = fmt::format("sip:{}@{}", callee.ext, s_.domain);
 
@@ -349,10 +361,11 @@ class Simulation {
     const std::string tag407 = token(10);
     t += caller.rtt_us / 2 + 1000;
     at(t, [=, this, &caller] {
-      to_user(caller, response(first, "407 Proxy Authentication Required", false, tag407,
-                               {{"Proxy-Authenticate",
-                                 fmt::format("Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5",
-                                             s_.domain, nonce)}}),
+      to_user(caller,
+              response(first, "407 Proxy Authentication Required", false, tag407,
+                       {{"Proxy-Authenticate",
+                         fmt::format("Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5", s_.domain,
+                                     nonce)}}),
               lbl, flow);
     });
     t += caller.rtt_us / 2 + 500;
@@ -385,16 +398,19 @@ class Simulation {
     const std::string callee_leg_branch = branch();
     const std::string record_route = fmt::format("<sip:{};lr>", hostport(srv));
     const std::string to_uri = inv.to.substr(1, inv.to.size() - 2);
-    const std::string server_via = fmt::format("SIP/2.0/UDP {};branch={}", hostport(srv), callee_leg_branch);
+    const std::string server_via =
+        fmt::format("SIP/2.0/UDP {};branch={}", hostport(srv), callee_leg_branch);
     uint64_t t = now_ + 1000;
-    at(t, [=, this, &caller] { to_user(caller, response(inv, "100 Trying", false, {}), lbl, flow); });
+    at(t,
+       [=, this, &caller] { to_user(caller, response(inv, "100 Trying", false, {}), lbl, flow); });
     t += 500;
     const std::string answer = sdp(callee.address.address, 20000, rng_() % 1000000000, false);
     // The proxy's INVITE to the callee: its own Via on top, Record-Route, the caller's SDP.
     Transaction leg = inv;
     leg.via = server_via + "\r\nVia: " + inv.via;
     at(t, [=, this, &callee] {
-      SipText m(fmt::format("INVITE sip:{}@{} SIP/2.0", callee.ext, hostport(callee.address)), false);
+      SipText m(fmt::format("INVITE sip:{}@{} SIP/2.0", callee.ext, hostport(callee.address)),
+                false);
       m.header("Via", server_via)
           .header("Via", inv.via)
           .header("Record-Route", record_route)
@@ -409,37 +425,46 @@ class Simulation {
     });
     t += callee.rtt_us;
     at(t, [=, this, &callee] {
-      from_user(callee, response(leg, "180 Ringing", callee.compact, to_tag,
-                                 {{"Record-Route", record_route},
-                                  {"Contact", fmt::format("<sip:{}@{}>", callee.ext, hostport(callee.address))}}),
-                lbl, flow);
+      from_user(
+          callee,
+          response(leg, "180 Ringing", callee.compact, to_tag,
+                   {{"Record-Route", record_route},
+                    {"Contact", fmt::format("<sip:{}@{}>", callee.ext, hostport(callee.address))}}),
+          lbl, flow);
     });
     t += 1000;
     at(t, [=, this, &caller] {
-      to_user(caller, response(inv, "180 Ringing", false, to_tag, {{"Record-Route", record_route}}), lbl, flow);
+      to_user(caller, response(inv, "180 Ringing", false, to_tag, {{"Record-Route", record_route}}),
+              lbl, flow);
     });
     t += jitter(3, 0.5);
     at(t, [=, this, &callee] {
-      from_user(callee, response(leg, "200 OK", callee.compact, to_tag,
-                                 {{"Record-Route", record_route},
-                                  {"Contact", fmt::format("<sip:{}@{}>", callee.ext, hostport(callee.address))}},
-                                 answer),
-                lbl, flow);
+      from_user(
+          callee,
+          response(leg, "200 OK", callee.compact, to_tag,
+                   {{"Record-Route", record_route},
+                    {"Contact", fmt::format("<sip:{}@{}>", callee.ext, hostport(callee.address))}},
+                   answer),
+          lbl, flow);
     });
     t += 1000;
     at(t, [=, this, &caller] {
-      to_user(caller, response(inv, "200 OK", false, to_tag,
-                               {{"Record-Route", record_route},
-                                {"Contact", fmt::format("<sip:{}@{}>", callee.ext, hostport(callee.address))}},
-                               answer),
-              lbl, flow);
+      to_user(
+          caller,
+          response(inv, "200 OK", false, to_tag,
+                   {{"Record-Route", record_route},
+                    {"Contact", fmt::format("<sip:{}@{}>", callee.ext, hostport(callee.address))}},
+                   answer),
+          lbl, flow);
     });
     t += caller.rtt_us;
     const std::string cseq_number = inv.cseq.substr(0, inv.cseq.find(' '));
     const std::string dialog_to = inv.to + ";tag=" + to_tag;
     at(t, [=, this, &caller, &callee] {
-      SipText ack(fmt::format("ACK sip:{}@{} SIP/2.0", callee.ext, hostport(callee.address)), caller.compact);
-      ack.header("Via", fmt::format("SIP/2.0/UDP {};branch={};rport", hostport(caller.address), branch()))
+      SipText ack(fmt::format("ACK sip:{}@{} SIP/2.0", callee.ext, hostport(callee.address)),
+                  caller.compact);
+      ack.header("Via",
+                 fmt::format("SIP/2.0/UDP {};branch={};rport", hostport(caller.address), branch()))
           .header("Route", record_route)
           .header("Max-Forwards", "70")
           .header("From", inv.from)
@@ -447,7 +472,8 @@ class Simulation {
           .header("Call-ID", inv.call_id)
           .header("CSeq", cseq_number + " ACK");
       from_user(caller, ack.str(), lbl, flow);
-      SipText fwd(fmt::format("ACK sip:{}@{} SIP/2.0", callee.ext, hostport(callee.address)), false);
+      SipText fwd(fmt::format("ACK sip:{}@{} SIP/2.0", callee.ext, hostport(callee.address)),
+                  false);
       fwd.header("Via", fmt::format("SIP/2.0/UDP {};branch={}", hostport(srv), branch()))
           .header("Max-Forwards", "69")
           .header("From", inv.from)
@@ -465,7 +491,8 @@ class Simulation {
       bye.to = dialog_to;
       bye.call_id = inv.call_id;
       bye.cseq = fmt::format("{} BYE", caller.cseq++);
-      SipText m(fmt::format("BYE sip:{}@{} SIP/2.0", callee.ext, hostport(callee.address)), caller.compact);
+      SipText m(fmt::format("BYE sip:{}@{} SIP/2.0", callee.ext, hostport(callee.address)),
+                caller.compact);
       m.header("Via", bye.via)
           .header("Route", record_route)
           .header("Max-Forwards", "70")
@@ -476,10 +503,12 @@ class Simulation {
           .header("User-Agent", caller.agent);
       from_user(caller, m.str(), lbl, flow);
       Transaction leg_bye = bye;
-      const std::string proxy_via = fmt::format("SIP/2.0/UDP {};branch={}", hostport(srv), branch());
+      const std::string proxy_via =
+          fmt::format("SIP/2.0/UDP {};branch={}", hostport(srv), branch());
       leg_bye.via = proxy_via + "\r\nVia: " + bye.via;
       at(now_ + 500, [=, this, &callee] {
-        SipText f(fmt::format("BYE sip:{}@{} SIP/2.0", callee.ext, hostport(callee.address)), false);
+        SipText f(fmt::format("BYE sip:{}@{} SIP/2.0", callee.ext, hostport(callee.address)),
+                  false);
         f.header("Via", proxy_via)
             .header("Via", bye.via)
             .header("Max-Forwards", "69")
@@ -492,9 +521,8 @@ class Simulation {
       at(now_ + 500 + callee.rtt_us, [=, this, &callee] {
         from_user(callee, response(leg_bye, "200 OK", callee.compact, {}), lbl, flow);
       });
-      at(now_ + 1500 + callee.rtt_us, [=, this, &caller] {
-        to_user(caller, response(bye, "200 OK", false, {}), lbl, flow);
-      });
+      at(now_ + 1500 + callee.rtt_us,
+         [=, this, &caller] { to_user(caller, response(bye, "200 OK", false, {}), lbl, flow); });
     });
   }
 
@@ -515,7 +543,8 @@ class Simulation {
 
   void start_flood(const FloodSpec& f) {
     auto attacker = std::make_shared<Attacker>();
-    for (uint32_t i = 0; i < f.sources; ++i) attacker->sources.push_back(random_in(f.source_prefix));
+    for (uint32_t i = 0; i < f.sources; ++i)
+      attacker->sources.push_back(random_in(f.source_prefix));
     attacker->ip_id = static_cast<uint16_t>(rng_());
     const uint64_t start = static_cast<uint64_t>(f.start_s * kSecond);
     const uint64_t stop = start + static_cast<uint64_t>(f.duration_s * kSecond);
@@ -523,13 +552,16 @@ class Simulation {
   }
 
   void flood_packet(const FloodSpec& f, const std::shared_ptr<Attacker>& a, uint64_t stop) {
-    const Endpoint src = f.spoofed ? random_in(f.source_prefix) : a->sources[rng_() % a->sources.size()];
+    const Endpoint src =
+        f.spoofed ? random_in(f.source_prefix) : a->sources[rng_() % a->sources.size()];
     const Endpoint& dst = server_for(src.address);
     const std::string lbl = fmt::format("atk_{}", flood_kind_name(f.kind));
     const uint64_t flow = next_flow_++;
     const uint16_t ip_id = a->ip_id++;
     const std::string ext = std::to_string(1000 + rng_() % 9000);
-    auto send = [&](const std::string& payload) { emit(src, dst, payload, lbl, flow, true, ip_id); };
+    auto send = [&](const std::string& payload) {
+      emit(src, dst, payload, lbl, flow, true, ip_id);
+    };
     switch (f.kind) {
       case FloodKind::register_flood:
       case FloodKind::invite_flood:
@@ -540,15 +572,20 @@ class Simulation {
         send(attack_request(method, src, ext, f.kind == FloodKind::invite_flood));
         break;
       }
-      case FloodKind::scanner: send_scan(f, a, src, dst, lbl, flow, ip_id); break;
-      case FloodKind::malformed: send(malformed(src, ext)); break;
+      case FloodKind::scanner:
+        send_scan(f, a, src, dst, lbl, flow, ip_id);
+        break;
+      case FloodKind::malformed:
+        send(malformed(src, ext));
+        break;
       case FloodKind::orphan: {
         const char* methods[] = {"BYE", "CANCEL", "ACK"};
         const std::string method = methods[rng_() % 3];
         SipText m(fmt::format("{} sip:{}@{} SIP/2.0", method, ext, s_.domain), false);
         m.header("Via", fmt::format("SIP/2.0/UDP {};branch={}", hostport(src), branch()))
             .header("Max-Forwards", "70")
-            .header("From", fmt::format("<sip:{}@{}>;tag={}", 1000 + rng_() % 9000, s_.domain, token(8)))
+            .header("From",
+                    fmt::format("<sip:{}@{}>;tag={}", 1000 + rng_() % 9000, s_.domain, token(8)))
             .header("To", fmt::format("<sip:{}@{}>;tag={}", ext, s_.domain, token(8)))
             .header("Call-ID", token(24))
             .header("CSeq", fmt::format("{} {}", 1 + rng_() % 100, method));
@@ -570,7 +607,8 @@ class Simulation {
         FrameOptions o;
         o.mtu = s_.mtu;
         o.ip_id = ip_id;
-        auto frames = build_udp(src, dst, attack_request("INVITE", src, ext, true) + std::string(2000, 'a'), o);
+        auto frames = build_udp(
+            src, dst, attack_request("INVITE", src, ext, true) + std::string(2000, 'a'), o);
         GeneratedFrame g{s_.epoch_s * kSecond + now_, std::move(frames.front()), lbl, flow, true};
         sink_.frame(g);
         ++frames_;
@@ -582,13 +620,17 @@ class Simulation {
         send(junk);
         break;
       }
-      case FloodKind::bruteforce: send_bruteforce(src, dst, lbl, flow, ip_id); break;
+      case FloodKind::bruteforce:
+        send_bruteforce(src, dst, lbl, flow, ip_id);
+        break;
     }
-    const uint64_t gap = std::max<uint64_t>(1, static_cast<uint64_t>(kSecond / f.rate_pps * uniform(0.5, 1.5)));
+    const uint64_t gap =
+        std::max<uint64_t>(1, static_cast<uint64_t>(kSecond / f.rate_pps * uniform(0.5, 1.5)));
     if (now_ + gap < stop) at(now_ + gap, [this, &f, a, stop] { flood_packet(f, a, stop); });
   }
 
-  std::string attack_request(const char* method, const Endpoint& src, const std::string& ext, bool with_sdp) {
+  std::string attack_request(const char* method, const Endpoint& src, const std::string& ext,
+                             bool with_sdp) {
     const bool is_register = std::string_view(method) == "REGISTER";
     SipText m(is_register ? fmt::format("REGISTER sip:{} SIP/2.0", s_.domain)
                           : fmt::format("{} sip:{}@{} SIP/2.0", method, ext, s_.domain),
@@ -596,7 +638,9 @@ class Simulation {
     const std::string tag = token(8);
     m.header("Via", fmt::format("SIP/2.0/UDP {};branch={};rport", hostport(src), branch()))
         .header("Max-Forwards", "70")
-        .header("From", fmt::format("<sip:{}@{}>;tag={}", is_register ? ext : std::to_string(1000 + rng_() % 9000), s_.domain, tag))
+        .header("From", fmt::format("<sip:{}@{}>;tag={}",
+                                    is_register ? ext : std::to_string(1000 + rng_() % 9000),
+                                    s_.domain, tag))
         .header("To", fmt::format("<sip:{}@{}>", ext, s_.domain))
         .header("Call-ID", token(24) + "@" + host_text(src.address))
         .header("CSeq", fmt::format("1 {}", method))
@@ -614,28 +658,33 @@ class Simulation {
                  const Endpoint& dst, const std::string& lbl, uint64_t flow, uint16_t ip_id) {
     const bool compact = f.style == "compact";
     const std::string tool_branch = fmt::format("z9hG4bK-{}", rng_() % 4000000000u);
-    const std::string_view method = f.style == "svwar" || f.style == "svcrack" ? "REGISTER" : "OPTIONS";
+    const std::string_view method =
+        f.style == "svwar" || f.style == "svcrack" ? "REGISTER" : "OPTIONS";
     const std::string ext = std::to_string(a->next_extension++);
     SipText m(fmt::format("{} sip:{}@{} SIP/2.0", method, ext, host_text(dst.address)), compact);
     m.header("Via", fmt::format("SIP/2.0/UDP {};branch={};rport", hostport(src), tool_branch))
         .header("Max-Forwards", "70")
-        .header("From", fmt::format("\"{}\"<sip:{}@1.1.1.1>;tag={}", ext, ext, random_hex(rng_, 16)))
+        .header("From",
+                fmt::format("\"{}\"<sip:{}@1.1.1.1>;tag={}", ext, ext, random_hex(rng_, 16)))
         .header("To", fmt::format("\"{}\"<sip:{}@1.1.1.1>", ext, ext));
     if (!compact) m.header("User-Agent", "friendly-scanner");
     m.header("Call-ID", std::to_string(rng_() % 10000000000ull))
         .header("Contact", "sip:123@1.1.1.1")
         .header("CSeq", fmt::format("1 {}", method));
     if (f.style == "svcrack")
-      m.header("Authorization", fmt::format("Digest username=\"{}\",realm=\"{}\",nonce=\"{}\","
-                                            "uri=\"sip:{}\",response=\"{}\"",
-                                            ext, s_.domain, random_hex(rng_, 16), s_.domain, random_hex(rng_, 32)));
+      m.header("Authorization",
+               fmt::format("Digest username=\"{}\",realm=\"{}\",nonce=\"{}\","
+                           "uri=\"sip:{}\",response=\"{}\"",
+                           ext, s_.domain, random_hex(rng_, 16), s_.domain, random_hex(rng_, 32)));
     m.header("Accept", "application/sdp");
     emit(src, dst, m.str(), lbl, flow, true, ip_id);
     if (method == "REGISTER") {  // the registrar answers each probe
       Transaction t{fmt::format("SIP/2.0/UDP {};branch={};rport", hostport(src), tool_branch),
                     fmt::format("\"{}\"<sip:{}@1.1.1.1>;tag=1", ext, ext),
-                    fmt::format("\"{}\"<sip:{}@1.1.1.1>", ext, ext), "0", fmt::format("1 {}", method)};
-      emit(dst, src, response(t, "404 Not Found", false, token(8)), lbl, flow, false, server_ip_id_++);
+                    fmt::format("\"{}\"<sip:{}@1.1.1.1>", ext, ext), "0",
+                    fmt::format("1 {}", method)};
+      emit(dst, src, response(t, "404 Not Found", false, token(8)), lbl, flow, false,
+           server_ip_id_++);
     }
   }
 
@@ -644,7 +693,8 @@ class Simulation {
     const std::string ext = "1001";
     Transaction t{fmt::format("SIP/2.0/UDP {};branch={};rport", hostport(src), branch()),
                   fmt::format("<sip:{}@{}>;tag={}", ext, s_.domain, token(8)),
-                  fmt::format("<sip:{}@{}>", ext, s_.domain), token(24), fmt::format("{} REGISTER", 1 + rng_() % 1000)};
+                  fmt::format("<sip:{}@{}>", ext, s_.domain), token(24),
+                  fmt::format("{} REGISTER", 1 + rng_() % 1000)};
     SipText m(fmt::format("REGISTER sip:{} SIP/2.0", s_.domain), false);
     m.header("Via", t.via)
         .header("Max-Forwards", "70")
@@ -660,26 +710,36 @@ class Simulation {
         .header("User-Agent", "Zoiper rv2.10.19.5")
         .header("Expires", "3600");
     emit(src, dst, m.str(), lbl, flow, true, ip_id);
-    emit(dst, src, response(t, chance(0.5) ? "403 Forbidden" : "401 Unauthorized", false, token(8),
-                            {{"WWW-Authenticate", fmt::format("Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5",
-                                                              s_.domain, random_hex(rng_, 32))}}),
+    emit(dst, src,
+         response(
+             t, chance(0.5) ? "403 Forbidden" : "401 Unauthorized", false, token(8),
+             {{"WWW-Authenticate", fmt::format("Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5",
+                                               s_.domain, random_hex(rng_, 32))}}),
          lbl, flow, false, server_ip_id_++);
   }
 
   std::string malformed(const Endpoint& src, const std::string& ext) {
     std::string good = attack_request("OPTIONS", src, ext, false);
     switch (rng_() % 8) {
-      case 0: return good.substr(0, good.size() / 2);                        // cut in the headers
-      case 1: return good.replace(good.find("SIP/2.0"), 7, "SIP/3.0");        // bad version
-      case 2: return good.replace(good.find("CSeq: 1 OPTIONS"), 15, "CSeq: 1 INVITE");
-      case 3: return good.replace(good.find("Content-Length: 0"), 17, "Content-Length: 99999");
-      case 4: good[good.find("Max-Forwards") + 3] = '\0'; return good;       // NUL byte
+      case 0:
+        return good.substr(0, good.size() / 2);  // cut in the headers
+      case 1:
+        return good.replace(good.find("SIP/2.0"), 7, "SIP/3.0");  // bad version
+      case 2:
+        return good.replace(good.find("CSeq: 1 OPTIONS"), 15, "CSeq: 1 INVITE");
+      case 3:
+        return good.replace(good.find("Content-Length: 0"), 17, "Content-Length: 99999");
+      case 4:
+        good[good.find("Max-Forwards") + 3] = '\0';
+        return good;  // NUL byte
       case 5: {
         const auto at = good.find("Call-ID");
-        return good.erase(at, good.find("\r\n", at) + 2 - at);               // missing Call-ID
+        return good.erase(at, good.find("\r\n", at) + 2 - at);  // missing Call-ID
       }
-      case 6: return good.insert(good.find("\r\n") + 2, "X-Long: " + std::string(3000, 'A') + "\r\n");
-      default: return "\x16\x03\x01 garbage " + token(40) + "\r\n\r\n";      // not a start line
+      case 6:
+        return good.insert(good.find("\r\n") + 2, "X-Long: " + std::string(3000, 'A') + "\r\n");
+      default:
+        return "\x16\x03\x01 garbage " + token(40) + "\r\n\r\n";  // not a start line
     }
   }
 
@@ -702,7 +762,8 @@ struct CaptureFiles::Impl {
   PcapWriter pcap;
   std::ofstream labels;
   uint64_t frame = 0;
-  explicit Impl(const std::string& prefix) : pcap(prefix + ".pcap"), labels(prefix + ".labels.tsv") {
+  explicit Impl(const std::string& prefix)
+      : pcap(prefix + ".pcap"), labels(prefix + ".labels.tsv") {
     if (!labels) throw PcapError(fmt::format("cannot write {}.labels.tsv", prefix));
     labels << "frame\tlabel\tflow\tdirection\n";
   }

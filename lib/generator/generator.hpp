@@ -17,8 +17,8 @@ namespace sipshield {
 struct GeneratedFrame {
   uint64_t time_us = 0;
   Frame bytes;
-  std::string label;   // legit_<activity>, legit_newcomer_<activity>, atk_<flood kind>
-  uint64_t flow = 0;   // a registration, a call, a ping, a keepalive, one flood packet
+  std::string label;  // legit_<activity>, legit_newcomer_<activity>, atk_<flood kind>
+  uint64_t flow = 0;  // a registration, a call, a ping, a keepalive, one flood packet
   bool toward_server = true;
 };
 

@@ -39,7 +39,8 @@ FloodSpec read_flood(const Node& n) {
     kind->fail("one of " + names);
   }
   optional_field(n, "start_s", f.start_s, [](const Node& v) { return v.number(0, 86400); });
-  optional_field(n, "duration_s", f.duration_s, [](const Node& v) { return v.number(0.001, 86400); });
+  optional_field(n, "duration_s", f.duration_s,
+                 [](const Node& v) { return v.number(0.001, 86400); });
   optional_field(n, "rate_pps", f.rate_pps, [](const Node& v) { return v.number(0.01, 1e7); });
   optional_field(n, "sources", f.sources,
                  [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 1u << 24)); });
@@ -50,16 +51,17 @@ FloodSpec read_flood(const Node& n) {
     return v.choice({"default", "svmap", "svwar", "svcrack", "compact"});
   });
   if (f.ipv6 == f.source_prefix.address.is_v4() && n.find("source_prefix"))
-    throw ConfigError(n.path() + ".source_prefix",
-                      fmt::format("a {} prefix, to match \"ipv6\": {}", f.ipv6 ? "IPv6" : "IPv4",
-                                  f.ipv6));
+    throw ConfigError(n.path() + ".source_prefix", fmt::format("a {} prefix, to match \"ipv6\": {}",
+                                                               f.ipv6 ? "IPv6" : "IPv4", f.ipv6));
   if (f.ipv6 && !n.find("source_prefix")) f.source_prefix = *IpPrefix::parse("2001:db8:66::/48");
   return f;
 }
 
 }  // namespace
 
-std::string_view flood_kind_name(FloodKind kind) { return kFloodNames[static_cast<size_t>(kind)]; }
+std::string_view flood_kind_name(FloodKind kind) {
+  return kFloodNames[static_cast<size_t>(kind)];
+}
 
 Scenario parse_scenario(std::string_view text, const std::string& origin) {
   nlohmann::json document;
@@ -74,8 +76,10 @@ Scenario parse_scenario(std::string_view text, const std::string& origin) {
   Scenario s;
   optional_field(root, "description", s.description, [](const Node& n) { return n.string(); });
   optional_field(root, "seed", s.seed, [](const Node& n) { return n.integer(0, UINT64_MAX); });
-  optional_field(root, "duration_s", s.duration_s, [](const Node& n) { return n.number(1, 86400); });
-  optional_field(root, "epoch_s", s.epoch_s, [](const Node& n) { return n.integer(0, 1ull << 34); });
+  optional_field(root, "duration_s", s.duration_s,
+                 [](const Node& n) { return n.number(1, 86400); });
+  optional_field(root, "epoch_s", s.epoch_s,
+                 [](const Node& n) { return n.integer(0, 1ull << 34); });
   optional_field(root, "domain", s.domain, [](const Node& n) { return n.string(); });
   optional_field(root, "mtu", s.mtu,
                  [](const Node& n) { return static_cast<uint16_t>(n.integer(576, 9000)); });

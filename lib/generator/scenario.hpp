@@ -39,9 +39,9 @@ struct FloodSpec {
   double start_s = 0;
   double duration_s = 10;
   double rate_pps = 100;
-  uint32_t sources = 1;        // distinct source addresses (1: single source; more: a botnet)
-  bool spoofed = false;        // a fresh random source address and port for every packet
-  IpPrefix source_prefix;      // where attackers' addresses come from
+  uint32_t sources = 1;           // distinct source addresses (1: single source; more: a botnet)
+  bool spoofed = false;           // a fresh random source address and port for every packet
+  IpPrefix source_prefix;         // where attackers' addresses come from
   std::string style = "default";  // scanner: svmap | svwar | svcrack | compact
   bool ipv6 = false;
 };
@@ -51,17 +51,17 @@ struct UsersSpec {
   IpPrefix ipv4_prefix = *IpPrefix::parse("198.18.16.0/20");
   IpPrefix ipv6_prefix = *IpPrefix::parse("2001:db8:16::/64");
   double ipv6_share = 0.2;
-  double nat_share = 0.3;          // users behind a shared address (up to 4 per address)
+  double nat_share = 0.3;  // users behind a shared address (up to 4 per address)
   uint32_t register_expires_s = 600;
   double keepalive_interval_s = 30;
   double calls_per_user_per_hour = 20;
   double call_duration_s = 20;
-  double large_sdp_share = 0.3;    // INVITEs whose SDP makes them fragment
-  double compact_share = 0.2;      // users whose stack writes compact header forms
-  double loss = 0.01;              // responses lost, so the client retransmits (RFC 3261 timer A)
+  double large_sdp_share = 0.3;  // INVITEs whose SDP makes them fragment
+  double compact_share = 0.2;    // users whose stack writes compact header forms
+  double loss = 0.01;            // responses lost, so the client retransmits (RFC 3261 timer A)
   double server_ping_interval_s = 60;
-  double warmup_s = 5;             // everyone registers within this window at the start
-  uint32_t newcomers = 10;         // users whose first registration falls during the floods
+  double warmup_s = 5;      // everyone registers within this window at the start
+  uint32_t newcomers = 10;  // users whose first registration falls during the floods
 };
 
 struct Scenario {

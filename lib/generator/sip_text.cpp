@@ -7,9 +7,9 @@ namespace {
 
 std::string_view compact_name(std::string_view name) {
   static constexpr std::pair<std::string_view, std::string_view> kCompact[] = {
-      {"Via", "v"},         {"From", "f"},          {"To", "t"},         {"Call-ID", "i"},
-      {"Contact", "m"},     {"Content-Length", "l"}, {"Content-Type", "c"}, {"Supported", "k"},
-      {"Subject", "s"},     {"Event", "o"},         {"Allow-Events", "u"}, {"Refer-To", "r"},
+      {"Via", "v"},     {"From", "f"},           {"To", "t"},           {"Call-ID", "i"},
+      {"Contact", "m"}, {"Content-Length", "l"}, {"Content-Type", "c"}, {"Supported", "k"},
+      {"Subject", "s"}, {"Event", "o"},          {"Allow-Events", "u"}, {"Refer-To", "r"},
   };
   for (const auto& [full, small] : kCompact)
     if (full == name) return small;
@@ -22,7 +22,9 @@ std::string host_text(const IpAddress& a) {
   return a.is_v4() ? a.to_string() : "[" + a.to_string() + "]";
 }
 
-std::string hostport(const Endpoint& e) { return fmt::format("{}:{}", host_text(e.address), e.port); }
+std::string hostport(const Endpoint& e) {
+  return fmt::format("{}:{}", host_text(e.address), e.port);
+}
 
 std::string random_token(std::mt19937_64& rng, size_t length, std::string_view alphabet) {
   std::string s(length, ' ');

@@ -12,8 +12,8 @@
 
 namespace sipshield {
 
-std::string host_text(const IpAddress& a);           // 198.18.0.1 or [2001:db8::1]
-std::string hostport(const Endpoint& e);             // host_text:port
+std::string host_text(const IpAddress& a);  // 198.18.0.1 or [2001:db8::1]
+std::string hostport(const Endpoint& e);    // host_text:port
 std::string random_token(std::mt19937_64& rng, size_t length, std::string_view alphabet);
 std::string random_hex(std::mt19937_64& rng, size_t length);
 
@@ -21,7 +21,8 @@ std::string random_hex(std::mt19937_64& rng, size_t length);
 // 7.3.3 compact form where one exists.
 class SipText {
  public:
-  SipText(std::string start_line, bool compact) : start_(std::move(start_line)), compact_(compact) {}
+  SipText(std::string start_line, bool compact)
+      : start_(std::move(start_line)), compact_(compact) {}
   SipText& header(std::string_view name, std::string_view value);
   SipText& body(std::string content_type, std::string content);
   std::string str() const;

@@ -36,7 +36,7 @@ struct IpAddress {
   static std::optional<IpAddress> parse(std::string_view text);
   std::string to_string() const;
 
-  friend bool operator==(const IpAddress&, const IpAddress&) = default;
+  friend auto operator<=>(const IpAddress&, const IpAddress&) = default;
 };
 
 // A prefix in the 128-bit mapped space; an IPv4 /n is stored as /(96+n).

@@ -17,10 +17,12 @@ std::string group_of(const std::string& label) {
   return "attack (all kinds)";
 }
 
-double pct(uint64_t part, uint64_t whole) { return whole ? 100.0 * double(part) / double(whole) : 0; }
+double pct(uint64_t part, uint64_t whole) {
+  return whole ? 100.0 * double(part) / double(whole) : 0;
+}
 
-void add_flows(const std::vector<LabelledOutcome>& outcomes, std::map<std::string, LabelScore>& scores,
-               bool by_group) {
+void add_flows(const std::vector<LabelledOutcome>& outcomes,
+               std::map<std::string, LabelScore>& scores, bool by_group) {
   // flow -> (label, all client-to-server frames passed so far)
   std::map<std::pair<std::string, uint64_t>, bool> flows;
   for (const auto& o : outcomes) {
@@ -56,8 +58,8 @@ Evaluation evaluate(const std::vector<LabelledOutcome>& outcomes) {
 }
 
 std::string render_evaluation(const Evaluation& e) {
-  std::string out = fmt::format("  {:<28} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9}\n", "label",
-                                "in", "passed", "out", "passed", "flows", "ok");
+  std::string out = fmt::format("  {:<28} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9}\n", "label", "in",
+                                "passed", "out", "passed", "flows", "ok");
   const auto row = [&out](const std::string& name, const LabelScore& s) {
     out += fmt::format("  {:<28} {:>9} {:>8.2f}% {:>9} {:>8.2f}% {:>8} {:>8.2f}%\n", name,
                        s.in_frames, pct(s.in_passed, s.in_frames), s.out_frames,
@@ -102,8 +104,10 @@ std::vector<LabelledOutcome> read_labelled_verdicts(const std::filesystem::path&
     std::string direction;
     if (!(fields >> frame >> o.label >> o.flow >> direction) || frame != out.size() + 1 ||
         (direction != "in" && direction != "out"))
-      throw std::runtime_error(fmt::format("{}:{}: expected frame (in order), label, flow, "
-                                           "in|out", labels.string(), n));
+      throw std::runtime_error(
+          fmt::format("{}:{}: expected frame (in order), label, flow, "
+                      "in|out",
+                      labels.string(), n));
     o.toward_server = direction == "in";
     out.push_back(std::move(o));
   }
@@ -119,14 +123,17 @@ std::vector<LabelledOutcome> read_labelled_verdicts(const std::filesystem::path&
     const auto frame = j.value("frame", uint64_t{0});
     const auto action = j.value("action", std::string{});
     if (frame == 0 || frame > out.size() || (action != "pass" && action != "drop"))
-      throw std::runtime_error(fmt::format("{}:{}: expected {{\"frame\": 1..{}, \"action\": "
-                                           "\"pass\"|\"drop\"}}", verdicts.string(), n, out.size()));
+      throw std::runtime_error(
+          fmt::format("{}:{}: expected {{\"frame\": 1..{}, \"action\": "
+                      "\"pass\"|\"drop\"}}",
+                      verdicts.string(), n, out.size()));
     out[frame - 1].passed = action == "pass";
     seen[frame - 1] = true;
   }
   for (size_t i = 0; i < seen.size(); ++i)
     if (!seen[i])
-      throw std::runtime_error(fmt::format("{}: no verdict for frame {}", verdicts.string(), i + 1));
+      throw std::runtime_error(
+          fmt::format("{}: no verdict for frame {}", verdicts.string(), i + 1));
   return out;
 }
 

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Integration tests of sipshield-gen, sipshield-eval and the demo, with Wireshark's dissector
+(tshark) as the independent judge of the legitimate traffic.
+
+    generator_test.py --build BUILD_DIR --source SOURCE_DIR CASE
+"""
+import argparse
+import glob
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from daemon_test import read_pcap, expect
+
+EAL_ARGS = ["--no-huge", "--no-pci", "--no-shconf", "-m", "512", "-l", "0", "--no-telemetry"]
+
+
+class Env:
+    def __init__(self, build, source):
+        self.build, self.source = build, source
+        self.tmp = tempfile.mkdtemp(prefix="sipshield-gen-it-")
+
+    def app(self, name):
+        return os.path.join(self.build, "apps", name)
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def generate(self, scenario, prefix):
+        subprocess.run([self.app("sipshield-gen"), "--scenario", scenario, "--out", prefix],
+                       check=True, capture_output=True)
+        return read_labels(prefix + ".labels.tsv")
+
+
+def read_labels(path):
+    with open(path) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        expect(header == ["frame", "label", "flow", "direction"], f"labels header: {header}")
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    return [(int(frame), label, int(flow), direction) for frame, label, flow, direction in rows]
+
+
+def tshark_fields(pcap, display_filter, *fields):
+    args = ["tshark", "-r", pcap, "-Y", display_filter, "-T", "fields"]
+    for field in fields:
+        args += ["-e", field]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def test_shipped_scenarios_dissect_cleanly(env):
+    scenarios = sorted(glob.glob(os.path.join(env.source, "drivers-config", "scenarios", "*.json")))
+    expect(len(scenarios) >= 5, "shipped scenarios")
+    for scenario in scenarios:
+        name = os.path.basename(scenario)
+        prefix = env.path(name[:-5])
+        labels = env.generate(scenario, prefix)
+        frames = read_pcap(prefix + ".pcap")
+        expect(len(labels) == len(frames), f"{name}: {len(labels)} labels for {len(frames)} frames")
+        expect([row[0] for row in labels] == list(range(1, len(frames) + 1)), f"{name}: numbering")
+        label_of = {row[0]: row for row in labels}
+        bad = tshark_fields(prefix + ".pcap", "_ws.malformed || _ws.expert.severity >= warning",
+                            "frame.number", "_ws.expert.message")
+        bad_legit = [b for b in bad if label_of[int(b[0])][1].startswith("legit")]
+        expect(not bad_legit, f"{name}: tshark flags legitimate frames: {bad_legit[:5]}")
+        # Every legitimate flow but keepalives is SIP to Wireshark (fragmented datagrams are
+        # dissected on their last fragment).
+        sip_frames = {int(r[0]) for r in tshark_fields(prefix + ".pcap", "sip", "frame.number")}
+        flows, sip_flows = set(), set()
+        for frame, label, flow, _ in labels:
+            if label.startswith("legit") and "keepalive" not in label:
+                flows.add(flow)
+                if frame in sip_frames:
+                    sip_flows.add(flow)
+        expect(flows and flows == sip_flows,
+               f"{name}: {len(flows - sip_flows)} legitimate flows without a SIP frame")
+        kinds = {row[1] for row in labels}
+        expect(any(k.startswith("legit_") for k in kinds), f"{name}: no legitimate traffic")
+        expect(any(k.startswith("atk_") for k in kinds), f"{name}: no attack traffic")
+
+
+def test_same_seed_same_capture(env):
+    scenario = os.path.join(env.source, "drivers-config", "scenarios", "scanners.json")
+    digests = []
+    for run in ("a", "b"):
+        env.generate(scenario, env.path(run))
+        digests.append(tuple(hashlib.sha256(open(env.path(run) + ext, "rb").read()).hexdigest()
+                             for ext in (".pcap", ".labels.tsv")))
+    expect(digests[0] == digests[1], "two runs of one scenario differ")
+
+
+def test_eval_scores_inspect_verdicts(env):
+    scenario = os.path.join(env.source, "drivers-config", "scenarios", "demo.json")
+    prefix = env.path("demo")
+    env.generate(scenario, prefix)
+    verdicts, score = env.path("v.jsonl"), env.path("score.json")
+    subprocess.run([env.app("sipshield-inspect"), "--pcap", prefix + ".pcap", "--protect",
+                    "198.18.0.10:5060", "--protect", "[2001:db8::10]:5060", "--verdicts", verdicts,
+                    "--quiet"], check=True)
+    proc = subprocess.run([env.app("sipshield-eval"), "--labels", prefix + ".labels.tsv",
+                           "--verdicts", verdicts, "--json", score], check=True,
+                          capture_output=True, text=True)
+    expect("legit registered" in proc.stdout, "prints the table")
+    with open(score) as f:
+        s = json.load(f)
+    legit = s["groups"]["legit registered"]
+    expect(legit["in_passed_share"] == 1.0 and legit["out_passed_share"] == 1.0,
+           f"legitimate frames dropped: {legit}")
+    expect(legit["flows"] > 300 and legit["flows_passed_share"] == 1.0, f"legit flows: {legit}")
+    frag = s["labels"]["atk_first_fragment"]
+    expect(frag["in_frames"] > 5000 and frag["in_passed"] == 0, f"first fragments passed: {frag}")
+    bad = subprocess.run([env.app("sipshield-eval"), "--labels", prefix + ".labels.tsv",
+                          "--verdicts", prefix + ".pcap"], capture_output=True, text=True)
+    expect(bad.returncode == 1 and "not JSON" in bad.stderr, "a wrong verdicts file is refused")
+
+
+def test_demo_runs_and_reports(env):
+    proc = subprocess.run([env.app("sipshield"), "--demo"], capture_output=True, text=True,
+                          timeout=120)
+    expect(proc.returncode == 0, f"demo exit {proc.returncode}: {proc.stderr[-800:]}")
+    out = proc.stdout
+    for part in ("What the daemon did, by reason:", "frag_timeout", "legit registered",
+                 "atk_register_flood", "Captures (input and forwarded"):
+        expect(part in out, f"demo report lacks {part!r}")
+    row = next(line for line in out.splitlines() if line.strip().startswith("legit registered"))
+    in_share = float(row.split()[3].rstrip("%"))
+    expect(in_share >= 99.9, f"legitimate frames toward the servers passed: {in_share} %")
+    captures = out.strip().splitlines()[-1].split()[-1]
+    subprocess.run(["rm", "-rf", captures])
+
+
+def test_live_transmission_through_a_port(env):
+    scenario = os.path.join(env.source, "drivers-config", "scenarios", "scanners.json")
+    prefix = env.path("scan")
+    labels = env.generate(scenario, prefix)
+    out_pcap, in_pcap = env.path("live-out.pcap"), env.path("live-in.pcap")
+    proc = subprocess.run([env.app("sipshield-gen"), *EAL_ARGS, "--", "--scenario", scenario,
+                           "--live", "--device", f"net_pcap7,tx_pcap={out_pcap}",
+                           "--inside-device", f"net_pcap8,tx_pcap={in_pcap}", "--rate", "20000"],
+                          capture_output=True, text=True, timeout=60)
+    expect(proc.returncode == 0, f"live exit {proc.returncode}: {proc.stderr[-600:]}")
+    summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    frames = read_pcap(prefix + ".pcap")
+    toward = [frames[f - 1] for f, _, _, d in labels if d == "in"]
+    away = [frames[f - 1] for f, _, _, d in labels if d == "out"]
+    expect(read_pcap(out_pcap) == toward, "client-to-server frames sent in order, unchanged")
+    expect(read_pcap(in_pcap) == away, "server-to-client frames sent on the inside port")
+    expect(summary["tx_failed"] == 0 and summary["sent_toward_servers"] == len(toward), str(summary))
+    expect(10000 < summary["rate_pps"] < 22000, f"paced near 20000 pps: {summary['rate_pps']}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", required=True)
+    parser.add_argument("--source", required=True)
+    parser.add_argument("case")
+    args = parser.parse_args()
+    case = globals().get("test_" + args.case)
+    if case is None:
+        print(f"no such case: {args.case}", file=sys.stderr)
+        return 2
+    env = Env(os.path.abspath(args.build), os.path.abspath(args.source))
+    try:
+        case(env)
+    except AssertionError as e:
+        print(f"FAIL {args.case}: {e}\n(files kept in {env.tmp})", file=sys.stderr)
+        return 1
+    subprocess.run(["rm", "-rf", env.tmp])
+    print(f"PASS {args.case}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+// The traffic generator: deterministic per seed, labels that agree with the frames, floods at
+// their rates and in their windows, legitimate traffic that parses as it should.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <set>
+
+#include "generator/generator.hpp"
+#include "packet/parse.hpp"
+#include "support.hpp"
+
+using namespace sipshield;
+
+namespace {
+
+Scenario small(uint64_t seed = 3) {
+  Scenario s = parse_scenario(R"({"duration_s": 8, "users": {"count": 30, "warmup_s": 2,
+      "server_ping_interval_s": 3, "keepalive_interval_s": 2,
+      "newcomers": 3, "calls_per_user_per_hour": 400, "loss": 0.05},
+      "floods": [{"kind": "register_flood", "start_s": 3, "duration_s": 2, "rate_pps": 500},
+                 {"kind": "first_fragment", "start_s": 3, "duration_s": 2, "rate_pps": 200,
+                  "spoofed": true},
+                 {"kind": "scanner", "start_s": 4, "duration_s": 1, "rate_pps": 50, "style": "svwar"}]})");
+  s.seed = seed;
+  return s;
+}
+
+std::vector<GeneratedFrame> run(const Scenario& s) {
+  FrameList list;
+  generate(s, list);
+  return list.frames;
+}
+
+}  // namespace
+
+TEST_CASE("the same seed gives the same capture; another seed another", "[generator]") {
+  const auto a = run(small(3)), b = run(small(3)), c = run(small(4));
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].bytes == b[i].bytes);
+    CHECK(a[i].time_us == b[i].time_us);
+    CHECK(a[i].label == b[i].label);
+  }
+  bool differs = a.size() != c.size();
+  for (size_t i = 0; !differs && i < a.size(); ++i) differs = a[i].bytes != c[i].bytes;
+  CHECK(differs);
+}
+
+TEST_CASE("frames are in time order, inside the scenario, and parse as UDP", "[generator]") {
+  const Scenario s = small();
+  const auto frames = run(s);
+  REQUIRE(frames.size() > 500);
+  uint64_t last = 0;
+  for (const auto& f : frames) {
+    CHECK(f.time_us >= last);
+    last = f.time_us;
+    CHECK(f.time_us >= s.epoch_s * 1'000'000);
+    CHECK(f.time_us <= (s.epoch_s + 8) * 1'000'000);
+    PacketMeta meta;
+    REQUIRE(parse_frame(f.bytes.data(), static_cast<uint32_t>(f.bytes.size()), meta).ok);
+    CHECK(meta.ip_version != 0);
+  }
+}
+
+TEST_CASE("labels agree with the frames' direction and addresses", "[generator]") {
+  const Scenario s = small();
+  std::set<IpAddress> servers;
+  for (const auto& srv : s.servers) servers.insert(srv.address);
+  std::map<std::string, size_t> count;
+  for (const auto& f : run(s)) {
+    ++count[f.label];
+    PacketMeta meta;
+    parse_frame(f.bytes.data(), static_cast<uint32_t>(f.bytes.size()), meta);
+    INFO(f.label);
+    CHECK(servers.count(f.toward_server ? meta.dst : meta.src) == 1);
+    const bool attack = f.label.rfind("atk_", 0) == 0;
+    const bool legit = f.label.rfind("legit_", 0) == 0;
+    CHECK(attack != legit);
+    if (legit && f.toward_server) {
+      CHECK((s.users.ipv4_prefix.contains(meta.src) || s.users.ipv6_prefix.contains(meta.src)));
+    }
+    if (attack && f.toward_server) CHECK(IpPrefix::parse("198.19.0.0/16")->contains(meta.src));
+  }
+  for (const char* label : {"legit_register", "legit_call", "legit_keepalive", "legit_ping",
+                            "legit_newcomer_register", "atk_register_flood", "atk_first_fragment",
+                            "atk_scanner"}) {
+    INFO(label);
+    CHECK(count[label] > 0);
+  }
+}
+
+TEST_CASE("a flood keeps to its window and about its rate", "[generator]") {
+  const Scenario s = small();
+  size_t n = 0;
+  for (const auto& f : run(s)) {
+    if (f.label != "atk_register_flood") continue;
+    ++n;
+    const double t = double(f.time_us - s.epoch_s * 1'000'000) / 1e6;
+    CHECK(t >= 3.0);
+    CHECK(t < 5.0);
+  }
+  CHECK(n > 800);  // 500 pps for 2 s
+  CHECK(n < 1200);
+}
+
+TEST_CASE("first-fragment floods send only first fragments", "[generator]") {
+  for (const auto& f : run(small())) {
+    if (f.label != "atk_first_fragment") continue;
+    PacketMeta meta;
+    parse_frame(f.bytes.data(), static_cast<uint32_t>(f.bytes.size()), meta);
+    CHECK(meta.is_fragment);
+    CHECK(meta.frag_offset == 0);
+    CHECK(meta.more_fragments);
+  }
+}
+
+TEST_CASE("large SDP makes INVITEs fragment; every call flow has client frames", "[generator]") {
+  Scenario s = small();
+  s.users.large_sdp_share = 1.0;
+  size_t fragments = 0;
+  std::map<uint64_t, size_t> to_server_by_call;
+  for (const auto& f : run(s)) {
+    if (f.label != "legit_call") continue;
+    PacketMeta meta;
+    parse_frame(f.bytes.data(), static_cast<uint32_t>(f.bytes.size()), meta);
+    fragments += meta.is_fragment;
+    if (f.toward_server) ++to_server_by_call[f.flow];
+  }
+  CHECK(fragments > 0);
+  for (const auto& [flow, n] : to_server_by_call) CHECK(n >= 4);  // INVITE, ACK, INVITE, ACK...
+}
+
+TEST_CASE("scenario errors name the JSON path", "[generator][config]") {
+  using Catch::Matchers::StartsWith;
+  const auto error = [](const char* text) -> std::string {
+    try {
+      parse_scenario(text);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "(accepted)";
+  };
+  CHECK_THAT(error(R"({"floods": [{"kind": "smurf"}]})"),
+             StartsWith("$.floods[0].kind: expected one of register_flood, invite_flood"));
+  CHECK_THAT(error(R"({"floods": [{"rate_pps": 5}]})"), StartsWith("$.floods[0].kind: required"));
+  CHECK_THAT(error(R"({"users": {"ipv6_share": 2}})"),
+             StartsWith("$.users.ipv6_share: expected a number from 0 to 1"));
+  CHECK_THAT(error(R"({"users": {"ipv4_prefix": "2001:db8::/64"}})"),
+             StartsWith("$.users.ipv4_prefix: expected an IPv4 prefix"));
+  CHECK_THAT(error(R"({"duration_s": 10, "floods": [{"kind": "non_sip", "start_s": 12}]})"),
+             StartsWith("$.floods[0].start_s: expected a start before the end"));
+  CHECK_THAT(error(R"({"servers": ["198.18.0.10"]})"),
+             StartsWith("$.servers[0]: expected an address with a port"));
+  CHECK_THAT(error(R"({"floods": [{"kind": "scanner", "style": "nmap"}]})"),
+             StartsWith("$.floods[0].style: expected \"default\" or \"svmap\""));
+  CHECK_THAT(error(R"({"flods": []})"), StartsWith("$.flods: unknown key"));
+}
+
+TEST_CASE("the built-in scenario is the shipped demo scenario and parses", "[generator]") {
+  const Scenario s = parse_scenario(builtin_scenario_text());
+  CHECK(s.floods.size() >= 10);
+  CHECK(s.users.count == 200);
+}
