@@ -33,7 +33,8 @@ std::string register_text() {
          "User-Agent: Linphone/5.2.5 (belle-sip/5.2.0)\r\nContent-Length: 0\r\n\r\n";
 }
 
-double measure(Pipeline& pipeline, std::vector<rte_mbuf*>& frames, Direction from, unsigned rounds) {
+double measure(Pipeline& pipeline, std::vector<rte_mbuf*>& frames, Direction from,
+               unsigned rounds) {
   NullSink sink;
   const uint64_t start = rte_rdtsc_precise();
   for (unsigned r = 0; r < rounds; ++r)
@@ -77,7 +78,9 @@ int main() {
         {"REGISTER to a protected service (admitted)", Direction::from_outside,
          [&](size_t) { return build_udp(client, server, reg)[0]; }},
         {"UDP to an unprotected address (default)", Direction::from_outside,
-         [&](size_t) { return build_udp(client, {server.address, 53}, "x")[0]; }},
+         [&](size_t) {
+           return build_udp(client, {server.address, 53}, "x")[0];
+         }},
         {"non-IP (ARP)", Direction::from_outside,
          [&](size_t) { return build_arp_request(client.address, server.address); }},
         {"malformed IPv4 (bad checksum)", Direction::from_outside,
@@ -130,7 +133,8 @@ int main() {
         pipeline.flush(free_sink);
       }
       fmt::print("  {:<46} {:>14.1f} {:>12.1f}\n", "first fragments, spoofed sources (held)",
-                 double(cycles) / double(n), double(rte_get_tsc_hz()) / (double(cycles) / double(n)) / 1e6);
+                 double(cycles) / double(n),
+                 double(rte_get_tsc_hz()) / (double(cycles) / double(n)) / 1e6);
     }
   } catch (const std::exception& e) {
     fmt::print(stderr, "sipshield-bench-pipeline: {}\n", e.what());

@@ -11,10 +11,10 @@ using namespace sipshield;
 
 TEST_CASE("flows pass only when all their frames toward the servers pass", "[evaluation]") {
   const std::vector<LabelledOutcome> outcomes = {
-      {"legit_call", 1, true, true},   {"legit_call", 1, false, false},  // out drop: flow still ok
-      {"legit_call", 1, true, true},   {"legit_call", 2, true, true},
-      {"legit_call", 2, true, false},  {"atk_orphan", 3, true, false},
-      {"atk_orphan", 4, true, true},   {"legit_newcomer_register", 5, true, true},
+      {"legit_call", 1, true, true},  {"legit_call", 1, false, false},  // out drop: flow still ok
+      {"legit_call", 1, true, true},  {"legit_call", 2, true, true},
+      {"legit_call", 2, true, false}, {"atk_orphan", 3, true, false},
+      {"atk_orphan", 4, true, true},  {"legit_newcomer_register", 5, true, true},
   };
   const Evaluation e = evaluate(outcomes);
   const auto& call = e.by_label.at("legit_call");
@@ -34,7 +34,8 @@ TEST_CASE("labels and verdicts files are read strictly", "[evaluation]") {
   const auto dir = std::filesystem::temp_directory_path() / "sipshield-eval-test";
   std::filesystem::create_directories(dir);
   {
-    std::ofstream(dir / "l.tsv") << "frame\tlabel\tflow\tdirection\n1\tlegit_ping\t1\tout\n2\tlegit_ping\t1\tin\n";
+    std::ofstream(dir / "l.tsv")
+        << "frame\tlabel\tflow\tdirection\n1\tlegit_ping\t1\tout\n2\tlegit_ping\t1\tin\n";
     std::ofstream(dir / "v.jsonl") << "{\"frame\": 2, \"action\": \"drop\", \"reason\": \"x\"}\n"
                                    << "{\"frame\": 1, \"action\": \"pass\", \"reason\": \"y\"}\n";
     std::ofstream(dir / "short.jsonl") << "{\"frame\": 1, \"action\": \"pass\"}\n";

@@ -81,9 +81,9 @@ TEST_CASE("labels agree with the frames' direction and addresses", "[generator]"
     }
     if (attack && f.toward_server) CHECK(IpPrefix::parse("198.19.0.0/16")->contains(meta.src));
   }
-  for (const char* label : {"legit_register", "legit_call", "legit_keepalive", "legit_ping",
-                            "legit_newcomer_register", "atk_register_flood", "atk_first_fragment",
-                            "atk_scanner"}) {
+  for (const char* label :
+       {"legit_register", "legit_call", "legit_keepalive", "legit_ping", "legit_newcomer_register",
+        "atk_register_flood", "atk_first_fragment", "atk_scanner"}) {
     INFO(label);
     CHECK(count[label] > 0);
   }
