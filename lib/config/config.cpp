@@ -136,8 +136,8 @@ std::string ServiceMatch::to_string() const {
 
 Config parse_config(const json& document, const std::filesystem::path& base_dir) {
   const Node root(document, "$");
-  root.object({"eal", "ports", "workers", "protected", "default_action", "reassembly", "clock",
-               "mempool", "stats_interval_s", "description"});
+  root.object({"eal", "ports", "workers", "protected", "default_action", "reassembly", "sip",
+               "clock", "mempool", "stats_interval_s", "description"});
   Config config;
 
   if (auto eal = root.find("eal")) {
@@ -195,6 +195,20 @@ Config parse_config(const json& document, const std::filesystem::path& base_dir)
     if (limits.max_per_source > limits.max_datagrams)
       throw ConfigError(r->path() + ".max_per_source",
                         fmt::format("expected at most max_datagrams ({})", limits.max_datagrams));
+  }
+  if (auto n = root.find("sip")) {
+    n->object({"max_message_bytes", "max_header_bytes", "max_headers_bytes", "max_headers"});
+    auto& sip = config.sip;
+    const auto bytes = [](const Node& v) { return static_cast<uint16_t>(v.integer(64, 65535)); };
+    optional_field(*n, "max_message_bytes", sip.max_message_bytes, bytes);
+    optional_field(*n, "max_header_bytes", sip.max_header_bytes, bytes);
+    optional_field(*n, "max_headers_bytes", sip.max_headers_bytes, bytes);
+    optional_field(*n, "max_headers", sip.max_headers,
+                   [](const Node& v) { return static_cast<uint16_t>(v.integer(8, 1024)); });
+    if (sip.max_header_bytes > sip.max_headers_bytes)
+      throw ConfigError(
+          n->path() + ".max_header_bytes",
+          fmt::format("expected at most max_headers_bytes ({})", sip.max_headers_bytes));
   }
   optional_field(root, "clock", config.clock, [](const Node& n) {
     const auto c = n.choice({"auto", "tsc", "packet"});
@@ -260,6 +274,11 @@ json to_json(const Config& config) {
         {"max_per_source", config.reassembly.max_per_source},
         {"max_held", config.reassembly.max_held},
         {"timeout_ms", config.reassembly.timeout_ns / 1'000'000}}},
+      {"sip",
+       {{"max_message_bytes", config.sip.max_message_bytes},
+        {"max_header_bytes", config.sip.max_header_bytes},
+        {"max_headers_bytes", config.sip.max_headers_bytes},
+        {"max_headers", config.sip.max_headers}}},
       {"clock", config.clock == ClockSource::tsc      ? "tsc"
                 : config.clock == ClockSource::packet ? "packet"
                                                       : "auto"},

@@ -14,6 +14,7 @@
 
 #include "packet/ip_address.hpp"
 #include "packet/reassembly.hpp"
+#include "sip/message.hpp"
 #include "telemetry/reasons.hpp"
 
 namespace sipshield {
@@ -72,6 +73,7 @@ struct Config {
   std::vector<ServiceMatch> protected_services;
   Action default_action = Action::pass;
   ReassemblyLimits reassembly;
+  SipLimits sip;
   ClockSource clock = ClockSource::automatic;
   MempoolConfig mempool;
   unsigned stats_interval_s = 10;  // 0: no periodic stats line

@@ -18,6 +18,7 @@
 #include "config/config.hpp"
 #include "packet/parse.hpp"
 #include "packet/reassembly.hpp"
+#include "sip/message.hpp"
 #include "state/keyed_hash.hpp"
 #include "telemetry/counters.hpp"
 
@@ -53,6 +54,7 @@ class Pipeline {
   Pipeline(const Config& config, const KeyedHash& hash)
       : services_(config.protected_services),
         default_action_(config.default_action),
+        sip_limits_(config.sip),
         reassembler_(config.reassembly, hash) {}
 
   // Time from each frame's capture timestamp (microseconds in the mbuf dynfield at `offset`, as
@@ -215,14 +217,20 @@ class Pipeline {
 
   Verdict not_protected() const { return {default_action_, Reason::not_protected}; }
 
-  // Where the policy stages (SIP tokenizer, signatures, state, meters) will judge a datagram
-  // addressed to a protected service. Until they exist, every well-formed datagram is admitted.
-  Verdict judge_datagram(const PacketMeta&, std::span<const uint8_t>, uint64_t) {
+  // A whole UDP datagram addressed to a protected service: it must be SIP (or a keepalive)
+  // that the tokenizer reads without fault. (Signatures, state and meters come next.)
+  Verdict judge_datagram(const PacketMeta&, std::span<const uint8_t> payload, uint64_t) {
+    const std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
+    const SipVerdict sip = tokenize(text, message_, sip_limits_);
+    if (!sip.ok) return {Action::drop, sip.reason};
+    if (message_.kind == SipKind::keepalive) return {Action::pass, Reason::sip_keepalive};
     return {Action::pass, Reason::admitted};
   }
 
   ServiceSet services_;
   Action default_action_;
+  SipLimits sip_limits_;
+  SipMessage message_;  // the message being judged; reused, never allocated
   Reassembler reassembler_;
   WorkerCounters counters_;
   int timestamp_offset_ = -1;

@@ -19,9 +19,10 @@ struct Span {
   std::string_view in(std::string_view message) const { return message.substr(offset, length); }
 };
 
-#define SIPSHIELD_SIP_METHODS(X) \
-  X(INVITE) X(ACK) X(BYE) X(CANCEL) X(REGISTER) X(OPTIONS) X(PRACK) X(SUBSCRIBE) X(NOTIFY) \
-  X(PUBLISH) X(INFO) X(REFER) X(MESSAGE) X(UPDATE)
+#define SIPSHIELD_SIP_METHODS(X)                                                            \
+  X(INVITE)                                                                                 \
+  X(ACK) X(BYE) X(CANCEL) X(REGISTER) X(OPTIONS) X(PRACK) X(SUBSCRIBE) X(NOTIFY) X(PUBLISH) \
+      X(INFO) X(REFER) X(MESSAGE) X(UPDATE)
 
 enum class SipMethod : uint8_t {
   none,
@@ -39,7 +40,7 @@ enum class SipKind : uint8_t { request, response, keepalive };
 struct SipUri {
   Span whole;  // without <>
   Span user;
-  Span host;   // IPv6 references keep their brackets
+  Span host;  // IPv6 references keep their brackets
   uint16_t port = 0;
   bool has_headers = false;  // "?name=value" after the host (SIP and SIPS URIs)
 };

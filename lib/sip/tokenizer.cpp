@@ -11,7 +11,9 @@
 namespace sipshield {
 namespace {
 
-constexpr char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
+constexpr char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -20,9 +22,15 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-constexpr bool is_lws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
-constexpr bool is_alpha(char c) { return lower(c) >= 'a' && lower(c) <= 'z'; }
+constexpr bool is_lws(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+constexpr bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+constexpr bool is_alpha(char c) {
+  return lower(c) >= 'a' && lower(c) <= 'z';
+}
 // RFC 3261 token characters.
 constexpr bool is_token(char c) {
   return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '!' || c == '%' || c == '*' ||
@@ -68,8 +76,10 @@ size_t find_top_level(std::string_view msg, size_t from, size_t to, char c) {
   for (size_t i = from; i < to; ++i) {
     const char x = msg[i];
     if (quoted) {
-      if (x == '\\') ++i;
-      else if (x == '"') quoted = false;
+      if (x == '\\')
+        ++i;
+      else if (x == '"')
+        quoted = false;
     } else if (x == c && angle == 0) {
       return i;
     } else if (x == '"') {
@@ -84,7 +94,8 @@ size_t find_top_level(std::string_view msg, size_t from, size_t to, char c) {
 }
 
 // Finds `name=value` among ;-separated parameters in [from, to); value without quotes.
-Span param(std::string_view msg, size_t from, size_t to, std::string_view name, bool* flag = nullptr) {
+Span param(std::string_view msg, size_t from, size_t to, std::string_view name,
+           bool* flag = nullptr) {
   size_t i = from;
   while (i < to) {
     const size_t semi = find_top_level(msg, i, to, ';');
@@ -256,7 +267,8 @@ bool parse_via(std::string_view msg, size_t from, size_t to, Via& via) {
     if (t.done() || !valid_ipv6_reference(msg.substr(host, t.pos + 1 - host))) return false;
     ++t.pos;
   } else {
-    while (!t.done() && (is_alpha(t.peek()) || is_digit(t.peek()) || t.peek() == '.' || t.peek() == '-'))
+    while (!t.done() &&
+           (is_alpha(t.peek()) || is_digit(t.peek()) || t.peek() == '.' || t.peek() == '-'))
       ++t.pos;
   }
   if (t.pos == host) return false;
@@ -330,23 +342,51 @@ void parse_security(std::string_view msg, size_t from, size_t to, SecurityMechan
 }
 
 enum class Header : uint8_t {
-  other, via, from, to, call_id, cseq, contact, expires, max_forwards, content_length,
-  content_type, user_agent, server, authorization, proxy_authorization, www_authenticate,
-  proxy_authenticate, retry_after, route, record_route, security_client, security_server,
-  security_verify, date,
+  other,
+  via,
+  from,
+  to,
+  call_id,
+  cseq,
+  contact,
+  expires,
+  max_forwards,
+  content_length,
+  content_type,
+  user_agent,
+  server,
+  authorization,
+  proxy_authorization,
+  www_authenticate,
+  proxy_authenticate,
+  retry_after,
+  route,
+  record_route,
+  security_client,
+  security_server,
+  security_verify,
+  date,
 };
 
 Header identify(std::string_view name) {
   if (name.size() == 1) {
     switch (lower(name[0])) {
-      case 'v': return Header::via;
-      case 'f': return Header::from;
-      case 't': return Header::to;
-      case 'i': return Header::call_id;
-      case 'm': return Header::contact;
-      case 'l': return Header::content_length;
-      case 'c': return Header::content_type;
-      default: return Header::other;
+      case 'v':
+        return Header::via;
+      case 'f':
+        return Header::from;
+      case 't':
+        return Header::to;
+      case 'i':
+        return Header::call_id;
+      case 'm':
+        return Header::contact;
+      case 'l':
+        return Header::content_length;
+      case 'c':
+        return Header::content_type;
+      default:
+        return Header::other;
     }
   }
   static constexpr std::pair<std::string_view, Header> kNames[] = {
@@ -391,10 +431,10 @@ size_t line_end(std::string_view msg, size_t from, bool& bad) {
     const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     const unsigned newline = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, nl)));
     const __m128i is_ctl = _mm_cmpeq_epi8(_mm_min_epu8(x, ctl_max), x);  // x <= 0x1f
-    const __m128i allowed = _mm_or_si128(_mm_cmpeq_epi8(x, cr), _mm_or_si128(_mm_cmpeq_epi8(x, tab),
-                                                                            _mm_cmpeq_epi8(x, nl)));
-    const unsigned forbidden = static_cast<unsigned>(_mm_movemask_epi8(
-        _mm_or_si128(_mm_andnot_si128(allowed, is_ctl), _mm_cmpeq_epi8(x, del))));
+    const __m128i allowed = _mm_or_si128(
+        _mm_cmpeq_epi8(x, cr), _mm_or_si128(_mm_cmpeq_epi8(x, tab), _mm_cmpeq_epi8(x, nl)));
+    const unsigned forbidden = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_or_si128(_mm_andnot_si128(allowed, is_ctl), _mm_cmpeq_epi8(x, del))));
     if (newline) {
       const unsigned before = (newline & (0u - newline)) - 1;  // bits below the first newline
       if (forbidden & before) bad = true;
@@ -432,14 +472,17 @@ bool is_keepalive(std::string_view p) {
   // A STUN binding request (RFC 5389) on the SIP port: RFC 5626 keepalive over UDP.
   if (p.size() >= 20 && p[0] == 0x00 && p[1] == 0x01 && (p.size() - 20) % 4 == 0) {
     const auto b = reinterpret_cast<const uint8_t*>(p.data());
-    const uint32_t cookie = uint32_t{b[4]} << 24 | uint32_t{b[5]} << 16 | uint32_t{b[6]} << 8 | b[7];
+    const uint32_t cookie =
+        uint32_t{b[4]} << 24 | uint32_t{b[5]} << 16 | uint32_t{b[6]} << 8 | b[7];
     const size_t length = size_t{b[2]} << 8 | b[3];
     return cookie == 0x2112A442 && length + 20 == p.size();
   }
   return false;
 }
 
-constexpr SipVerdict fail(Reason r) { return {false, r}; }
+constexpr SipVerdict fail(Reason r) {
+  return {false, r};
+}
 
 SipVerdict parse_start_line(std::string_view msg, size_t from, size_t to, SipMessage& m) {
   const std::string_view line = msg.substr(from, to - from);
@@ -455,8 +498,9 @@ SipVerdict parse_start_line(std::string_view msg, size_t from, size_t to, SipMes
       return fail(Reason::sip_bad_status);
     if (e < line.size() && line[e] != ' ') return fail(Reason::sip_bad_status);
     m.status = static_cast<uint16_t>(code);
-    if (e < line.size()) m.reason_phrase = {static_cast<uint16_t>(from + e + 1),
-                                            static_cast<uint16_t>(line.size() - e - 1)};
+    if (e < line.size())
+      m.reason_phrase = {static_cast<uint16_t>(from + e + 1),
+                         static_cast<uint16_t>(line.size() - e - 1)};
     return {true, Reason::admitted};
   }
   m.kind = SipKind::request;
@@ -489,11 +533,14 @@ SipVerdict parse_start_line(std::string_view msg, size_t from, size_t to, SipMes
 std::string_view method_name(SipMethod m) {
   switch (m) {
 #define SIPSHIELD_METHOD_NAME(x) \
-  case SipMethod::x: return #x;
+  case SipMethod::x:             \
+    return #x;
     SIPSHIELD_SIP_METHODS(SIPSHIELD_METHOD_NAME)
 #undef SIPSHIELD_METHOD_NAME
-    case SipMethod::none: return "";
-    case SipMethod::other: return "other";
+    case SipMethod::none:
+      return "";
+    case SipMethod::other:
+      return "other";
   }
   return "";
 }
@@ -515,10 +562,16 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
   if (msg.size() > limits.max_message_bytes || msg.size() > UINT16_MAX)
     return fail(Reason::sip_message_too_long);
   size_t pos = 0;
-  while (pos + 1 < msg.size() && msg[pos] == '\r' && msg[pos + 1] == '\n') pos += 2;  // RFC 3261 7.5
+  while (pos + 1 < msg.size() && msg[pos] == '\r' && msg[pos + 1] == '\n')
+    pos += 2;  // RFC 3261 7.5
   bool bad_bytes = false;
   size_t eol = line_end(msg, pos, bad_bytes);
-  if (eol >= msg.size()) return fail(Reason::sip_no_end_of_headers);
+  if (eol >= msg.size()) {
+    // One unterminated line: name what is wrong with it if it cannot be a start line at all.
+    if (bad_bytes) return fail(Reason::sip_control_bytes);
+    if (auto v = parse_start_line(msg, pos, msg.size(), m); !v.ok) return v;
+    return fail(Reason::sip_no_end_of_headers);
+  }
   const size_t start_end = eol > pos && msg[eol - 1] == '\r' ? eol - 1 : eol;
   if (bad_bytes) return fail(Reason::sip_control_bytes);
   if (auto v = parse_start_line(msg, pos, start_end, m); !v.ok) return v;
@@ -568,7 +621,8 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
         size_t d = v.offset;
         while (d < size_t(v.offset) + v.length && is_digit(msg[d])) ++d;
         uint64_t n;
-        if (!decimal(msg.substr(v.offset, d - v.offset), 0x7fffffff, n)) return fail(Reason::sip_bad_cseq);
+        if (!decimal(msg.substr(v.offset, d - v.offset), 0x7fffffff, n))
+          return fail(Reason::sip_bad_cseq);
         m.cseq = static_cast<uint32_t>(n);
         const Span method = trimmed(msg, d, size_t(v.offset) + v.length);
         if (method.empty() || d == size_t(method.offset)) return fail(Reason::sip_bad_cseq);
@@ -586,10 +640,12 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
             break;
           }
           const size_t comma = find_top_level(msg, vfrom, vto, ',');
-          if (!parse_name_addr(msg, vfrom, comma, m.contact)) return fail(Reason::sip_bad_name_addr);
+          if (!parse_name_addr(msg, vfrom, comma, m.contact))
+            return fail(Reason::sip_bad_name_addr);
           const Span params = m.contact.params;
           uint64_t e;
-          if (decimal(param(msg, params.offset, size_t(params.offset) + params.length, "expires").in(msg),
+          if (decimal(param(msg, params.offset, size_t(params.offset) + params.length, "expires")
+                          .in(msg),
                       UINT64_MAX / 10, e))
             m.contact_expires = static_cast<int32_t>(std::min<uint64_t>(e, INT32_MAX));
         }
@@ -602,7 +658,8 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
       }
       case Header::max_forwards: {
         uint64_t n;
-        if (!decimal(trimmed(msg, vfrom, vto).in(msg), 255, n)) return fail(Reason::sip_bad_max_forwards);
+        if (!decimal(trimmed(msg, vfrom, vto).in(msg), 255, n))
+          return fail(Reason::sip_bad_max_forwards);
         m.max_forwards = static_cast<int16_t>(n);
         break;
       }
@@ -616,12 +673,19 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
         content_length = n;
         break;
       }
-      case Header::content_type: m.content_type = trimmed(msg, vfrom, vto); break;
-      case Header::user_agent: m.user_agent = trimmed(msg, vfrom, vto); break;
-      case Header::server: m.server = trimmed(msg, vfrom, vto); break;
+      case Header::content_type:
+        m.content_type = trimmed(msg, vfrom, vto);
+        break;
+      case Header::user_agent:
+        m.user_agent = trimmed(msg, vfrom, vto);
+        break;
+      case Header::server:
+        m.server = trimmed(msg, vfrom, vto);
+        break;
       case Header::authorization:
       case Header::proxy_authorization: {
-        Credentials& c = identify(name) == Header::authorization ? m.authorization : m.proxy_authorization;
+        Credentials& c =
+            identify(name) == Header::authorization ? m.authorization : m.proxy_authorization;
         if (c.present) break;
         c.present = true;
         c.username = auth_param(msg, vfrom, vto, "username");
@@ -633,7 +697,8 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
       }
       case Header::www_authenticate:
       case Header::proxy_authenticate: {
-        Challenge& c = identify(name) == Header::www_authenticate ? m.www_authenticate : m.proxy_authenticate;
+        Challenge& c =
+            identify(name) == Header::www_authenticate ? m.www_authenticate : m.proxy_authenticate;
         if (c.present) break;
         c.present = true;
         c.realm = auth_param(msg, vfrom, vto, "realm");
@@ -649,18 +714,29 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
           m.retry_after = static_cast<int32_t>(std::min<uint64_t>(n, INT32_MAX));
         break;
       }
-      case Header::route: m.has_route = true; break;
-      case Header::record_route: m.has_record_route = true; break;
-      case Header::security_client: parse_security(msg, vfrom, vto, m.security_client); break;
-      case Header::security_server: parse_security(msg, vfrom, vto, m.security_server); break;
-      case Header::security_verify: parse_security(msg, vfrom, vto, m.security_verify); break;
+      case Header::route:
+        m.has_route = true;
+        break;
+      case Header::record_route:
+        m.has_record_route = true;
+        break;
+      case Header::security_client:
+        parse_security(msg, vfrom, vto, m.security_client);
+        break;
+      case Header::security_server:
+        parse_security(msg, vfrom, vto, m.security_server);
+        break;
+      case Header::security_verify:
+        parse_security(msg, vfrom, vto, m.security_verify);
+        break;
       case Header::date: {
         // RFC 3261 20.17: rfc1123-date, always "GMT" (RFC 4475 baddate).
         const std::string_view v = trimmed(msg, vfrom, vto).in(msg);
         if (v.size() < 4 || v.substr(v.size() - 3) != "GMT") return fail(Reason::sip_bad_date);
         break;
       }
-      case Header::other: break;
+      case Header::other:
+        break;
     }
     return {true, Reason::admitted};
   };
@@ -675,7 +751,8 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
     }
     if (eol >= msg.size()) return fail(Reason::sip_no_end_of_headers);
     const size_t line_to = eol > pos && msg[eol - 1] == '\r' ? eol - 1 : eol;
-    if (eol + 1 - headers_start > limits.max_headers_bytes) return fail(Reason::sip_headers_too_long);
+    if (eol + 1 - headers_start > limits.max_headers_bytes)
+      return fail(Reason::sip_headers_too_long);
     if (line_to == pos) {  // the empty line
       if (auto v = finish(); !v.ok) return v;
       pos = eol + 1;

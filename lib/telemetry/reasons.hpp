@@ -18,6 +18,7 @@ namespace sipshield {
   X(not_protected, "IP traffic not addressed to a protected service: configured default")      \
   X(from_inside, "sent by the protected side: always forwarded")                               \
   X(admitted, "addressed to a protected service and admitted by the policy")                   \
+  X(sip_keepalive, "RFC 5626 keepalive (CRLF, double CRLF, STUN binding request)")             \
   /* L2 */                                                                                     \
   X(frame_segmented, "frame spans several mbuf segments: larger than the port's data room")    \
   X(eth_truncated, "frame shorter than an Ethernet header")                                    \

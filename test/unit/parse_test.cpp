@@ -12,10 +12,10 @@ namespace {
 constexpr unsigned kL3 = 14;  // IP header offset of an untagged frame
 
 Frame udp4(size_t payload = 64) {
-  return build_udp(ep("198.18.0.1", 5062), ep("198.18.0.10"), test::payload_of(payload))[0];
+  return build_udp(ep("198.18.0.1", 5062), ep("198.18.0.10"), test::bytes_of(payload))[0];
 }
 Frame udp6(size_t payload = 64) {
-  return build_udp(ep("2001:db8::1", 5062), ep("2001:db8::10"), test::payload_of(payload))[0];
+  return build_udp(ep("2001:db8::1", 5062), ep("2001:db8::10"), test::bytes_of(payload))[0];
 }
 
 // Inserts an IPv6 extension header of `type` right after the fixed header.
@@ -132,7 +132,7 @@ TEST_CASE("fragments: first, middle and last of IPv4 and IPv6", "[parse]") {
     const bool v4 = family == std::string("v4");
     const auto frags =
         build_udp(v4 ? ep("198.18.0.1") : ep("2001:db8::1"),
-                  v4 ? ep("198.18.0.10") : ep("2001:db8::10"), test::payload_of(1500), o);
+                  v4 ? ep("198.18.0.10") : ep("2001:db8::10"), test::bytes_of(1500), o);
     REQUIRE(frags.size() == 3);
     uint32_t expected_offset = 0;
     for (size_t i = 0; i < frags.size(); ++i) {
@@ -270,7 +270,7 @@ TEST_CASE("malformed UDP", "[parse][malformed]") {
 TEST_CASE("malformed fragments are refused before taking state", "[parse][malformed]") {
   FrameOptions o;
   o.mtu = 600;
-  const auto frags4 = build_udp(ep("198.18.0.1"), ep("198.18.0.10"), test::payload_of(1500), o);
+  const auto frags4 = build_udp(ep("198.18.0.1"), ep("198.18.0.10"), test::bytes_of(1500), o);
   SECTION("a first fragment of 4 bytes") {
     Frame f = frags4[0];
     f[kL3 + 2] = 0;
@@ -295,7 +295,7 @@ TEST_CASE("malformed fragments are refused before taking state", "[parse][malfor
     CHECK(drop_reason(f) == Reason::frag_too_big);
   }
   SECTION("tiny first IPv6 fragment: extension headers leave no room for UDP (RFC 1858)") {
-    auto frags6 = build_udp(ep("2001:db8::1"), ep("2001:db8::10"), test::payload_of(1500), o);
+    auto frags6 = build_udp(ep("2001:db8::1"), ep("2001:db8::10"), test::bytes_of(1500), o);
     Frame f = frags6[0];
     f.resize(kL3 + 40 + 8 + 8);  // fixed header, fragment header, 8 bytes of destination options
     f[kL3 + 40] = 60;

@@ -58,7 +58,7 @@ std::ostream& operator<<(std::ostream& os, const Verdict& v) {
 TEST_CASE("classification: protected, not protected, inside, non-IP, malformed", "[pipeline]") {
   const Config c = protecting({"198.18.0.10:5060"});
   const std::vector<Frame> frames = {
-      build_udp(ep("198.18.0.1"), ep("198.18.0.10"), "REGISTER")[0],
+      build_udp(ep("198.18.0.1"), ep("198.18.0.10"), test::payload_of(300))[0],
       build_udp(ep("198.18.0.1"), ep("198.18.0.10", 5080), "other port")[0],
       build_udp(ep("198.18.0.10"), ep("198.18.0.1"), "SIP/2.0 200 OK")[0],
       build_arp_request(test::ip("198.18.0.1"), test::ip("198.18.0.10")),
@@ -111,7 +111,7 @@ TEST_CASE("an incomplete datagram is never forwarded", "[pipeline][fragments]") 
   }
   SECTION("missing fragment, later traffic shows the timeout") {
     // Reassembly timeout 2 s; a frame 3 s later lets the expiry step run.
-    const auto later = build_udp(ep("198.18.0.2"), ep("198.18.0.10"), "OPTIONS")[0];
+    const auto later = build_udp(ep("198.18.0.2"), ep("198.18.0.10"), test::payload_of(300))[0];
     const auto v = replay(c, {frags[0], frags[1], later}, {1'000'000, 1'000'100, 4'000'000});
     CHECK(v == std::vector<Verdict>{drop(Reason::frag_timeout), drop(Reason::frag_timeout),
                                     pass(Reason::admitted)});
@@ -189,4 +189,39 @@ TEST_CASE("a frame larger than one mbuf segment is dropped by name", "[pipeline]
   const auto jumbo = build_udp(ep("198.18.0.1"), ep("198.18.0.10"), test::payload_of(9500), o);
   REQUIRE(jumbo.size() == 1);
   CHECK(replay(c, jumbo) == std::vector<Verdict>{drop(Reason::frame_segmented)});
+}
+
+TEST_CASE("datagrams to a protected service must be SIP the tokenizer accepts", "[pipeline][sip]") {
+  const Config c = protecting({"198.18.0.10:5060"});
+  std::string no_call_id = test::payload_of(300);
+  const auto at = no_call_id.find("Call-ID");
+  no_call_id.erase(at, no_call_id.find("\r\n", at) + 2 - at);
+  const std::vector<Frame> frames = {
+      build_udp(ep("198.18.0.1"), ep("198.18.0.10"), test::payload_of(400))[0],
+      build_udp(ep("198.18.0.1"), ep("198.18.0.10"), "\r\n\r\n")[0],
+      build_udp(ep("198.18.0.1"), ep("198.18.0.10"), std::string("\x16\x03\x01junk"))[0],
+      build_udp(ep("198.18.0.1"), ep("198.18.0.10"), "HELLO-THIS-IS-NOT-SIP")[0],
+      build_udp(ep("198.18.0.1"), ep("198.18.0.10"), no_call_id)[0],
+      build_udp(ep("198.18.0.1"), ep("198.18.0.10", 9), "junk to another port")[0],
+  };
+  CHECK(replay(c, frames) ==
+        std::vector<Verdict>{pass(Reason::admitted), pass(Reason::sip_keepalive),
+                             drop(Reason::sip_control_bytes), drop(Reason::sip_bad_start_line),
+                             drop(Reason::sip_missing_call_id), pass(Reason::not_protected)});
+}
+
+TEST_CASE("a fragmented SIP message is tokenized whole", "[pipeline][sip][fragments]") {
+  const Config c = protecting({"198.18.0.10:5060"});
+  FrameOptions o;
+  o.mtu = 576;
+  std::string msg = test::payload_of(1500);
+  auto good = build_udp(ep("198.18.0.1"), ep("198.18.0.10"), msg, o);
+  // The same message with a NUL in the last fragment's part of the body is still valid SIP
+  // (bodies may hold any byte); a NUL in a header of the first fragment is not.
+  std::string bad = msg;
+  bad[bad.find("Max-Forwards") + 2] = '\0';
+  auto broken = build_udp(ep("198.18.0.1"), ep("198.18.0.10"), bad, o);
+  REQUIRE(good.size() == 3);
+  CHECK(replay(c, good) == std::vector<Verdict>(3, pass(Reason::admitted)));
+  CHECK(replay(c, broken) == std::vector<Verdict>(3, drop(Reason::sip_control_bytes)));
 }

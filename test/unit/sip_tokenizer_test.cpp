@@ -43,25 +43,53 @@ std::string load(const std::string& file) {
 
 // expected.tsv keys -> JSON pointers into sip_message_json's output.
 const std::map<std::string, std::string> kPointers = {
-    {"kind", "/kind"}, {"method", "/method"}, {"status", "/status"},
-    {"ruri_user", "/request_uri/user"}, {"ruri_host", "/request_uri/host"},
-    {"ruri_port", "/request_uri/port"}, {"call_id", "/call_id"}, {"cseq", "/cseq/number"},
-    {"cseq_method", "/cseq/method"}, {"via_count", "/via/count"},
-    {"via_transport", "/via/transport"}, {"via_host", "/via/host"}, {"via_port", "/via/port"},
-    {"via_branch", "/via/branch"}, {"via_rport", "/via/rport"}, {"via_received", "/via/received"},
-    {"via_oc", "/via/oc"}, {"via_oc_algo", "/via/oc_algo"}, {"via_oc_validity", "/via/oc_validity"},
-    {"via_oc_seq", "/via/oc_seq"}, {"from_user", "/from/user"}, {"from_tag", "/from/tag"},
-    {"to_user", "/to/user"}, {"to_host", "/to/host"}, {"to_port", "/to/port"}, {"to_tag", "/to/tag"},
-    {"contact_user", "/contact/user"}, {"contact_host", "/contact/host"},
-    {"contact_port", "/contact/port"}, {"contact_expires", "/contact/expires"},
-    {"max_forwards", "/max_forwards"}, {"content_length", "/content_length"},
-    {"content_type", "/content_type"}, {"body_length", "/body_length"}, {"has_route", "/route"},
-    {"expires", "/expires"}, {"user_agent", "/user_agent"}, {"retry_after", "/retry_after"},
-    {"auth_username", "/authorization/username"}, {"auth_realm", "/authorization/realm"},
-    {"www_realm", "/www_authenticate/realm"}, {"www_nonce", "/www_authenticate/nonce"},
+    {"kind", "/kind"},
+    {"method", "/method"},
+    {"status", "/status"},
+    {"ruri_user", "/request_uri/user"},
+    {"ruri_host", "/request_uri/host"},
+    {"ruri_port", "/request_uri/port"},
+    {"call_id", "/call_id"},
+    {"cseq", "/cseq/number"},
+    {"cseq_method", "/cseq/method"},
+    {"via_count", "/via/count"},
+    {"via_transport", "/via/transport"},
+    {"via_host", "/via/host"},
+    {"via_port", "/via/port"},
+    {"via_branch", "/via/branch"},
+    {"via_rport", "/via/rport"},
+    {"via_received", "/via/received"},
+    {"via_oc", "/via/oc"},
+    {"via_oc_algo", "/via/oc_algo"},
+    {"via_oc_validity", "/via/oc_validity"},
+    {"via_oc_seq", "/via/oc_seq"},
+    {"from_user", "/from/user"},
+    {"from_tag", "/from/tag"},
+    {"to_user", "/to/user"},
+    {"to_host", "/to/host"},
+    {"to_port", "/to/port"},
+    {"to_tag", "/to/tag"},
+    {"contact_user", "/contact/user"},
+    {"contact_host", "/contact/host"},
+    {"contact_port", "/contact/port"},
+    {"contact_expires", "/contact/expires"},
+    {"max_forwards", "/max_forwards"},
+    {"content_length", "/content_length"},
+    {"content_type", "/content_type"},
+    {"body_length", "/body_length"},
+    {"has_route", "/route"},
+    {"expires", "/expires"},
+    {"user_agent", "/user_agent"},
+    {"retry_after", "/retry_after"},
+    {"auth_username", "/authorization/username"},
+    {"auth_realm", "/authorization/realm"},
+    {"www_realm", "/www_authenticate/realm"},
+    {"www_nonce", "/www_authenticate/nonce"},
     {"sec_client_mechanism", "/security_client/mechanism"},
-    {"sec_client_alg", "/security_client/alg"}, {"sec_client_ealg", "/security_client/ealg"},
-    {"sec_client_spi_c", "/security_client/spi_c"}, {"sec_client_spi_s", "/security_client/spi_s"},
+    {"sec_client_alg", "/security_client/alg"},
+    {"sec_client_ealg", "/security_client/ealg"},
+    {"sec_client_spi_c", "/security_client/spi_c"},
+    {"sec_client_spi_s", "/security_client/spi_s"},
     {"sec_client_port_c", "/security_client/port_c"},
     {"sec_client_port_s", "/security_client/port_s"},
 };
@@ -99,7 +127,9 @@ std::vector<Expectation> expectations() {
   return out;
 }
 
-SipVerdict run(const std::string& text, SipMessage& m) { return tokenize(text, m); }
+SipVerdict run(const std::string& text, SipMessage& m) {
+  return tokenize(text, m);
+}
 
 }  // namespace
 
