@@ -64,6 +64,7 @@ Worker::Worker(const Config& config, const KeyedHash& hash, uint16_t outside_por
 }
 
 void Worker::run(const std::atomic<bool>& stop) {
+  if (pipeline_.uses_packet_timestamps()) return run_in_capture_order(stop);
   rte_mbuf* frames[kBurstSize];
   while (!stop.load(std::memory_order_relaxed)) {
     bool idle = true;
@@ -72,16 +73,84 @@ void Worker::run(const std::atomic<bool>& stop) {
       const uint16_t n = rte_eth_rx_burst(ports_[d], queue_, frames, kBurstSize);
       if (n == 0) continue;
       idle = false;
-      const uint64_t now = clock_.now_ns();
-      last_rx_ns_.store(now, std::memory_order_relaxed);
-      PortSink sink(ports_[1 - d], queue_, from, pipeline_.counters());
-      pipeline_.process_burst(from, frames, n, now, sink);
+      judge(from, frames, n, clock_.now_ns());
     }
     if (idle) {
       PortSink sink(ports_[1], queue_, Direction::from_outside, pipeline_.counters());
       pipeline_.tick(clock_.now_ns(), sink);
     }
   }
+  PortSink sink(ports_[1], queue_, Direction::from_outside, pipeline_.counters());
+  pipeline_.flush(sink);
+}
+
+void Worker::judge(Direction from, rte_mbuf* const* frames, uint16_t n, uint64_t now) {
+  const auto d = static_cast<size_t>(from);
+  last_rx_ns_.store(clock_.now_ns(), std::memory_order_relaxed);
+  PortSink sink(ports_[1 - d], queue_, from, pipeline_.counters());
+  pipeline_.process_burst(from, frames, n, now, sink);
+}
+
+// Two captures replayed through two ports arrive at whatever pace each file is read; the
+// pipeline must see them interleaved as they happened (a server's answer after the request it
+// answers). Frames wait here until the other port has shown a later frame or has run dry.
+void Worker::run_in_capture_order(const std::atomic<bool>& stop) {
+  struct Pending {
+    rte_mbuf* frames[2 * kBurstSize];
+    uint16_t head = 0, count = 0;
+    bool dry = false;  // the last poll returned nothing
+  } pending[2];
+  const auto time_of = [this](const rte_mbuf* m) { return pipeline_.frame_timestamp(m); };
+  while (!stop.load(std::memory_order_relaxed)) {
+    for (size_t d = 0; d < 2; ++d) {
+      Pending& p = pending[d];
+      if (p.head == p.count) p.head = p.count = 0;
+      if (p.count + kBurstSize > 2 * kBurstSize) continue;
+      const uint16_t n = rte_eth_rx_burst(ports_[d], queue_, p.frames + p.count, kBurstSize);
+      p.count = static_cast<uint16_t>(p.count + n);
+      p.dry = n == 0;
+    }
+    bool progressed = false;
+    for (;;) {
+      Pending &out = pending[0], &in = pending[1];
+      const bool have_out = out.head < out.count, have_in = in.head < in.count;
+      size_t d;
+      if (have_out && have_in) {
+        d = time_of(in.frames[in.head]) < time_of(out.frames[out.head]) ? 1 : 0;
+      } else if (have_out && in.dry) {
+        d = 0;
+      } else if (have_in && out.dry) {
+        d = 1;
+      } else {
+        break;
+      }
+      // A run from one port up to the other port's next frame, at most one burst.
+      Pending& p = pending[d];
+      const Pending& other = pending[1 - d];
+      const bool bounded = other.head < other.count;
+      const uint64_t limit = bounded ? time_of(other.frames[other.head]) : 0;
+      uint16_t n = 0;
+      while (p.head + n < p.count && n < kBurstSize &&
+             (!bounded || time_of(p.frames[p.head + n]) <= limit || n == 0))
+        ++n;
+      judge(static_cast<Direction>(d), p.frames + p.head, n, 0);
+      p.head = static_cast<uint16_t>(p.head + n);
+      progressed = true;
+    }
+    // Keep what is left at the front of each array for the next poll.
+    for (auto& p : pending) {
+      if (p.head == 0) continue;
+      std::memmove(p.frames, p.frames + p.head, (p.count - p.head) * sizeof(rte_mbuf*));
+      p.count = static_cast<uint16_t>(p.count - p.head);
+      p.head = 0;
+    }
+    if (!progressed) {
+      PortSink sink(ports_[1], queue_, Direction::from_outside, pipeline_.counters());
+      pipeline_.tick(clock_.now_ns(), sink);
+    }
+  }
+  for (size_t d = 0; d < 2; ++d)  // frames polled but not judged: judged now, in order
+    if (pending[d].count) judge(static_cast<Direction>(d), pending[d].frames, pending[d].count, 0);
   PortSink sink(ports_[1], queue_, Direction::from_outside, pipeline_.counters());
   pipeline_.flush(sink);
 }

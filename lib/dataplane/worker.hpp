@@ -27,6 +27,9 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   uint64_t last_rx_ns() const { return last_rx_ns_.load(std::memory_order_relaxed); }
 
  private:
+  void run_in_capture_order(const std::atomic<bool>& stop);
+  void judge(Direction from, rte_mbuf* const* frames, uint16_t n, uint64_t now);
+
   Pipeline pipeline_;
   uint16_t ports_[2];  // by Direction: the port frames arrive on
   uint16_t queue_;

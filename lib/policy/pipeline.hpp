@@ -61,6 +61,10 @@ class Pipeline {
   // net_pcap writes it) instead of the caller's clock: a replay then decides as it did live.
   void use_packet_timestamps(int dynfield_offset) { timestamp_offset_ = dynfield_offset; }
   bool uses_packet_timestamps() const { return timestamp_offset_ >= 0; }
+  // A frame's capture time in nanoseconds (packet timestamps only).
+  uint64_t frame_timestamp(const rte_mbuf* m) const {
+    return *RTE_MBUF_DYNFIELD(m, timestamp_offset_, const uint64_t*) * 1000;
+  }
 
   WorkerCounters& counters() { return counters_; }
   const WorkerCounters& counters() const { return counters_; }

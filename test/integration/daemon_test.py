@@ -139,6 +139,40 @@ def test_daemon_and_inspect_agree_frame_by_frame(env):
            f" inspect {inspect_counters['dropped_by_reason']}")
 
 
+def test_two_port_replay_matches_inspect(env):
+    """Each direction from its own pcap port: the daemon must interleave them by capture time
+    (reassembly timeouts depend on it) and so decide exactly as inspect does on the merged file."""
+    source = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    prefix = env.path("frag")
+    subprocess.run([os.path.join(env.build, "apps", "sipshield-gen"), "--scenario",
+                    os.path.join(source, "drivers-config", "scenarios", "fragment-flood.json"),
+                    "--out", prefix], check=True, capture_output=True)
+    frames = read_pcap(prefix + ".pcap")
+    with open(prefix + ".labels.tsv") as f:
+        directions = [line.rstrip("\n").split("\t")[3] for line in f.readlines()[1:]]
+    outside_rx, inside_rx = env.path("o.pcap"), env.path("i.pcap")
+    for path, want in ((outside_rx, "in"), (inside_rx, "out")):
+        subprocess.run(["tcpdump", "-r", prefix + ".pcap", "-w", path,
+                        "dst host 198.18.0.10 or dst host 2001:db8::10" if want == "in"
+                        else "not (dst host 198.18.0.10 or dst host 2001:db8::10)"],
+                       check=True, capture_output=True)
+    expect(len(read_pcap(outside_rx)) == directions.count("in"), "split by direction")
+    report = env.run_daemon(env.config(outside_rx, inside_rx), "--idle-exit-ms", "400")
+    forwarded = read_pcap(env.path("inside-tx.pcap")) + read_pcap(env.path("outside-tx.pcap"))
+    passed, inspect_report = env.path("pass.pcap"), env.path("ir.json")
+    env.run_inspect("--config", env.config(outside_rx, inside_rx, name="i.json"), "--pcap",
+                    prefix + ".pcap", "--pass", passed, "--report", inspect_report, "--quiet")
+    with open(inspect_report) as f:
+        inspect_counters = json.load(f)["counters"]
+    expect(report["counters"]["dropped_by_reason"] == inspect_counters["dropped_by_reason"],
+           f"drop reasons differ:\n daemon  {report['counters']['dropped_by_reason']}\n"
+           f" inspect {inspect_counters['dropped_by_reason']}")
+    expect(Counter(forwarded) == Counter(read_pcap(passed)), "forwarded frames differ")
+    drops = inspect_counters["dropped_by_reason"]
+    expect(drops.get("frag_timeout", 0) + drops.get("frag_evicted", 0) >= 49000,
+           f"the spoofed first fragments are given up: {drops}")
+
+
 def test_sigterm_stops_gracefully_with_final_counters(env):
     prefix = env.capture("clean")
     config = env.config(prefix + "-outside.pcap", prefix + "-inside.pcap")
