@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <optional>
 
@@ -14,6 +15,7 @@
 #include "config/json_reader.hpp"
 #include "dataplane/replay.hpp"
 #include "packet/pcap_file.hpp"
+#include "sip/message_json.hpp"
 #include "telemetry/report.hpp"
 
 namespace {
@@ -39,6 +41,8 @@ forward and what it would drop, and why.
   --drop FILE       the frames that are dropped, in the order they are given up
   --report FILE     the summary and every counter as JSON
   --quiet           no verdict table on stdout
+  --message FILE    read one SIP message (a UDP payload, bytes as they are) and print how the
+                    filter reads it: the verdict, the reason, every parsed field, as JSON
 )";
 
 class OutputFiles : public ReplayListener {
@@ -52,15 +56,20 @@ class OutputFiles : public ReplayListener {
 
 int run(int argc, char** argv) {
   std::optional<std::string> config_file, pcap_file, verdicts_file, pass_file, drop_file,
-      report_file;
+      report_file, message_file;
   std::vector<std::string> protect;
   bool quiet = false;
-  static const option kOptions[] = {
-      {"config", required_argument, nullptr, 'c'},  {"pcap", required_argument, nullptr, 'r'},
-      {"protect", required_argument, nullptr, 'p'}, {"verdicts", required_argument, nullptr, 'v'},
-      {"pass", required_argument, nullptr, 'P'},    {"drop", required_argument, nullptr, 'D'},
-      {"report", required_argument, nullptr, 'R'},  {"quiet", no_argument, nullptr, 'q'},
-      {"help", no_argument, nullptr, 'h'},          {nullptr, 0, nullptr, 0}};
+  static const option kOptions[] = {{"config", required_argument, nullptr, 'c'},
+                                    {"pcap", required_argument, nullptr, 'r'},
+                                    {"protect", required_argument, nullptr, 'p'},
+                                    {"verdicts", required_argument, nullptr, 'v'},
+                                    {"pass", required_argument, nullptr, 'P'},
+                                    {"drop", required_argument, nullptr, 'D'},
+                                    {"report", required_argument, nullptr, 'R'},
+                                    {"quiet", no_argument, nullptr, 'q'},
+                                    {"message", required_argument, nullptr, 'm'},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
   for (int c; (c = getopt_long(argc, argv, "", kOptions, nullptr)) != -1;) {
     switch (c) {
       case 'c':
@@ -87,6 +96,9 @@ int run(int argc, char** argv) {
       case 'q':
         quiet = true;
         break;
+      case 'm':
+        message_file = optarg;
+        break;
       case 'h':
         fmt::print("{}", kUsage);
         return 0;
@@ -94,6 +106,18 @@ int run(int argc, char** argv) {
         fmt::print(stderr, "{}", kUsage);
         return 2;
     }
+  }
+  if (optind == argc && message_file && !pcap_file) {
+    const Config config = config_file ? load_config(*config_file) : Config{};
+    std::ifstream in(*message_file, std::ios::binary);
+    if (!in) throw PcapError(fmt::format("cannot read {}", *message_file));
+    const std::string payload((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+    SipMessage message;
+    const SipVerdict verdict = tokenize(payload, message, config.sip);
+    fmt::print("{}\n", sip_message_json(payload, message, verdict)
+                           .dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+    return 0;
   }
   if (optind != argc || !pcap_file) {
     fmt::print(stderr, "sipshield-inspect: --pcap is required\n{}", kUsage);

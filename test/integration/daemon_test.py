@@ -257,6 +257,20 @@ def test_inspect_command_line(env):
             r = json.load(f)
         return r["config"]["protected"], r["counters"]["passed_by_reason"].get("not_protected", 0)
 
+    # --message: how the filter reads one SIP message, as JSON.
+    message = env.path("m.sip")
+    with open(message, "wb") as f:
+        f.write(b"REGISTER sip:example.test SIP/2.0\r\nv: SIP/2.0/UDP 198.18.1.1;branch=z9hG4bK7\r\n"
+                b"f: <sip:1001@example.test>;tag=a1\r\nt: <sip:1001@example.test>\r\ni: x1\r\n"
+                b"CSeq: 3 REGISTER\r\nUser-Agent: friendly-scanner\r\nl: 0\r\n\r\n")
+    parsed = json.loads(env.run_inspect("--message", message).stdout)
+    expect(parsed["verdict"] == "valid" and parsed["method"] == "REGISTER", str(parsed))
+    expect(parsed["from"]["tag"] == "a1" and parsed["user_agent"] == "friendly-scanner", str(parsed))
+    with open(message, "wb") as f:
+        f.write(b"REGISTER sip:example.test SIP/2.0\r\nCSeq: 3 INVITE\r\n\r\n")
+    parsed = json.loads(env.run_inspect("--message", message).stdout)
+    expect(parsed["verdict"] == "malformed" and parsed["reason"] == "sip_missing_via", str(parsed))
+
     services, unprotected = not_protected()
     expect(services == ["[2001:db8::10]:5060"] and unprotected > 20, "IPv4 is not protected yet")
     services, unprotected = not_protected("--protect", "198.18.0.10:5060")
