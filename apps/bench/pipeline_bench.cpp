@@ -19,8 +19,8 @@ namespace {
 // Verdicts are carried out by nobody: the same mbufs are judged again and again.
 struct NullSink {
   uint64_t forwarded = 0, dropped = 0;
-  void forward(rte_mbuf*, Reason) { ++forwarded; }
-  void drop(rte_mbuf*, Reason) { ++dropped; }
+  void forward(rte_mbuf*, Verdict) { ++forwarded; }
+  void drop(rte_mbuf*, Verdict) { ++dropped; }
 };
 
 std::string register_text() {
@@ -97,7 +97,7 @@ int main() {
     fmt::print("  {:<46} {:>14} {:>12}\n", "frames", "cycles/frame", "Mpps/core");
     for (const auto& c : cases) {
       auto frames = burst_of(c.make);
-      Pipeline pipeline(config, hash);
+      Pipeline pipeline(config, hash, nullptr);
       measure(pipeline, frames, c.from, 20);  // warm caches and branch predictors
       const double cycles = measure(pipeline, frames, c.from, 2000);
       fmt::print("  {:<46} {:>14.1f} {:>12.1f}\n", c.name, cycles,
@@ -108,7 +108,7 @@ int main() {
     {
       FrameOptions o;
       o.mtu = 576;
-      Pipeline pipeline(config, hash);
+      Pipeline pipeline(config, hash, nullptr);
       std::vector<rte_mbuf*> frames;
       NullSink sink;
       uint64_t cycles = 0, n = 0;
@@ -127,8 +127,8 @@ int main() {
         cycles += rte_rdtsc_precise() - start;
         n += batch.size();
         struct Free {
-          void forward(rte_mbuf* m, Reason) { rte_pktmbuf_free(m); }
-          void drop(rte_mbuf* m, Reason) { rte_pktmbuf_free(m); }
+          void forward(rte_mbuf* m, Verdict) { rte_pktmbuf_free(m); }
+          void drop(rte_mbuf* m, Verdict) { rte_pktmbuf_free(m); }
         } free_sink;
         pipeline.flush(free_sink);
       }

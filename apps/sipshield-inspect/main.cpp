@@ -163,9 +163,15 @@ int run(int argc, char** argv) {
     std::ofstream out(*verdicts_file);
     if (!out) throw PcapError(fmt::format("cannot write {}", *verdicts_file));
     const auto& verdicts = replay.verdicts();
-    for (size_t i = 0; i < verdicts.size(); ++i)
-      out << fmt::format("{{\"frame\": {}, \"action\": \"{}\", \"reason\": \"{}\"}}\n", i + 1,
-                         action_name(verdicts[i].action), reason_name(verdicts[i].reason));
+    const auto* scanner = replay.pipeline().scanner();
+    for (size_t i = 0; i < verdicts.size(); ++i) {
+      const Verdict& v = verdicts[i];
+      out << fmt::format("{{\"frame\": {}, \"action\": \"{}\", \"reason\": \"{}\"", i + 1,
+                         action_name(v.action), reason_name(v.reason));
+      if (v.rule != kNoRule && scanner)
+        out << fmt::format(", \"rule\": \"{}\"", scanner->database().rules()[v.rule].id);
+      out << "}\n";
+    }
   }
 
   CounterTotals totals;
@@ -175,7 +181,8 @@ int run(int argc, char** argv) {
                              {"frames", replay.frames()},
                              {"capture_seconds", double(last_us - first_us) / 1e6},
                              {"config", to_json(config)},
-                             {"counters", totals.to_json()}};
+                             {"counters", totals.to_json()},
+                             {"signature_hits", signature_hits({replay.pipeline().scanner()})}};
     std::ofstream out(*report_file);
     out << report.dump(2) << "\n";
   }

@@ -137,8 +137,25 @@ std::string ServiceMatch::to_string() const {
 Config parse_config(const json& document, const std::filesystem::path& base_dir) {
   const Node root(document, "$");
   root.object({"eal", "ports", "workers", "protected", "default_action", "reassembly", "sip",
-               "clock", "mempool", "stats_interval_s", "description"});
+               "signatures", "clock", "mempool", "stats_interval_s", "description"});
   Config config;
+  if (auto n = root.find("signatures")) {
+    n->object({"rules"});
+    if (auto r = n->find("rules")) {
+      config.signatures = r->string();
+      if (config.signatures.empty()) r->fail("\"builtin\", \"none\" or a rules file");
+    }
+  }
+  if (config.signatures == "builtin") {
+    config.signature_rules = parse_rules(builtin_rules_text(), "(built-in signatures)");
+  } else if (config.signatures != "none") {
+    const auto file = base_dir / config.signatures;
+    try {
+      config.signature_rules = load_rules(file);
+    } catch (const ConfigError& e) {
+      throw ConfigError("$.signatures.rules", fmt::format("{}: {}", file.string(), e.what()));
+    }
+  }
 
   if (auto eal = root.find("eal")) {
     eal->object({"args"});
@@ -279,6 +296,7 @@ json to_json(const Config& config) {
         {"max_header_bytes", config.sip.max_header_bytes},
         {"max_headers_bytes", config.sip.max_headers_bytes},
         {"max_headers", config.sip.max_headers}}},
+      {"signatures", {{"rules", config.signatures}}},
       {"clock", config.clock == ClockSource::tsc      ? "tsc"
                 : config.clock == ClockSource::packet ? "packet"
                                                       : "auto"},

@@ -121,13 +121,17 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   inside.start(static_cast<uint16_t>(workers), pool->get());
 
   const KeyedHash hash;  // one secret per start, shared read-only by every worker's tables
+  // Compiled once; every worker scans it with its own scratch.
+  const auto signatures = config.signature_rules.empty()
+                              ? nullptr
+                              : std::make_unique<SignatureDatabase>(config.signature_rules);
   std::vector<std::unique_ptr<Worker>> worker_objects;
   std::vector<Launch> launches(workers);
   std::atomic<bool> stop_workers{false};
   unsigned lcore = rte_get_next_lcore(-1, 1, 0);
   for (unsigned w = 0; w < workers; ++w, lcore = rte_get_next_lcore(lcore, 1, 0)) {
-    worker_objects.push_back(std::make_unique<Worker>(config, hash, outside.id(), inside.id(),
-                                                      static_cast<uint16_t>(w),
+    worker_objects.push_back(std::make_unique<Worker>(config, hash, signatures.get(), outside.id(),
+                                                      inside.id(), static_cast<uint16_t>(w),
                                                       packet_clock ? timestamp_offset : -1));
     launches[w] = {worker_objects.back().get(), &stop_workers};
     if (rte_eal_remote_launch(worker_main, &launches[w], lcore) != 0)
@@ -179,6 +183,12 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
         {"inside", {{"device", inside.device()}, {"driver", inside.driver()}}}}},
       {"mbufs", mbufs},
       {"counters", result.totals.to_json()},
+      {"signature_hits",
+       [&] {
+         std::vector<const SignatureScanner*> scanners;
+         for (const auto& w : worker_objects) scanners.push_back(w->pipeline().scanner());
+         return signature_hits(scanners);
+       }()},
   };
   return result;
 }

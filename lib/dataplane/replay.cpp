@@ -44,8 +44,8 @@ Direction capture_direction(std::span<const uint8_t> frame, const ServiceSet& se
 class ReplaySink {
  public:
   explicit ReplaySink(Replay& replay) : replay_(replay) {}
-  void forward(rte_mbuf* m, Reason reason) { replay_.release(m, {Action::pass, reason}); }
-  void drop(rte_mbuf* m, Reason reason) { replay_.release(m, {Action::drop, reason}); }
+  void forward(rte_mbuf* m, Verdict v) { replay_.release(m, v); }
+  void drop(rte_mbuf* m, Verdict v) { replay_.release(m, v); }
 
  private:
   Replay& replay_;
@@ -53,7 +53,10 @@ class ReplaySink {
 
 Replay::Replay(const Config& config, const KeyedHash& hash, ReplayListener* listener)
     : services_(config.protected_services),
-      pipeline_(config, hash),
+      signatures_(config.signature_rules.empty()
+                      ? nullptr
+                      : std::make_unique<SignatureDatabase>(config.signature_rules)),
+      pipeline_(config, hash, signatures_.get()),
       listener_(listener),
       pool_(fmt::format("replay_{}", static_cast<const void*>(this)),
             config.reassembly.max_held + 4 * kBurstSize, 0, kReplayDataRoom, SOCKET_ID_ANY),
@@ -67,8 +70,8 @@ Replay::~Replay() {
   if (burst_count_) rte_pktmbuf_free_bulk(burst_, burst_count_);
   burst_count_ = 0;
   struct Discard {
-    void forward(rte_mbuf* m, Reason) { rte_pktmbuf_free(m); }
-    void drop(rte_mbuf* m, Reason) { rte_pktmbuf_free(m); }
+    void forward(rte_mbuf* m, Verdict) { rte_pktmbuf_free(m); }
+    void drop(rte_mbuf* m, Verdict) { rte_pktmbuf_free(m); }
   } discard;
   pipeline_.flush(discard);
 }

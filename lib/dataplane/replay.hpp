@@ -52,6 +52,7 @@ class Replay {
   void release(rte_mbuf* m, Verdict v);
 
   ServiceSet services_;
+  std::unique_ptr<SignatureDatabase> signatures_;
   Pipeline pipeline_;
   ReplayListener* listener_;
   Mempool pool_;

@@ -15,11 +15,11 @@ class PortSink {
       : tx_port_(tx_port), queue_(queue), from_(static_cast<size_t>(from)), counters_(counters) {}
   ~PortSink() { flush(); }
 
-  void forward(rte_mbuf* m, Reason) {
+  void forward(rte_mbuf* m, Verdict) {
     tx_[tx_count_++] = m;
     if (tx_count_ == kCapacity) flush_tx();
   }
-  void drop(rte_mbuf* m, Reason) {
+  void drop(rte_mbuf* m, Verdict) {
     drops_[drop_count_++] = m;
     if (drop_count_ == kCapacity) flush_drops();
   }
@@ -57,9 +57,9 @@ class PortSink {
 
 }  // namespace
 
-Worker::Worker(const Config& config, const KeyedHash& hash, uint16_t outside_port,
-               uint16_t inside_port, uint16_t queue, int timestamp_offset)
-    : pipeline_(config, hash), ports_{outside_port, inside_port}, queue_(queue) {
+Worker::Worker(const Config& config, const KeyedHash& hash, const SignatureDatabase* signatures,
+               uint16_t outside_port, uint16_t inside_port, uint16_t queue, int timestamp_offset)
+    : pipeline_(config, hash, signatures), ports_{outside_port, inside_port}, queue_(queue) {
   if (timestamp_offset >= 0) pipeline_.use_packet_timestamps(timestamp_offset);
 }
 

@@ -15,8 +15,8 @@ namespace sipshield {
 
 class alignas(RTE_CACHE_LINE_SIZE) Worker {
  public:
-  Worker(const Config& config, const KeyedHash& hash, uint16_t outside_port, uint16_t inside_port,
-         uint16_t queue, int timestamp_offset);
+  Worker(const Config& config, const KeyedHash& hash, const SignatureDatabase* signatures,
+         uint16_t outside_port, uint16_t inside_port, uint16_t queue, int timestamp_offset);
 
   // Polls both ports until `stop` is set, then gives up held fragments and drains TX.
   void run(const std::atomic<bool>& stop);

@@ -2,12 +2,13 @@
 // offline replay (sipshield-inspect) and the benchmarks all call process_burst; they differ only
 // in the Sink that carries out verdicts (TX queue and mbuf free, or a verdict file).
 //
-// Sink: void forward(rte_mbuf*, Reason); void drop(rte_mbuf*, Reason). Frames held for reassembly
+// Sink: void forward(rte_mbuf*, Verdict); void drop(rte_mbuf*, Verdict). Frames held for reassembly
 // reach the sink in a later call (when their datagram completes, fails or times out), so a burst
 // may release frames from earlier bursts.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "config/config.hpp"
 #include "packet/parse.hpp"
 #include "packet/reassembly.hpp"
+#include "signatures/engine.hpp"
 #include "sip/message.hpp"
 #include "state/keyed_hash.hpp"
 #include "telemetry/counters.hpp"
@@ -51,11 +53,14 @@ class ServiceSet {
 
 class Pipeline {
  public:
-  Pipeline(const Config& config, const KeyedHash& hash)
+  // `signatures` (shared, read-only) may be null: no signature stage.
+  Pipeline(const Config& config, const KeyedHash& hash, const SignatureDatabase* signatures)
       : services_(config.protected_services),
         default_action_(config.default_action),
         sip_limits_(config.sip),
-        reassembler_(config.reassembly, hash) {}
+        reassembler_(config.reassembly, hash) {
+    if (signatures && !signatures->rules().empty()) scanner_.emplace(*signatures);
+  }
 
   // Time from each frame's capture timestamp (microseconds in the mbuf dynfield at `offset`, as
   // net_pcap writes it) instead of the caller's clock: a replay then decides as it did live.
@@ -69,6 +74,7 @@ class Pipeline {
   WorkerCounters& counters() { return counters_; }
   const WorkerCounters& counters() const { return counters_; }
   const Reassembler& reassembler() const { return reassembler_; }
+  const SignatureScanner* scanner() const { return scanner_ ? &*scanner_ : nullptr; }
 
   // Judges `count` frames that arrived on one port. `now_ns` is the burst's clock (TSC based)
   // unless packet timestamps are in use.
@@ -128,9 +134,9 @@ class Pipeline {
   void emit(Sink& sink, rte_mbuf* m, Verdict v) {
     counters_.count(v);
     if (v.action == Action::pass) {
-      sink.forward(m, v.reason);
+      sink.forward(m, v);
     } else {
-      sink.drop(m, v.reason);
+      sink.drop(m, v);
     }
   }
 
@@ -228,6 +234,11 @@ class Pipeline {
     const SipVerdict sip = tokenize(text, message_, sip_limits_);
     if (!sip.ok) return {Action::drop, sip.reason};
     if (message_.kind == SipKind::keepalive) return {Action::pass, Reason::sip_keepalive};
+    if (scanner_) {
+      const auto hit = scanner_->scan(text, message_);
+      if (hit.decisive) return {Action::drop, Reason::sip_signature, hit.rule};
+      return {Action::pass, Reason::admitted, hit.rule};
+    }
     return {Action::pass, Reason::admitted};
   }
 
@@ -235,6 +246,7 @@ class Pipeline {
   Action default_action_;
   SipLimits sip_limits_;
   SipMessage message_;  // the message being judged; reused, never allocated
+  std::optional<SignatureScanner> scanner_;
   Reassembler reassembler_;
   WorkerCounters counters_;
   int timestamp_offset_ = -1;

@@ -76,7 +76,9 @@ namespace sipshield {
   X(sip_content_length_overflow, "datagram shorter than its Content-Length (RFC 3261 18.3)")   \
   X(sip_duplicate_header, "a single-value header (Call-ID, CSeq, From, To) given twice")       \
   X(sip_bad_max_forwards, "Max-Forwards not a number from 0 to 255")                           \
-  X(sip_bad_date, "Date not in RFC 1123 form with GMT")
+  X(sip_bad_date, "Date not in RFC 1123 form with GMT")                                        \
+  /* signatures */                                                                             \
+  X(sip_signature, "a drop or ban signature rule matched (the verdict names the rule)")
 
 enum class Reason : uint8_t {
 #define SIPSHIELD_REASON_ENUM(name, desc) name,
@@ -121,9 +123,12 @@ constexpr std::string_view action_name(Action a) {
   return a == Action::pass ? "pass" : "drop";
 }
 
+inline constexpr uint16_t kNoRule = 0xffff;
+
 struct Verdict {
   Action action;
   Reason reason;
+  uint16_t rule = kNoRule;  // the signature rule that decided or was hit, if any
 };
 
 }  // namespace sipshield
