@@ -22,7 +22,9 @@ struct ScanContext {
   SignatureScanner::Hit result;
 };
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
+}
 
 // The header whose (possibly folded) line holds byte `at`, compared to `name` (lower case,
 // long form); compact names count as their long form.
@@ -38,10 +40,19 @@ bool in_header(std::string_view msg, size_t at, std::string_view name) {
   while (end < msg.size() && msg[end] != ':' && msg[end] != ' ' && msg[end] != '\t') ++end;
   const std::string_view found = msg.substr(line, end - line);
   if (found.size() == 1) {
-    static constexpr std::pair<char, std::string_view> kCompact[] = {
-        {'v', "via"}, {'f', "from"}, {'t', "to"}, {'i', "call-id"}, {'m', "contact"},
-        {'l', "content-length"}, {'c', "content-type"}, {'k', "supported"}, {'s', "subject"},
-        {'o', "event"}, {'u', "allow-events"}, {'r', "refer-to"}, {'e', "content-encoding"}};
+    static constexpr std::pair<char, std::string_view> kCompact[] = {{'v', "via"},
+                                                                     {'f', "from"},
+                                                                     {'t', "to"},
+                                                                     {'i', "call-id"},
+                                                                     {'m', "contact"},
+                                                                     {'l', "content-length"},
+                                                                     {'c', "content-type"},
+                                                                     {'k', "supported"},
+                                                                     {'s', "subject"},
+                                                                     {'o', "event"},
+                                                                     {'u', "allow-events"},
+                                                                     {'r', "refer-to"},
+                                                                     {'e', "content-encoding"}};
     for (const auto& [c, full] : kCompact)
       if (lower(found[0]) == c) return full == name;
     return false;
@@ -59,14 +70,18 @@ int on_match(unsigned id, unsigned long long, unsigned long long to, unsigned, v
   const Span headers = c.parsed.headers, body = c.parsed.body;
   bool in_scope = false;
   switch (rule.scope) {
-    case RuleScope::start_line: in_scope = last < headers.offset; break;
+    case RuleScope::start_line:
+      in_scope = last < headers.offset;
+      break;
     case RuleScope::headers:
       in_scope = last >= headers.offset && last < size_t(headers.offset) + headers.length;
       break;
     case RuleScope::body:
       in_scope = last >= body.offset && last < size_t(body.offset) + body.length;
       break;
-    case RuleScope::message: in_scope = true; break;
+    case RuleScope::message:
+      in_scope = true;
+      break;
     case RuleScope::header:
       in_scope = last >= headers.offset && last < size_t(headers.offset) + headers.length &&
                  in_header(c.message, last, rule.header);
@@ -122,7 +137,9 @@ SignatureScanner::SignatureScanner(const SignatureDatabase& database)
       throw std::runtime_error("hs_alloc_scratch failed: out of memory");
 }
 
-SignatureScanner::~SignatureScanner() { hs_free_scratch(scratch_); }
+SignatureScanner::~SignatureScanner() {
+  hs_free_scratch(scratch_);
+}
 
 SignatureScanner::Hit SignatureScanner::scan(std::string_view message, const SipMessage& parsed) {
   ScanContext context{message, parsed, database_.rules(), hits_, {}};

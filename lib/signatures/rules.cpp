@@ -22,9 +22,19 @@ constexpr std::pair<std::string_view, unsigned> kFlags[] = {
 std::string canonical_header(std::string name) {
   for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   static constexpr std::pair<std::string_view, std::string_view> kCompact[] = {
-      {"v", "via"}, {"f", "from"}, {"t", "to"}, {"i", "call-id"}, {"m", "contact"},
-      {"l", "content-length"}, {"c", "content-type"}, {"k", "supported"}, {"s", "subject"},
-      {"o", "event"}, {"u", "allow-events"}, {"r", "refer-to"}, {"e", "content-encoding"}};
+      {"v", "via"},
+      {"f", "from"},
+      {"t", "to"},
+      {"i", "call-id"},
+      {"m", "contact"},
+      {"l", "content-length"},
+      {"c", "content-type"},
+      {"k", "supported"},
+      {"s", "subject"},
+      {"o", "event"},
+      {"u", "allow-events"},
+      {"r", "refer-to"},
+      {"e", "content-encoding"}};
   for (const auto& [small, full] : kCompact)
     if (name == small) return std::string(full);
   return name;
@@ -52,10 +62,14 @@ Rule read_rule(const Node& n) {
   }
   const auto scope = required("scope");
   const std::string s = scope.string();
-  if (s == "start_line") r.scope = RuleScope::start_line;
-  else if (s == "headers") r.scope = RuleScope::headers;
-  else if (s == "body") r.scope = RuleScope::body;
-  else if (s == "message") r.scope = RuleScope::message;
+  if (s == "start_line")
+    r.scope = RuleScope::start_line;
+  else if (s == "headers")
+    r.scope = RuleScope::headers;
+  else if (s == "body")
+    r.scope = RuleScope::body;
+  else if (s == "message")
+    r.scope = RuleScope::message;
   else if (s.rfind("header:", 0) == 0 && s.size() > 7) {
     r.scope = RuleScope::header;
     r.header = canonical_header(s.substr(7));
@@ -82,7 +96,8 @@ Rule read_rule(const Node& n) {
   // Compile alone once, so that a bad pattern is reported with its path.
   hs_database_t* db = nullptr;
   hs_compile_error_t* error = nullptr;
-  if (hs_compile(r.pattern.c_str(), r.hs_flags, HS_MODE_BLOCK, nullptr, &db, &error) != HS_SUCCESS) {
+  if (hs_compile(r.pattern.c_str(), r.hs_flags, HS_MODE_BLOCK, nullptr, &db, &error) !=
+      HS_SUCCESS) {
     const std::string message = error && error->message ? error->message : "unknown error";
     hs_free_compile_error(error);
     throw ConfigError(n.path() + ".pattern", fmt::format("Hyperscan refuses it: {}", message));
@@ -108,7 +123,8 @@ std::vector<Rule> parse_rules(std::string_view text, const std::string& origin) 
     for (const auto& item : list->array()) {
       rules.push_back(read_rule(item));
       if (!ids.insert(rules.back().id).second)
-        throw ConfigError(item.path() + ".id", fmt::format("\"{}\" is used twice", rules.back().id));
+        throw ConfigError(item.path() + ".id",
+                          fmt::format("\"{}\" is used twice", rules.back().id));
     }
     if (rules.size() > 4096) throw ConfigError(list->path(), "expected at most 4096 rules");
   }
@@ -121,21 +137,30 @@ std::vector<Rule> load_rules(const std::filesystem::path& file) {
 
 std::string_view rule_action_name(RuleAction a) {
   switch (a) {
-    case RuleAction::drop: return "drop";
-    case RuleAction::ban: return "ban";
-    case RuleAction::demerit: return "demerit";
-    case RuleAction::count: return "count";
+    case RuleAction::drop:
+      return "drop";
+    case RuleAction::ban:
+      return "ban";
+    case RuleAction::demerit:
+      return "demerit";
+    case RuleAction::count:
+      return "count";
   }
   return "";
 }
 
 std::string rule_scope_text(const Rule& r) {
   switch (r.scope) {
-    case RuleScope::start_line: return "start_line";
-    case RuleScope::header: return "header:" + r.header;
-    case RuleScope::headers: return "headers";
-    case RuleScope::body: return "body";
-    case RuleScope::message: return "message";
+    case RuleScope::start_line:
+      return "start_line";
+    case RuleScope::header:
+      return "header:" + r.header;
+    case RuleScope::headers:
+      return "headers";
+    case RuleScope::body:
+      return "body";
+    case RuleScope::message:
+      return "message";
   }
   return "";
 }

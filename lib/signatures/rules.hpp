@@ -20,7 +20,7 @@ struct Rule {
   unsigned hs_flags = 0;
   std::vector<std::string> flag_names;
   RuleScope scope = RuleScope::message;
-  std::string header;   // scope header: the long name, lower case ("user-agent")
+  std::string header;  // scope header: the long name, lower case ("user-agent")
   RuleAction action = RuleAction::drop;
   uint32_t ban_seconds = 0;
   uint32_t demerits = 0;

@@ -19,13 +19,13 @@ struct Span {
   std::string_view in(std::string_view message) const { return message.substr(offset, length); }
 };
 
-#define SIPSHIELD_SIP_METHODS(X)                                                                \
-  X(INVITE)                                                                                     \
-  X(ACK)                                                                                        \
-  X(BYE)                                                                                        \
-  X(CANCEL)                                                                                     \
-  X(REGISTER) X(OPTIONS) X(PRACK) X(SUBSCRIBE) X(NOTIFY) X(PUBLISH) X(INFO) X(REFER) X(MESSAGE) \
-      X(UPDATE)
+#define SIPSHIELD_SIP_METHODS(X) \
+  X(INVITE)                      \
+  X(ACK)                         \
+  X(BYE)                         \
+  X(CANCEL)                      \
+  X(REGISTER)                    \
+  X(OPTIONS) X(PRACK) X(SUBSCRIBE) X(NOTIFY) X(PUBLISH) X(INFO) X(REFER) X(MESSAGE) X(UPDATE)
 
 enum class SipMethod : uint8_t {
   none,

@@ -22,6 +22,15 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// `name` equals `known` (lower-case letters and '-') ignoring case: OR-ing 0x20 folds case for
+// letters and leaves '-' alone; no other token character folds onto a letter.
+bool is_name(std::string_view name, std::string_view known) {
+  if (name.size() != known.size()) return false;
+  for (size_t i = 0; i < known.size(); ++i)
+    if ((name[i] | 0x20) != known[i]) return false;
+  return true;
+}
+
 constexpr bool is_lws(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
@@ -35,6 +44,21 @@ constexpr bool is_alpha(char c) {
 constexpr bool is_token(char c) {
   return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '!' || c == '%' || c == '*' ||
          c == '_' || c == '+' || c == '`' || c == '\'' || c == '~';
+}
+
+// The closing quote of a quoted string whose content starts at `from`, or `to`: memchr to the
+// next '"', then a count of the backslashes before it (an odd count escapes it).
+size_t closing_quote(std::string_view msg, size_t from, size_t to) {
+  while (from < to) {
+    const void* hit = std::memchr(msg.data() + from, '"', to - from);
+    if (!hit) return to;
+    const size_t q = static_cast<size_t>(static_cast<const char*>(hit) - msg.data());
+    size_t backslashes = 0;
+    while (q - backslashes > from && msg[q - backslashes - 1] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return q;
+    from = q + 1;
+  }
+  return to;
 }
 
 struct Text {  // a cursor over a part of the message
@@ -93,39 +117,50 @@ size_t find_top_level(std::string_view msg, size_t from, size_t to, char c) {
   return to;
 }
 
-// Finds `name=value` among ;-separated parameters in [from, to); value without quotes.
-Span param(std::string_view msg, size_t from, size_t to, std::string_view name,
-           bool* flag = nullptr) {
-  size_t i = from;
+// Calls f(name, value, has_value) for each ;-separated parameter in [from, to), values without
+// their quotes, in one pass; f returns false to stop.
+template <class F>
+void for_each_param(std::string_view msg, size_t from, size_t to, F&& f) {
+  size_t i = find_top_level(msg, from, to, ';');
   while (i < to) {
-    const size_t semi = find_top_level(msg, i, to, ';');
-    if (semi == to) break;
-    size_t p = semi + 1;
+    size_t p = i + 1;
     while (p < to && is_lws(msg[p])) ++p;
     size_t q = p;
     while (q < to && msg[q] != '=' && msg[q] != ';' && !is_lws(msg[q])) ++q;
-    if (iequals(msg.substr(p, q - p), name)) {
-      if (flag) *flag = true;
+    const std::string_view name = msg.substr(p, q - p);
+    while (q < to && is_lws(msg[q])) ++q;
+    Span value;
+    bool has_value = false;
+    size_t next = q;
+    if (q < to && msg[q] == '=') {
+      has_value = true;
+      ++q;
       while (q < to && is_lws(msg[q])) ++q;
-      if (q < to && msg[q] == '=') {
-        ++q;
-        while (q < to && is_lws(msg[q])) ++q;
-        size_t v = q;
-        if (v < to && msg[v] == '"') {
-          ++v;
-          size_t e = v;
-          while (e < to && msg[e] != '"') e += msg[e] == '\\' ? 2 : 1;
-          return {static_cast<uint16_t>(v), static_cast<uint16_t>(std::min(e, to) - v)};
-        }
-        size_t e = v;
+      if (q < to && msg[q] == '"') {
+        const size_t e = closing_quote(msg, q + 1, to);
+        value = {static_cast<uint16_t>(q + 1), static_cast<uint16_t>(e - q - 1)};
+        next = std::min(e + 1, to);  // past the closing quote
+      } else {
+        size_t e = q;
         while (e < to && msg[e] != ';' && msg[e] != ',' && msg[e] != '>' && !is_lws(msg[e])) ++e;
-        return {static_cast<uint16_t>(v), static_cast<uint16_t>(e - v)};
+        value = {static_cast<uint16_t>(q), static_cast<uint16_t>(e - q)};
+        next = e;
       }
-      return {};
     }
-    i = semi + 1;
+    if (!f(name, value, has_value)) return;
+    i = find_top_level(msg, next, to, ';');
   }
-  return {};
+}
+
+// The value of parameter `name` (case-insensitive) in [from, to).
+Span param(std::string_view msg, size_t from, size_t to, std::string_view name) {
+  Span found;
+  for_each_param(msg, from, to, [&](std::string_view n, Span v, bool) {
+    if (!iequals(n, name)) return true;
+    found = v;
+    return false;
+  });
+  return found;
 }
 
 // "[2001:db8::10]": an IPv6 reference as RFC 5118 allows it (inet_pton decides; no zones).
@@ -285,18 +320,30 @@ bool parse_via(std::string_view msg, size_t from, size_t to, Via& via) {
     t.skip_lws();
   }
   if (!t.done() && t.peek() != ';') return false;
-  via.branch = param(msg, t.pos, to, "branch");
-  via.received = param(msg, t.pos, to, "received");
-  via.rport_value = param(msg, t.pos, to, "rport", &via.rport);
-  via.oc = param(msg, t.pos, to, "oc");
-  via.oc_algo = param(msg, t.pos, to, "oc-algo");
-  via.oc_validity = param(msg, t.pos, to, "oc-validity");
-  via.oc_seq = param(msg, t.pos, to, "oc-seq");
+  for_each_param(msg, t.pos, to, [&](std::string_view name, Span value, bool) {
+    if (is_name(name, "branch"))
+      via.branch = value;
+    else if (is_name(name, "received"))
+      via.received = value;
+    else if (is_name(name, "rport"))
+      via.rport = true, via.rport_value = value;
+    else if (is_name(name, "oc"))
+      via.oc = value;
+    else if (is_name(name, "oc-algo"))
+      via.oc_algo = value;
+    else if (is_name(name, "oc-validity"))
+      via.oc_validity = value;
+    else if (is_name(name, "oc-seq"))
+      via.oc_seq = value;
+    return true;
+  });
   return true;
 }
 
 // Digest auth-params (RFC 3261 25.1): name=value pairs after the scheme, comma-separated.
-Span auth_param(std::string_view msg, size_t from, size_t to, std::string_view name) {
+// Calls f(name, value) for each, in one pass.
+template <class F>
+void for_each_auth_param(std::string_view msg, size_t from, size_t to, F&& f) {
   size_t i = from;
   while (i < to && is_lws(msg[i])) ++i;
   while (i < to && !is_lws(msg[i])) ++i;  // the scheme
@@ -304,26 +351,22 @@ Span auth_param(std::string_view msg, size_t from, size_t to, std::string_view n
     while (i < to && (is_lws(msg[i]) || msg[i] == ',')) ++i;
     size_t n = i;
     while (n < to && msg[n] != '=' && !is_lws(msg[n])) ++n;
-    const bool match = iequals(msg.substr(i, n - i), name);
+    const std::string_view name = msg.substr(i, n - i);
     while (n < to && is_lws(msg[n])) ++n;
-    if (n >= to || msg[n] != '=') return {};
+    if (n >= to || msg[n] != '=') return;
     ++n;
     while (n < to && is_lws(msg[n])) ++n;
     size_t v = n, e;
     if (v < to && msg[v] == '"') {
-      e = ++v;
-      while (e < to && msg[e] != '"') e += msg[e] == '\\' ? 2 : 1;
-      e = std::min(e, to);
-      if (match) return {static_cast<uint16_t>(v), static_cast<uint16_t>(e - v)};
+      e = closing_quote(msg, ++v, to);
       i = e + 1;
     } else {
       e = v;
       while (e < to && msg[e] != ',' && !is_lws(msg[e])) ++e;
-      if (match) return {static_cast<uint16_t>(v), static_cast<uint16_t>(e - v)};
       i = e;
     }
+    f(name, Span{static_cast<uint16_t>(v), static_cast<uint16_t>(e - v)});
   }
-  return {};
 }
 
 void parse_security(std::string_view msg, size_t from, size_t to, SecurityMechanism& sec) {
@@ -368,56 +411,70 @@ enum class Header : uint8_t {
   date,
 };
 
+// By length, then first letter: at most one or two comparisons per header line.
 Header identify(std::string_view name) {
-  if (name.size() == 1) {
-    switch (lower(name[0])) {
-      case 'v':
-        return Header::via;
-      case 'f':
-        return Header::from;
-      case 't':
-        return Header::to;
-      case 'i':
-        return Header::call_id;
-      case 'm':
-        return Header::contact;
-      case 'l':
-        return Header::content_length;
-      case 'c':
-        return Header::content_type;
-      default:
-        return Header::other;
-    }
+  const char first = static_cast<char>(name[0] | 0x20);
+  switch (name.size()) {
+    case 1:
+      switch (first) {
+        case 'v':
+          return Header::via;
+        case 'f':
+          return Header::from;
+        case 't':
+          return Header::to;
+        case 'i':
+          return Header::call_id;
+        case 'm':
+          return Header::contact;
+        case 'l':
+          return Header::content_length;
+        case 'c':
+          return Header::content_type;
+        default:
+          return Header::other;
+      }
+    case 2:
+      return is_name(name, "to") ? Header::to : Header::other;
+    case 3:
+      return is_name(name, "via") ? Header::via : Header::other;
+    case 4:
+      if (first == 'f') return is_name(name, "from") ? Header::from : Header::other;
+      if (first == 'c') return is_name(name, "cseq") ? Header::cseq : Header::other;
+      return is_name(name, "date") ? Header::date : Header::other;
+    case 5:
+      return is_name(name, "route") ? Header::route : Header::other;
+    case 6:
+      return is_name(name, "server") ? Header::server : Header::other;
+    case 7:
+      if (first == 'e') return is_name(name, "expires") ? Header::expires : Header::other;
+      if (is_name(name, "call-id")) return Header::call_id;
+      return is_name(name, "contact") ? Header::contact : Header::other;
+    case 10:
+      return is_name(name, "user-agent") ? Header::user_agent : Header::other;
+    case 11:
+      return is_name(name, "retry-after") ? Header::retry_after : Header::other;
+    case 12:
+      if (first == 'm') return is_name(name, "max-forwards") ? Header::max_forwards : Header::other;
+      if (first == 'c') return is_name(name, "content-type") ? Header::content_type : Header::other;
+      return is_name(name, "record-route") ? Header::record_route : Header::other;
+    case 13:
+      return is_name(name, "authorization") ? Header::authorization : Header::other;
+    case 14:
+      return is_name(name, "content-length") ? Header::content_length : Header::other;
+    case 15:
+      if (is_name(name, "security-client")) return Header::security_client;
+      if (is_name(name, "security-server")) return Header::security_server;
+      return is_name(name, "security-verify") ? Header::security_verify : Header::other;
+    case 16:
+      return is_name(name, "www-authenticate") ? Header::www_authenticate : Header::other;
+    case 18:
+      return is_name(name, "proxy-authenticate") ? Header::proxy_authenticate : Header::other;
+    case 19:
+      return is_name(name, "proxy-authorization") ? Header::proxy_authorization : Header::other;
+    default:
+      return Header::other;
   }
-  static constexpr std::pair<std::string_view, Header> kNames[] = {
-      {"via", Header::via},
-      {"from", Header::from},
-      {"to", Header::to},
-      {"call-id", Header::call_id},
-      {"cseq", Header::cseq},
-      {"contact", Header::contact},
-      {"expires", Header::expires},
-      {"max-forwards", Header::max_forwards},
-      {"content-length", Header::content_length},
-      {"content-type", Header::content_type},
-      {"user-agent", Header::user_agent},
-      {"server", Header::server},
-      {"authorization", Header::authorization},
-      {"proxy-authorization", Header::proxy_authorization},
-      {"www-authenticate", Header::www_authenticate},
-      {"proxy-authenticate", Header::proxy_authenticate},
-      {"retry-after", Header::retry_after},
-      {"route", Header::route},
-      {"record-route", Header::record_route},
-      {"security-client", Header::security_client},
-      {"security-server", Header::security_server},
-      {"security-verify", Header::security_verify},
-      {"date", Header::date},
-  };
-  const char first = lower(name[0]);
-  for (const auto& [known, id] : kNames)
-    if (known[0] == first && iequals(known, name)) return id;
-  return Header::other;
 }
 
 // Where the line that starts at `from` ends (its '\n'), and whether a forbidden control byte
@@ -688,11 +745,18 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
             identify(name) == Header::authorization ? m.authorization : m.proxy_authorization;
         if (c.present) break;
         c.present = true;
-        c.username = auth_param(msg, vfrom, vto, "username");
-        c.realm = auth_param(msg, vfrom, vto, "realm");
-        c.nonce = auth_param(msg, vfrom, vto, "nonce");
-        c.uri = auth_param(msg, vfrom, vto, "uri");
-        c.response = auth_param(msg, vfrom, vto, "response");
+        for_each_auth_param(msg, vfrom, vto, [&c](std::string_view n, Span v) {
+          if (is_name(n, "username"))
+            c.username = v;
+          else if (is_name(n, "realm"))
+            c.realm = v;
+          else if (is_name(n, "nonce"))
+            c.nonce = v;
+          else if (is_name(n, "uri"))
+            c.uri = v;
+          else if (is_name(n, "response"))
+            c.response = v;
+        });
         break;
       }
       case Header::www_authenticate:
@@ -701,8 +765,12 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
             identify(name) == Header::www_authenticate ? m.www_authenticate : m.proxy_authenticate;
         if (c.present) break;
         c.present = true;
-        c.realm = auth_param(msg, vfrom, vto, "realm");
-        c.nonce = auth_param(msg, vfrom, vto, "nonce");
+        for_each_auth_param(msg, vfrom, vto, [&c](std::string_view n, Span v) {
+          if (is_name(n, "realm"))
+            c.realm = v;
+          else if (is_name(n, "nonce"))
+            c.nonce = v;
+        });
         break;
       }
       case Header::retry_after: {

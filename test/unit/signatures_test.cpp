@@ -2,9 +2,9 @@
 // the tools it names.
 #include <catch2/catch.hpp>
 
+#include "config/config.hpp"
 #include "signatures/engine.hpp"
 #include "signatures/rules.hpp"
-#include "config/config.hpp"
 
 using namespace sipshield;
 
@@ -13,9 +13,11 @@ namespace {
 std::string request(const std::string& extra_headers, const std::string& body = "",
                     const std::string& from = "<sip:1001@example.test>;tag=a") {
   return "OPTIONS sip:1001@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.1.1;branch=z9hG4bK77\r\n"
-         "From: " + from + "\r\nTo: <sip:1001@example.test>\r\nCall-ID: x@198.18.1.1\r\n"
-         "CSeq: 1 OPTIONS\r\n" + extra_headers + "Content-Length: " + std::to_string(body.size()) +
-         "\r\n\r\n" + body;
+         "From: " +
+         from +
+         "\r\nTo: <sip:1001@example.test>\r\nCall-ID: x@198.18.1.1\r\n"
+         "CSeq: 1 OPTIONS\r\n" +
+         extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 struct Scan {
@@ -45,21 +47,29 @@ std::string error_of(const std::string& text) {
 
 TEST_CASE("rule files are validated with JSON paths", "[signatures]") {
   using Catch::Matchers::StartsWith;
-  CHECK_THAT(error_of(R"({"rules": [{"id": "a", "pattern": "x(", "scope": "message", "action": "drop"}]})"),
-             StartsWith("$.rules[0].pattern: Hyperscan refuses it"));
-  CHECK_THAT(error_of(R"({"rules": [{"id": "a", "pattern": "x", "scope": "head", "action": "drop"}]})"),
-             StartsWith("$.rules[0].scope: expected \"start_line\", \"header:NAME\""));
-  CHECK_THAT(error_of(R"({"rules": [{"id": "a", "pattern": "x", "scope": "body", "action": "kill"}]})"),
-             StartsWith("$.rules[0].action: expected \"drop\" or \"count\""));
-  CHECK_THAT(error_of(R"({"rules": [{"id": "a", "pattern": "x", "scope": "body", "action": {"ban_seconds": 0}}]})"),
-             StartsWith("$.rules[0].action.ban_seconds: expected an integer from 1"));
+  CHECK_THAT(
+      error_of(
+          R"({"rules": [{"id": "a", "pattern": "x(", "scope": "message", "action": "drop"}]})"),
+      StartsWith("$.rules[0].pattern: Hyperscan refuses it"));
+  CHECK_THAT(
+      error_of(R"({"rules": [{"id": "a", "pattern": "x", "scope": "head", "action": "drop"}]})"),
+      StartsWith("$.rules[0].scope: expected \"start_line\", \"header:NAME\""));
+  CHECK_THAT(
+      error_of(R"({"rules": [{"id": "a", "pattern": "x", "scope": "body", "action": "kill"}]})"),
+      StartsWith("$.rules[0].action: expected \"drop\" or \"count\""));
+  CHECK_THAT(
+      error_of(
+          R"({"rules": [{"id": "a", "pattern": "x", "scope": "body", "action": {"ban_seconds": 0}}]})"),
+      StartsWith("$.rules[0].action.ban_seconds: expected an integer from 1"));
   CHECK_THAT(error_of(R"({"rules": [{"pattern": "x", "scope": "body", "action": "drop"}]})"),
              StartsWith("$.rules[0].id: required"));
   CHECK_THAT(error_of(R"({"rules": [{"id": "a", "pattern": "x", "scope": "body", "action": "drop"},
                                     {"id": "a", "pattern": "y", "scope": "body", "action": "drop"}]})"),
              StartsWith("$.rules[1].id: \"a\" is used twice"));
-  CHECK_THAT(error_of(R"({"rules": [{"id": "a", "pattern": "x", "flags": ["fast"], "scope": "body", "action": "drop"}]})"),
-             StartsWith("$.rules[0].flags[0]: expected \"caseless\" or"));
+  CHECK_THAT(
+      error_of(
+          R"({"rules": [{"id": "a", "pattern": "x", "flags": ["fast"], "scope": "body", "action": "drop"}]})"),
+      StartsWith("$.rules[0].flags[0]: expected \"caseless\" or"));
 }
 
 TEST_CASE("a match counts only inside its rule's scope", "[signatures]") {
@@ -101,23 +111,28 @@ TEST_CASE("the default rule set catches the tools it names, and no ordinary phon
   const auto sv = [](const std::string& ua, const std::string& from) {
     return "OPTIONS sip:100@198.18.0.10 SIP/2.0\r\n"
            "Via: SIP/2.0/UDP 198.18.66.6:5060;branch=z9hG4bK-2394032934;rport\r\n"
-           "Max-Forwards: 70\r\nFrom: \"100\"<" + from + ">;tag=6434396633623535\r\n"
-           "To: \"100\"<sip:100@1.1.1.1>\r\n" + ua + "Call-ID: 679431883\r\nContact: sip:123@1.1.1.1\r\n"
+           "Max-Forwards: 70\r\nFrom: \"100\"<" +
+           from +
+           ">;tag=6434396633623535\r\n"
+           "To: \"100\"<sip:100@1.1.1.1>\r\n" +
+           ua +
+           "Call-ID: 679431883\r\nContact: sip:123@1.1.1.1\r\n"
            "CSeq: 1 OPTIONS\r\nAccept: application/sdp\r\nContent-Length: 0\r\n\r\n";
   };
   CHECK(scan(sv("User-Agent: friendly-scanner\r\n", "sip:100@1.1.1.1"))[0] == '!');
   CHECK(scan(sv("", "sip:100@1.1.1.1"))[0] == '!');  // compact mode: no User-Agent
-  for (const char* ua : {"sipcli/v1.8", "sipsak 0.9.6", "VaxSIPUserAgent/3.1", "pplsip",
-                         "sundayddr", "iWar", "SIPScan", "smap", "friendly-request", "Mr.SIP",
-                         "SIPp-DD"}) {
+  for (const char* ua :
+       {"sipcli/v1.8", "sipsak 0.9.6", "VaxSIPUserAgent/3.1", "pplsip", "sundayddr", "iWar",
+        "SIPScan", "smap", "friendly-request", "Mr.SIP", "SIPp-DD"}) {
     INFO(ua);
     CHECK(scan(request("User-Agent: " + std::string(ua) + "\r\n"))[0] == '!');
   }
   CHECK(scan(request("", "", "<sip:nm@nm>;tag=1"))[0] == '!');
-  CHECK(scan("INVITE sip:1001'%20or%201=1--@example.test SIP/2.0\r\n"
-             "Via: SIP/2.0/UDP 198.18.1.1;branch=z9hG4bK1\r\nFrom: <sip:a@example.test>;tag=1\r\n"
-             "To: <sip:b@example.test>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")[0] ==
-        '!');
+  CHECK(
+      scan("INVITE sip:1001'%20or%201=1--@example.test SIP/2.0\r\n"
+           "Via: SIP/2.0/UDP 198.18.1.1;branch=z9hG4bK1\r\nFrom: <sip:a@example.test>;tag=1\r\n"
+           "To: <sip:b@example.test>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+          [0] == '!');
   CHECK(scan(request("", "", "<sip:$(reboot)@example.test>;tag=1"))[0] == '!');
   CHECK(scan(request("", "v=0\r\no=- 1 1 IN IP4 198.18.1.1\r\ns=friendly-scanner\r\n"))[0] == '!');
   for (const char* ua : {"Linphone/5.2.5 (belle-sip/5.2.0)", "Zoiper rv2.10.19.5",
