@@ -10,6 +10,8 @@ packages=(
   libdpdk-dev dpdk dpdk-dev libhyperscan-dev libipsec-mb-dev catch2 libfmt-dev nlohmann-json3-dev libpcap-dev
   # tests and tools: python for the integration driver, iproute2 for namespaces, tcpdump for captures
   python3 iproute2 tcpdump tshark
+  # fuzzing campaigns (scripts/fuzz.sh): clang with libFuzzer
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -39,12 +39,16 @@ const std::string kRegister =
     "To: \"Alice\" <sip:1005@example.test>\r\n"
     "Call-ID: a84b4c76e66710a84b4c76e66710@198.18.16.5\r\n"
     "CSeq: 1826 REGISTER\r\n"
-    "Contact: <sip:1005@198.18.16.5:5060;transport=udp>;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000a95a0e128>\"\r\n"
+    "Contact: "
+    "<sip:1005@198.18.16.5:5060;transport=udp>;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-"
+    "000a95a0e128>\"\r\n"
     "Expires: 600\r\n"
     "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, REFER, MESSAGE\r\n"
     "Supported: path, gruu, outbound\r\n"
     "User-Agent: Linphone/5.2.5 (belle-sip/5.2.0)\r\n"
-    "Authorization: Digest username=\"1005\", realm=\"example.test\", nonce=\"4f2d8a1c9e7b34f2d8a1c9e7b3\", uri=\"sip:example.test\", response=\"a1b2c3d4e5f60718293a4b5c6d7e8f90\", algorithm=MD5\r\n"
+    "Authorization: Digest username=\"1005\", realm=\"example.test\", "
+    "nonce=\"4f2d8a1c9e7b34f2d8a1c9e7b3\", uri=\"sip:example.test\", "
+    "response=\"a1b2c3d4e5f60718293a4b5c6d7e8f90\", algorithm=MD5\r\n"
     "Content-Length: 0\r\n\r\n";
 
 const std::string kInvite =
@@ -53,9 +57,11 @@ const std::string kInvite =
     "Max-Forwards: 70\r\nFrom: <sip:1005@example.test>;tag=1928301774\r\n"
     "To: <sip:1009@example.test>\r\nCall-ID: a84b4c76e66710@198.18.16.5\r\nCSeq: 314159 INVITE\r\n"
     "Contact: <sip:1005@198.18.16.5:5060>\r\nAllow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n"
-    "Supported: replaces, timer\r\nUser-Agent: Zoiper rv2.10.19.5\r\nContent-Type: application/sdp\r\n"
+    "Supported: replaces, timer\r\nUser-Agent: Zoiper rv2.10.19.5\r\nContent-Type: "
+    "application/sdp\r\n"
     "Content-Length: 289\r\n\r\n"
-    "v=0\r\no=- 3724394400 3724394400 IN IP4 198.18.16.5\r\ns=-\r\nc=IN IP4 198.18.16.5\r\nt=0 0\r\n"
+    "v=0\r\no=- 3724394400 3724394400 IN IP4 198.18.16.5\r\ns=-\r\nc=IN IP4 198.18.16.5\r\nt=0 "
+    "0\r\n"
     "m=audio 10000 RTP/AVP 0 8 9 18 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
     "a=rtpmap:9 G722/8000\r\na=rtpmap:18 G729/8000\r\na=fmtp:18 annexb=no\r\n"
     "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n";
@@ -87,7 +93,8 @@ int main() {
   };
   fmt::print("sipshield SIP stages, one core, TSC {:.2f} GHz, {} default rules in {} database(s)\n",
              hz / 1e9, db.rules().size(), db.databases().size());
-  fmt::print("  {:<40} {:>6} {:>16} {:>16}\n", "message", "bytes", "tokenize cycles", "scan cycles");
+  fmt::print("  {:<40} {:>6} {:>16} {:>16}\n", "message", "bytes", "tokenize cycles",
+             "scan cycles");
   for (const auto& [name, text] : messages) {
     SipMessage m;
     volatile bool sink = false;
@@ -95,7 +102,8 @@ int main() {
     std::string scan = "-";
     if (tokenize(text, m).ok && m.kind != SipKind::keepalive) {
       volatile uint16_t rule = 0;
-      scan = fmt::format("{:.0f}", cycles_per_call([&] { rule = scanner.scan(text, m).rule; }, 100000));
+      scan = fmt::format("{:.0f}",
+                         cycles_per_call([&] { rule = scanner.scan(text, m).rule; }, 100000));
     }
     fmt::print("  {:<40} {:>6} {:>16.0f} {:>16}\n", name, text.size(), tok, scan);
   }

@@ -332,7 +332,7 @@ class Simulation {
     const Endpoint& srv = server_for(caller.address.address);
     const std::string to_uri = fmt::format("sip:{}@{}", callee.ext, s_.domain);
 
-    auto invite = [=, this, &caller](const Transaction& t, const std::string& auth) {
+    auto invite = [=, &caller](const Transaction& t, const std::string& auth) {
       SipText m(fmt::format("INVITE {} SIP/2.0", to_uri), caller.compact);
       m.header("Via", t.via)
           .header("Max-Forwards", "70")
