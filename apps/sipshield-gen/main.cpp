@@ -93,7 +93,10 @@ int send_live(const Scenario& scenario, const LiveOptions& live,
           continue;
         }
         rte_mbuf* m = rte_pktmbuf_alloc(pool.get());
-        if (!m) break;
+        if (!m) {  // the pool is empty: the port has not freed what it sent yet
+          ++failed;
+          continue;
+        }
         std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.bytes.size())), f.bytes.data(),
                     f.bytes.size());
         burst[n++] = m;
@@ -168,11 +171,12 @@ int run(int argc, char** argv) {
         live_options.inside_device = optarg;
         break;
       case 'r':
-        live_options.rate = std::atof(optarg);
+        live_options.rate = std::strtod(optarg, nullptr);
         break;
-      case 'n':
-        live_options.loops = static_cast<unsigned>(std::atoi(optarg));
-        break;
+      case 'n': {
+        const long loops = std::strtol(optarg, nullptr, 10);
+        live_options.loops = loops > 0 && loops < 1000000 ? static_cast<unsigned>(loops) : 0;
+      } break;
       case 'h':
         fmt::print("{}", kUsage);
         return 0;

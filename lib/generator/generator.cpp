@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <queue>
@@ -19,6 +20,16 @@ constexpr uint64_t kSecond = 1'000'000;  // generator time is in microseconds
 constexpr uint64_t kTimerA = 500'000;    // RFC 3261 T1: first retransmission of a request
 constexpr std::string_view kServerAgent = "Kamailio (5.6.3 (x86_64/linux))";
 constexpr std::string_view kAllow = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, REFER, MESSAGE";
+// RFC 1123 date (RFC 3261 20.17), always GMT.
+std::string http_date(uint64_t epoch_s) {
+  const time_t t = static_cast<time_t>(epoch_s);
+  tm utc{};
+  gmtime_r(&t, &utc);
+  char buf[64];
+  strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &utc);
+  return buf;
+}
+
 constexpr std::string_view kTokenChars =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
@@ -259,7 +270,7 @@ class Simulation {
                 response(second, "200 OK", false, token(10),
                          {{"Contact", fmt::format("<sip:{}@{};transport=udp>;expires={}", u.ext,
                                                   hostport(u.address), expires)},
-                          {"Date", "Thu, 01 Jan 2026 00:00:00 GMT"}}),
+                          {"Date", http_date(s_.epoch_s + now_ / kSecond)}}),
                 lbl, flow);
         if (!u.registered) start_activity(u);
         u.registered = true;
@@ -388,12 +399,12 @@ class Simulation {
                 invite(second, digest(caller, fmt::format("realm=\"{}\", nonce=\"{}\", uri=\"{}\"",
                                                           s_.domain, nonce, to_uri))),
                 lbl, flow);
-      connect_call(caller, callee, second, srv, lbl, flow);
+      connect_call(caller, callee, second, srv, lbl, flow, offer);
     });
   }
 
   void connect_call(User& caller, User& callee, const Transaction& inv, const Endpoint& srv,
-                    const std::string& lbl, uint64_t flow) {
+                    const std::string& lbl, uint64_t flow, const std::string& offer) {
     const std::string to_tag = token(10);
     const std::string callee_leg_branch = branch();
     const std::string record_route = fmt::format("<sip:{};lr>", hostport(srv));
@@ -420,7 +431,7 @@ class Simulation {
           .header("Call-ID", inv.call_id)
           .header("CSeq", inv.cseq)
           .header("Contact", fmt::format("<sip:{}@{}>", caller.ext, hostport(caller.address)))
-          .body("application/sdp", sdp(caller.address.address, 10000, 1, false));
+          .body("application/sdp", offer);
       to_user(callee, m.str(), lbl, flow);
     });
     t += callee.rtt_us;
@@ -530,6 +541,7 @@ class Simulation {
 
   struct Attacker {
     std::vector<Endpoint> sources;
+    double next_us = 0;  // exact send time; events fire at its whole microsecond
     uint32_t next_extension = 100;
     uint16_t ip_id = 1;
   };
@@ -608,7 +620,8 @@ class Simulation {
         o.mtu = s_.mtu;
         o.ip_id = ip_id;
         auto frames = build_udp(
-            src, dst, attack_request("INVITE", src, ext, true) + std::string(2000, 'a'), o);
+            src, dst, attack_request("INVITE", src, ext, true) + std::string(s_.mtu + 200u, 'a'),
+            o);
         GeneratedFrame g{s_.epoch_s * kSecond + now_, std::move(frames.front()), lbl, flow, true};
         sink_.frame(g);
         ++frames_;
@@ -624,9 +637,11 @@ class Simulation {
         send_bruteforce(src, dst, lbl, flow, ip_id);
         break;
     }
-    const uint64_t gap =
-        std::max<uint64_t>(1, static_cast<uint64_t>(kSecond / f.rate_pps * uniform(0.5, 1.5)));
-    if (now_ + gap < stop) at(now_ + gap, [this, &f, a, stop] { flood_packet(f, a, stop); });
+    // Keep the exact (fractional) schedule so the rate holds above 1 packet per microsecond.
+    if (a->next_us < double(now_)) a->next_us = double(now_);
+    a->next_us += 1e6 / f.rate_pps * uniform(0.5, 1.5);
+    const auto next = static_cast<uint64_t>(a->next_us);
+    if (next < stop) at(std::max(next, now_), [this, &f, a, stop] { flood_packet(f, a, stop); });
   }
 
   std::string attack_request(const char* method, const Endpoint& src, const std::string& ext,
@@ -661,14 +676,19 @@ class Simulation {
     const std::string_view method =
         f.style == "svwar" || f.style == "svcrack" ? "REGISTER" : "OPTIONS";
     const std::string ext = std::to_string(a->next_extension++);
+    // The probe's identity; the registrar's answer copies it (RFC 3261 8.2.6.2).
+    const Transaction probe{
+        fmt::format("SIP/2.0/UDP {};branch={};rport", hostport(src), tool_branch),
+        fmt::format("\"{}\"<sip:{}@1.1.1.1>;tag={}", ext, ext, random_hex(rng_, 16)),
+        fmt::format("\"{}\"<sip:{}@1.1.1.1>", ext, ext), std::to_string(rng_() % 10000000000ull),
+        fmt::format("1 {}", method)};
     SipText m(fmt::format("{} sip:{}@{} SIP/2.0", method, ext, host_text(dst.address)), compact);
-    m.header("Via", fmt::format("SIP/2.0/UDP {};branch={};rport", hostport(src), tool_branch))
+    m.header("Via", probe.via)
         .header("Max-Forwards", "70")
-        .header("From",
-                fmt::format("\"{}\"<sip:{}@1.1.1.1>;tag={}", ext, ext, random_hex(rng_, 16)))
-        .header("To", fmt::format("\"{}\"<sip:{}@1.1.1.1>", ext, ext));
+        .header("From", probe.from)
+        .header("To", probe.to);
     if (!compact) m.header("User-Agent", "friendly-scanner");
-    m.header("Call-ID", std::to_string(rng_() % 10000000000ull))
+    m.header("Call-ID", probe.call_id)
         .header("Contact", "sip:123@1.1.1.1")
         .header("CSeq", fmt::format("1 {}", method));
     if (f.style == "svcrack")
@@ -679,11 +699,7 @@ class Simulation {
     m.header("Accept", "application/sdp");
     emit(src, dst, m.str(), lbl, flow, true, ip_id);
     if (method == "REGISTER") {  // the registrar answers each probe
-      Transaction t{fmt::format("SIP/2.0/UDP {};branch={};rport", hostport(src), tool_branch),
-                    fmt::format("\"{}\"<sip:{}@1.1.1.1>;tag=1", ext, ext),
-                    fmt::format("\"{}\"<sip:{}@1.1.1.1>", ext, ext), "0",
-                    fmt::format("1 {}", method)};
-      emit(dst, src, response(t, "404 Not Found", false, token(8)), lbl, flow, false,
+      emit(dst, src, response(probe, "404 Not Found", false, token(8)), lbl, flow, false,
            server_ip_id_++);
     }
   }

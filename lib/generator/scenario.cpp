@@ -51,8 +51,9 @@ FloodSpec read_flood(const Node& n) {
     return v.choice({"default", "svmap", "svwar", "svcrack", "compact"});
   });
   if (f.ipv6 == f.source_prefix.address.is_v4() && n.find("source_prefix"))
-    throw ConfigError(n.path() + ".source_prefix", fmt::format("a {} prefix, to match \"ipv6\": {}",
-                                                               f.ipv6 ? "IPv6" : "IPv4", f.ipv6));
+    throw ConfigError(
+        n.path() + ".source_prefix",
+        fmt::format("an {} prefix, to match \"ipv6\": {}", f.ipv6 ? "IPv6" : "IPv4", f.ipv6));
   if (f.ipv6 && !n.find("source_prefix")) f.source_prefix = *IpPrefix::parse("2001:db8:66::/48");
   return f;
 }
@@ -126,14 +127,32 @@ Scenario parse_scenario(std::string_view text, const std::string& origin) {
       throw ConfigError(u->path() + ".ipv4_prefix", "expected an IPv4 prefix");
     if (users.ipv6_prefix.address.is_v4())
       throw ConfigError(u->path() + ".ipv6_prefix", "expected an IPv6 prefix");
-    const uint64_t room = uint64_t{1} << std::min(32u, 128u - users.ipv4_prefix.length);
-    if (users.count + users.newcomers > room * 4)
-      throw ConfigError(u->path() + ".count",
-                        fmt::format("{} users do not fit in {}", users.count + users.newcomers,
-                                    users.ipv4_prefix.to_string()));
+    // Worst case every user has an address of its own (no NAT sharing).
+    const uint64_t room = (uint64_t{1} << std::min(32u, 128u - users.ipv4_prefix.length)) - 1;
+    if (users.count + users.newcomers > room)
+      throw ConfigError(
+          u->path() + ".count",
+          fmt::format("{} users do not fit in {} ({} addresses)", users.count + users.newcomers,
+                      users.ipv4_prefix.to_string(), room));
   }
   if (auto floods = root.find("floods"))
     for (const auto& item : floods->array()) s.floods.push_back(read_flood(item));
+  const auto has_server = [&s](bool v4) {
+    for (const auto& srv : s.servers)
+      if (srv.address.is_v4() == v4) return true;
+    return false;
+  };
+  if (s.users.ipv6_share > 0 && !has_server(false))
+    throw ConfigError(origin + ".users.ipv6_share",
+                      "expected 0: $.servers has no IPv6 server for IPv6 users");
+  if (s.users.ipv6_share < 1 && !has_server(true))
+    throw ConfigError(origin + ".users.ipv6_share",
+                      "expected 1: $.servers has no IPv4 server for IPv4 users");
+  for (size_t i = 0; i < s.floods.size(); ++i)
+    if (!has_server(!s.floods[i].ipv6))
+      throw ConfigError(fmt::format("{}.floods[{}].ipv6", origin, i),
+                        fmt::format("no {} server in $.servers for this flood",
+                                    s.floods[i].ipv6 ? "IPv6" : "IPv4"));
   for (size_t i = 0; i < s.floods.size(); ++i)
     if (s.floods[i].start_s >= s.duration_s)
       throw ConfigError(fmt::format("{}.floods[{}].start_s", origin, i),

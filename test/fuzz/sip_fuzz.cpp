@@ -29,11 +29,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   SipMessage m;
   const SipVerdict v = tokenize(text, m);
   if (!v.ok || m.kind == SipKind::keepalive) return 0;
-  for (const Span* s : {&m.method_text, &m.request_uri.whole, &m.request_uri.user,
-                        &m.request_uri.host, &m.reason_phrase, &m.top_via.branch,
-                        &m.top_via.host, &m.from.tag, &m.to.tag, &m.from.uri.user, &m.call_id,
-                        &m.cseq_method_text, &m.contact.uri.whole, &m.user_agent, &m.headers,
-                        &m.body, &m.authorization.nonce, &m.www_authenticate.nonce})
+  for (const Span* s :
+       {&m.method_text, &m.request_uri.whole, &m.request_uri.user, &m.request_uri.host,
+        &m.reason_phrase, &m.top_via.branch, &m.top_via.host, &m.from.tag, &m.to.tag,
+        &m.from.uri.user, &m.call_id, &m.cseq_method_text, &m.contact.uri.whole, &m.user_agent,
+        &m.headers, &m.body, &m.authorization.nonce, &m.www_authenticate.nonce})
     check(*s, size);
   scanner.scan(text, m);
   return 0;

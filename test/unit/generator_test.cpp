@@ -154,10 +154,42 @@ TEST_CASE("scenario errors name the JSON path", "[generator][config]") {
   CHECK_THAT(error(R"({"floods": [{"kind": "scanner", "style": "nmap"}]})"),
              StartsWith("$.floods[0].style: expected \"default\" or \"svmap\""));
   CHECK_THAT(error(R"({"flods": []})"), StartsWith("$.flods: unknown key"));
+  CHECK_THAT(error(R"({"servers": ["198.18.0.10:5060"]})"),
+             StartsWith("$.users.ipv6_share: expected 0: $.servers has no IPv6 server"));
+  CHECK_THAT(error(R"({"servers": ["198.18.0.10:5060"], "users": {"ipv6_share": 0},
+                       "floods": [{"kind": "non_sip", "ipv6": true}]})"),
+             StartsWith("$.floods[0].ipv6: no IPv6 server"));
+  CHECK_THAT(error(R"({"users": {"count": 300, "ipv4_prefix": "198.18.16.0/24"}})"),
+             StartsWith("$.users.count: 310 users do not fit in 198.18.16.0/24"));
 }
 
 TEST_CASE("the built-in scenario is the shipped demo scenario and parses", "[generator]") {
   const Scenario s = parse_scenario(builtin_scenario_text());
   CHECK(s.floods.size() >= 10);
   CHECK(s.users.count == 200);
+}
+
+TEST_CASE("high flood rates hold: the schedule keeps fractions of a microsecond", "[generator]") {
+  Scenario s = parse_scenario(R"({"duration_s": 2, "users": {"count": 0, "newcomers": 0},
+      "floods": [{"kind": "non_sip", "start_s": 1, "duration_s": 0.1, "rate_pps": 500000}]})");
+  const auto frames = run(s);
+  CHECK(frames.size() > 47500);  // 50000 expected
+  CHECK(frames.size() < 52500);
+}
+
+TEST_CASE("the registrar's answer to a scanner probe matches the probe", "[generator]") {
+  Scenario s = parse_scenario(R"({"duration_s": 3, "users": {"count": 0, "newcomers": 0},
+      "floods": [{"kind": "scanner", "style": "svwar", "start_s": 1, "duration_s": 0.2, "rate_pps": 50}]})");
+  const auto frames = run(s);
+  REQUIRE(frames.size() >= 10);
+  const auto call_id = [](const GeneratedFrame& f) {
+    const std::string text(f.bytes.begin() + 42, f.bytes.end());
+    const auto at = text.find("Call-ID: ");
+    return text.substr(at + 9, text.find("\r\n", at) - at - 9);
+  };
+  for (size_t i = 0; i + 1 < frames.size(); i += 2) {
+    REQUIRE(frames[i].toward_server);
+    REQUIRE_FALSE(frames[i + 1].toward_server);
+    CHECK(call_id(frames[i]) == call_id(frames[i + 1]));
+  }
 }
