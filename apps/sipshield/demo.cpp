@@ -57,7 +57,7 @@ int run_demo(const RunOptions& base_options, const std::atomic<bool>& stop) {
 
   RunOptions options = base_options;
   options.extra_eal_args.clear();
-  options.idle_exit_ms = 300;
+  options.idle_exit_ms = 1000;
   fmt::print(
       "sipshield demo: the built-in scenario, {} frames over {} s, through the daemon.\n{}\n",
       generated.frames.size(), scenario.duration_s, scenario.description);

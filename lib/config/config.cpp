@@ -72,6 +72,84 @@ void read_port_fields(const Node& node, PortConfig& port) {
   }
 }
 
+constexpr std::string_view kClassNames[] = {"register", "invite", "options", "other", "response"};
+
+void read_meter(const Node& n, MeterProfile& m) {
+  n.object({"rate_per_s", "burst"});
+  optional_field(n, "rate_per_s", m.rate_per_s,
+                 [](const Node& v) { return static_cast<uint32_t>(v.integer(0, 1000000)); });
+  optional_field(n, "burst", m.burst,
+                 [](const Node& v) { return static_cast<uint16_t>(v.integer(1, 1000)); });
+}
+
+void read_policy(const Node& n, PolicyConfig& p) {
+  n.object({"untrusted", "trusted", "untrusted_budget", "demerits", "trust", "sources"});
+  for (auto [key, tier] :
+       {std::pair{"untrusted", &p.untrusted}, std::pair{"trusted", &p.trusted}}) {
+    if (auto t = n.find(key)) {
+      t->object(kClassNames);
+      for (size_t c = 0; c < kMethodClasses; ++c)
+        if (auto m = t->find(kClassNames[c])) read_meter(*m, tier->classes[c]);
+    }
+  }
+  if (auto b = n.find("untrusted_budget")) {
+    MeterProfile m{p.untrusted_budget_pps, p.untrusted_budget_burst};
+    read_meter(*b, m);
+    p.untrusted_budget_pps = m.rate_per_s;
+    p.untrusted_budget_burst = m.burst;
+  }
+  if (auto d = n.find("demerits")) {
+    d->object({"threshold", "window_s", "ban_s", "malformed", "rate_limited", "auth_failure"});
+    const auto points = [](const Node& v) { return static_cast<uint16_t>(v.integer(0, 1000)); };
+    optional_field(*d, "threshold", p.demerit_threshold,
+                   [](const Node& v) { return static_cast<uint16_t>(v.integer(1, 10000)); });
+    optional_field(*d, "window_s", p.demerit_window_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 86400)); });
+    optional_field(*d, "ban_s", p.ban_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 30 * 86400)); });
+    optional_field(*d, "malformed", p.demerits_malformed, points);
+    optional_field(*d, "rate_limited", p.demerits_rate_limited, points);
+    optional_field(*d, "auth_failure", p.demerits_auth_failure, points);
+  }
+  if (auto t = n.find("trust")) {
+    t->object({"max_s", "nonce_s"});
+    optional_field(*t, "max_s", p.trust_max_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(0, 7 * 86400)); });
+    optional_field(*t, "nonce_s", p.nonce_trust_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(0, 86400)); });
+  }
+  if (auto s = n.find("sources")) {
+    s->object({"max", "idle_s"});
+    optional_field(*s, "max", p.max_sources,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 1u << 26)); });
+    optional_field(*s, "idle_s", p.idle_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 86400)); });
+  }
+}
+
+json policy_to_json(const PolicyConfig& p) {
+  const auto tier = [](const TierProfile& t) {
+    json j = json::object();
+    for (size_t c = 0; c < kMethodClasses; ++c)
+      j[std::string(kClassNames[c])] = {{"rate_per_s", t.classes[c].rate_per_s},
+                                        {"burst", t.classes[c].burst}};
+    return j;
+  };
+  return {{"untrusted", tier(p.untrusted)},
+          {"trusted", tier(p.trusted)},
+          {"untrusted_budget",
+           {{"rate_per_s", p.untrusted_budget_pps}, {"burst", p.untrusted_budget_burst}}},
+          {"demerits",
+           {{"threshold", p.demerit_threshold},
+            {"window_s", p.demerit_window_s},
+            {"ban_s", p.ban_s},
+            {"malformed", p.demerits_malformed},
+            {"rate_limited", p.demerits_rate_limited},
+            {"auth_failure", p.demerits_auth_failure}}},
+          {"trust", {{"max_s", p.trust_max_s}, {"nonce_s", p.nonce_trust_s}}},
+          {"sources", {{"max", p.max_sources}, {"idle_s", p.idle_s}}}};
+}
+
 PortConfig read_port(const Node& node, const std::filesystem::path& base_dir) {
   node.object(kPortKeys);
   PortConfig port;
@@ -137,7 +215,7 @@ std::string ServiceMatch::to_string() const {
 Config parse_config(const json& document, const std::filesystem::path& base_dir) {
   const Node root(document, "$");
   root.object({"eal", "ports", "workers", "protected", "default_action", "reassembly", "sip",
-               "signatures", "clock", "mempool", "stats_interval_s", "description"});
+               "signatures", "policy", "clock", "mempool", "stats_interval_s", "description"});
   Config config;
   if (auto n = root.find("signatures")) {
     n->object({"rules"});
@@ -227,6 +305,7 @@ Config parse_config(const json& document, const std::filesystem::path& base_dir)
           n->path() + ".max_header_bytes",
           fmt::format("expected at most max_headers_bytes ({})", sip.max_headers_bytes));
   }
+  if (auto n = root.find("policy")) read_policy(*n, config.policy);
   optional_field(root, "clock", config.clock, [](const Node& n) {
     const auto c = n.choice({"auto", "tsc", "packet"});
     return c == "tsc"      ? ClockSource::tsc
@@ -297,6 +376,7 @@ json to_json(const Config& config) {
         {"max_headers_bytes", config.sip.max_headers_bytes},
         {"max_headers", config.sip.max_headers}}},
       {"signatures", {{"rules", config.signatures}}},
+      {"policy", policy_to_json(config.policy)},
       {"clock", config.clock == ClockSource::tsc      ? "tsc"
                 : config.clock == ClockSource::packet ? "packet"
                                                       : "auto"},

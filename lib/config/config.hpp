@@ -14,6 +14,7 @@
 
 #include "packet/ip_address.hpp"
 #include "packet/reassembly.hpp"
+#include "policy/mitigation.hpp"
 #include "signatures/rules.hpp"
 #include "sip/message.hpp"
 #include "telemetry/reasons.hpp"
@@ -75,6 +76,7 @@ struct Config {
   Action default_action = Action::pass;
   ReassemblyLimits reassembly;
   SipLimits sip;
+  PolicyConfig policy;
   std::string signatures = "builtin";  // "builtin", "none" or a rules file (relative to the config)
   std::vector<Rule> signature_rules;   // loaded and checked from `signatures`
   ClockSource clock = ClockSource::automatic;

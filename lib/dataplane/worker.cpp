@@ -101,15 +101,8 @@ void Worker::run_in_capture_order(const std::atomic<bool>& stop) {
     bool dry = false;  // the last poll returned nothing
   } pending[2];
   const auto time_of = [this](const rte_mbuf* m) { return pipeline_.frame_timestamp(m); };
-  while (!stop.load(std::memory_order_relaxed)) {
-    for (size_t d = 0; d < 2; ++d) {
-      Pending& p = pending[d];
-      if (p.head == p.count) p.head = p.count = 0;
-      if (p.count + kBurstSize > 2 * kBurstSize) continue;
-      const uint16_t n = rte_eth_rx_burst(ports_[d], queue_, p.frames + p.count, kBurstSize);
-      p.count = static_cast<uint16_t>(p.count + n);
-      p.dry = n == 0;
-    }
+  // Judges pending frames in capture-time order for as long as the order is known.
+  const auto merge = [&]() {
     bool progressed = false;
     for (;;) {
       Pending &out = pending[0], &in = pending[1];
@@ -137,6 +130,19 @@ void Worker::run_in_capture_order(const std::atomic<bool>& stop) {
       p.head = static_cast<uint16_t>(p.head + n);
       progressed = true;
     }
+    return progressed;
+  };
+  while (!stop.load(std::memory_order_relaxed)) {
+    for (size_t d = 0; d < 2; ++d) {
+      Pending& p = pending[d];
+      if (p.head == p.count) p.head = p.count = 0;
+      if (p.count + kBurstSize > 2 * kBurstSize) continue;
+      const uint16_t n = rte_eth_rx_burst(ports_[d], queue_, p.frames + p.count, kBurstSize);
+      p.count = static_cast<uint16_t>(p.count + n);
+      p.dry = n == 0;
+      if (n) last_rx_ns_.store(clock_.now_ns(), std::memory_order_relaxed);
+    }
+    const bool progressed = merge();
     // Keep what is left at the front of each array for the next poll.
     for (auto& p : pending) {
       if (p.head == 0) continue;
@@ -149,8 +155,9 @@ void Worker::run_in_capture_order(const std::atomic<bool>& stop) {
       pipeline_.tick(clock_.now_ns(), sink);
     }
   }
-  for (size_t d = 0; d < 2; ++d)  // frames polled but not judged: judged now, in order
-    if (pending[d].count) judge(static_cast<Direction>(d), pending[d].frames, pending[d].count, 0);
+  // Frames polled but not judged yet: judged now, still in capture-time order.
+  pending[0].dry = pending[1].dry = true;
+  merge();
   PortSink sink(ports_[1], queue_, Direction::from_outside, pipeline_.counters());
   pipeline_.flush(sink);
 }

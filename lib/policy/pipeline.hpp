@@ -19,6 +19,7 @@
 #include "config/config.hpp"
 #include "packet/parse.hpp"
 #include "packet/reassembly.hpp"
+#include "policy/mitigation.hpp"
 #include "signatures/engine.hpp"
 #include "sip/message.hpp"
 #include "state/keyed_hash.hpp"
@@ -28,7 +29,8 @@ namespace sipshield {
 
 inline constexpr uint16_t kBurstSize = 32;
 inline constexpr unsigned kPrefetchAhead = 3;
-inline constexpr unsigned kExpiryPerBurst = 4;  // datagrams expired per burst at most
+inline constexpr unsigned kExpiryPerBurst = 4;        // datagrams expired per burst at most
+inline constexpr unsigned kSourceExpiryPerBurst = 8;  // source entries visited per burst
 
 // The protected UDP SIP services: a short list scanned in order (at most 64 entries, validated).
 class ServiceSet {
@@ -58,6 +60,7 @@ class Pipeline {
       : services_(config.protected_services),
         default_action_(config.default_action),
         sip_limits_(config.sip),
+        mitigation_(config.policy, hash),
         reassembler_(config.reassembly, hash) {
     if (signatures && !signatures->rules().empty()) scanner_.emplace(*signatures);
   }
@@ -74,6 +77,7 @@ class Pipeline {
   WorkerCounters& counters() { return counters_; }
   const WorkerCounters& counters() const { return counters_; }
   const Reassembler& reassembler() const { return reassembler_; }
+  const Mitigation& mitigation() const { return mitigation_; }
   const SignatureScanner* scanner() const { return scanner_ ? &*scanner_ : nullptr; }
 
   // Judges `count` frames that arrived on one port. `now_ns` is the burst's clock (TSC based)
@@ -92,9 +96,11 @@ class Pipeline {
       if (from == Direction::from_outside) {
         judge_from_outside(m, now, sink);
       } else {
+        learn_from_inside(m, now);
         emit(sink, m, {Action::pass, Reason::from_inside});
       }
     }
+    mitigation_.expire_step(static_cast<uint32_t>(latest_ns_ / 1'000'000), kSourceExpiryPerBurst);
     EmitDrop<Sink> drops{this, &sink};
     reassembler_.expire(latest_ns_, kExpiryPerBurst, drops.sink());
   }
@@ -227,24 +233,59 @@ class Pipeline {
 
   Verdict not_protected() const { return {default_action_, Reason::not_protected}; }
 
-  // A whole UDP datagram addressed to a protected service: it must be SIP (or a keepalive)
-  // that the tokenizer reads without fault. (Signatures, state and meters come next.)
-  Verdict judge_datagram(const PacketMeta&, std::span<const uint8_t> payload, uint64_t) {
+  // A whole UDP datagram addressed to a protected service: cheapest decisions first. A banned
+  // source costs a lookup; then the message must be SIP the tokenizer accepts; sources without
+  // trust are scanned for signatures; then the meters of the source's tier and, without trust,
+  // the shared untrusted budget.
+  Verdict judge_datagram(const PacketMeta& meta, std::span<const uint8_t> payload, uint64_t now) {
+    const auto now_ms = static_cast<uint32_t>(now / 1'000'000);
+    SourceEntry* src = mitigation_.source(meta, now_ms);
+    if (mitigation_.banned(src, now_ms)) return {Action::drop, Reason::source_banned};
     const std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
     const SipVerdict sip = tokenize(text, message_, sip_limits_);
-    if (!sip.ok) return {Action::drop, sip.reason};
-    if (message_.kind == SipKind::keepalive) return {Action::pass, Reason::sip_keepalive};
-    if (scanner_) {
-      const auto hit = scanner_->scan(text, message_);
-      if (hit.decisive) return {Action::drop, Reason::sip_signature, hit.rule};
-      return {Action::pass, Reason::admitted, hit.rule};
+    if (!sip.ok) {
+      mitigation_.demerit(src, mitigation_.config().demerits_malformed, now_ms);
+      return {Action::drop, sip.reason};
     }
-    return {Action::pass, Reason::admitted};
+    if (message_.kind == SipKind::keepalive) {  // metered like other requests, never scanned
+      const Verdict v = mitigation_.admit(src, message_, text, now_ms);
+      return v.action == Action::pass ? Verdict{Action::pass, Reason::sip_keepalive} : v;
+    }
+    uint16_t rule = kNoRule;
+    if (scanner_ && !mitigation_.trusted(src, now_ms)) {
+      const auto hit = scanner_->scan(text, message_);
+      rule = hit.rule;
+      if (hit.rule != kNoRule) {
+        const Rule& r = scanner_->database().rules()[hit.rule];
+        if (r.action == RuleAction::ban) mitigation_.ban(src, r.ban_seconds, now_ms);
+        if (r.action == RuleAction::demerit) mitigation_.demerit(src, uint16_t(r.demerits), now_ms);
+      }
+      if (hit.decisive) return {Action::drop, Reason::sip_signature, hit.rule};
+    }
+    Verdict v = mitigation_.admit(src, message_, text, now_ms);
+    v.rule = rule;
+    return v;
+  }
+
+  // What the servers answer teaches trust (200 OK to REGISTER), nonces (401/407) and failures
+  // (403). Unfragmented datagrams only; the frame itself is always forwarded.
+  void learn_from_inside(const rte_mbuf* m, uint64_t now) {
+    if (m->nb_segs != 1) return;
+    PacketMeta meta;
+    const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+    if (!parse_frame(frame, rte_pktmbuf_data_len(m), meta, checksum_state(m)).ok || !meta.has_udp ||
+        meta.is_fragment || !services_.matches(meta.src, meta.src_port))
+      return;
+    const std::string_view text(reinterpret_cast<const char*>(frame + meta.payload_offset),
+                                meta.payload_length);
+    if (tokenize(text, message_, sip_limits_).ok)
+      mitigation_.learn(meta, message_, text, static_cast<uint32_t>(now / 1'000'000));
   }
 
   ServiceSet services_;
   Action default_action_;
   SipLimits sip_limits_;
+  Mitigation mitigation_;
   SipMessage message_;  // the message being judged; reused, never allocated
   std::optional<SignatureScanner> scanner_;
   Reassembler reassembler_;

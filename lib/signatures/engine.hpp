@@ -1,4 +1,4 @@
-// Hyperscan over SIP messages. The rules compile once (at start or reload) into one block-mode
+// Hyperscan over SIP messages. The rules compile once at start into one block-mode
 // database per distinct flag set (mixing flags in a database slows scans, intel/hyperscan#281);
 // every worker scans with its own scratch. A message is scanned once per database, and a match
 // counts only if it ends inside its rule's scope (start line, a named header, headers, body).

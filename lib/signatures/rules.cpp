@@ -70,7 +70,10 @@ Rule read_rule(const Node& n) {
     r.scope = RuleScope::body;
   else if (s == "message")
     r.scope = RuleScope::message;
-  else if (s.rfind("header:", 0) == 0 && s.size() > 7) {
+  else if (s.rfind("header:", 0) == 0 && s.size() > 7 &&
+           s.find_first_not_of(
+               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~", 7) ==
+               std::string::npos) {
     r.scope = RuleScope::header;
     r.header = canonical_header(s.substr(7));
   } else {
@@ -82,6 +85,8 @@ Rule read_rule(const Node& n) {
     r.action = a == "drop" ? RuleAction::drop : RuleAction::count;
   } else {
     action.object({"ban_seconds", "demerits"});
+    if (action.find("ban_seconds") && action.find("demerits"))
+      action.fail("one of {\"ban_seconds\": N} or {\"demerits\": N}, not both");
     if (auto b = action.find("ban_seconds")) {
       r.action = RuleAction::ban;
       r.ban_seconds = static_cast<uint32_t>(b->integer(1, 86400 * 30));

@@ -527,7 +527,9 @@ bool forbidden_bytes(std::string_view msg, size_t from, size_t to) {
 bool is_keepalive(std::string_view p) {
   if (p == "\r\n" || p == "\r\n\r\n") return true;  // RFC 5626 3.5.1
   // A STUN binding request (RFC 5389) on the SIP port: RFC 5626 keepalive over UDP.
-  if (p.size() >= 20 && p[0] == 0x00 && p[1] == 0x01 && (p.size() - 20) % 4 == 0) {
+  // A binding request for keepalive carries few attributes: a large one is not a keepalive.
+  if (p.size() >= 20 && p.size() <= 256 && p[0] == 0x00 && p[1] == 0x01 &&
+      (p.size() - 20) % 4 == 0) {
     const auto b = reinterpret_cast<const uint8_t*>(p.data());
     const uint32_t cookie =
         uint32_t{b[4]} << 24 | uint32_t{b[5]} << 16 | uint32_t{b[6]} << 8 | b[7];
@@ -612,12 +614,12 @@ SipMethod method_from_text(std::string_view text) {
 
 SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits) {
   m = SipMessage{};
+  if (msg.size() > limits.max_message_bytes || msg.size() > UINT16_MAX)
+    return fail(Reason::sip_message_too_long);
   if (is_keepalive(msg)) {
     m.kind = SipKind::keepalive;
     return {true, Reason::admitted};
   }
-  if (msg.size() > limits.max_message_bytes || msg.size() > UINT16_MAX)
-    return fail(Reason::sip_message_too_long);
   size_t pos = 0;
   while (pos + 1 < msg.size() && msg[pos] == '\r' && msg[pos + 1] == '\n')
     pos += 2;  // RFC 3261 7.5

@@ -78,7 +78,11 @@ namespace sipshield {
   X(sip_bad_max_forwards, "Max-Forwards not a number from 0 to 255")                           \
   X(sip_bad_date, "Date not in RFC 1123 form with GMT")                                        \
   /* signatures */                                                                             \
-  X(sip_signature, "a drop or ban signature rule matched (the verdict names the rule)")
+  X(sip_signature, "a drop or ban signature rule matched (the verdict names the rule)")        \
+  /* per-source policy */                                                                      \
+  X(source_banned, "the source is banned (signature, demerits)")                               \
+  X(rate_limited, "the source exceeds its tier's meter for this method class")                 \
+  X(untrusted_budget, "the shared budget for sources without trust is spent")
 
 enum class Reason : uint8_t {
 #define SIPSHIELD_REASON_ENUM(name, desc) name,

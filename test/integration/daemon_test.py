@@ -93,7 +93,7 @@ def expect(condition, message):
 def test_clean_capture_crosses_both_ways_unchanged(env):
     prefix = env.capture("clean")
     report = env.run_daemon(env.config(prefix + "-outside.pcap", prefix + "-inside.pcap"),
-                            "--idle-exit-ms", "400")
+                            "--idle-exit-ms", "1500")
     sent_out, sent_in = read_pcap(prefix + "-outside.pcap"), read_pcap(prefix + "-inside.pcap")
     got_in, got_out = read_pcap(env.path("inside-tx.pcap")), read_pcap(env.path("outside-tx.pcap"))
     expect(len(sent_out) > 100 and len(sent_in) > 40, "capture too small to mean anything")
@@ -111,7 +111,7 @@ def test_daemon_and_inspect_agree_frame_by_frame(env):
     empty = env.path("empty.pcap")
     write_empty_pcap(empty)
     capture = prefix + "-both.pcap"
-    report = env.run_daemon(env.config(capture, empty), "--idle-exit-ms", "400")
+    report = env.run_daemon(env.config(capture, empty), "--idle-exit-ms", "1500")
     forwarded = read_pcap(env.path("inside-tx.pcap"))
 
     config = env.config(capture, empty, name="inspect.json")
@@ -157,7 +157,7 @@ def test_two_port_replay_matches_inspect(env):
                         else "not (dst host 198.18.0.10 or dst host 2001:db8::10)"],
                        check=True, capture_output=True)
     expect(len(read_pcap(outside_rx)) == directions.count("in"), "split by direction")
-    report = env.run_daemon(env.config(outside_rx, inside_rx), "--idle-exit-ms", "400")
+    report = env.run_daemon(env.config(outside_rx, inside_rx), "--idle-exit-ms", "1500")
     forwarded = read_pcap(env.path("inside-tx.pcap")) + read_pcap(env.path("outside-tx.pcap"))
     passed, inspect_report = env.path("pass.pcap"), env.path("ir.json")
     env.run_inspect("--config", env.config(outside_rx, inside_rx, name="i.json"), "--pcap",

@@ -36,7 +36,7 @@ std::string load(const std::string& file) {
   const auto body = s.find("\r\n\r\n");
   if (body != std::string::npos) {
     const size_t body_length = s.size() - body - 4;
-    s = replace_all(s, "{CL}", std::to_string(body_length - (body_length >= 4 ? 0 : 0)));
+    s = replace_all(s, "{CL}", std::to_string(body_length));
   }
   return s;
 }

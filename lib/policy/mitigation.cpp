@@ -1,0 +1,140 @@
+#include "policy/mitigation.hpp"
+
+#include <algorithm>
+
+namespace sipshield {
+
+MethodClass method_class(const SipMessage& m) {
+  if (m.kind == SipKind::response) return MethodClass::response;
+  switch (m.method) {
+    case SipMethod::REGISTER: return MethodClass::register_;
+    case SipMethod::INVITE: return MethodClass::invite;
+    case SipMethod::OPTIONS: return MethodClass::options;
+    default: return MethodClass::other;
+  }
+}
+
+Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash)
+    : config_(config),
+      table_(config.max_sources, config.idle_s * 1000, hash),
+      budget_tokens_(uint32_t{config.untrusted_budget_burst} * 64) {}
+
+SourceEntry* Mitigation::source(const PacketMeta& meta, uint32_t now_ms) {
+  SourceEntry* s = table_.find_or_insert({meta.src, meta.src_port, {}}, now_ms);
+  if (s) s->last_seen_ms = now_ms;
+  return s;
+}
+
+void Mitigation::ban(SourceEntry* s, uint32_t seconds, uint32_t now_ms) {
+  if (!s) return;
+  s->banned_until_ms = (now_ms + seconds * 1000) | 1;  // never 0: 0 means "not banned"
+  s->trusted_until_ms = 0;
+  s->demerits = 0;
+}
+
+void Mitigation::demerit(SourceEntry* s, uint16_t points, uint32_t now_ms) {
+  if (!s || points == 0) return;
+  if (now_ms - s->demerit_window_ms >= config_.demerit_window_s * 1000) {
+    s->demerit_window_ms = now_ms;
+    s->demerits = 0;
+  }
+  s->demerits = static_cast<uint16_t>(std::min<uint32_t>(UINT16_MAX, s->demerits + points));
+  if (s->demerits >= config_.demerit_threshold) ban(s, config_.ban_s, now_ms);
+}
+
+// Token bucket in 1/64 message units: refilled by elapsed time, capped at the burst.
+bool Mitigation::take(uint16_t& tokens, uint32_t elapsed_ms, const MeterProfile& p) const {
+  const uint64_t cap = uint64_t{p.burst} * 64;
+  const uint64_t refill = uint64_t{elapsed_ms} * p.rate_per_s * 64 / 1000;
+  const uint64_t t = std::min<uint64_t>(cap, uint64_t{tokens} + refill);
+  if (t < 64) {
+    tokens = static_cast<uint16_t>(t);
+    return false;
+  }
+  tokens = static_cast<uint16_t>(t - 64);
+  return true;
+}
+
+Verdict Mitigation::admit(SourceEntry* s, const SipMessage& m, std::string_view text,
+                          uint32_t now_ms) {
+  bool is_trusted = trusted(s, now_ms);
+  // Echoing a nonce the server sent to this very address proves the source receives there.
+  if (s && !is_trusted && s->nonce_hash) {
+    const Span nonce = !m.authorization.nonce.empty() ? m.authorization.nonce
+                                                      : m.proxy_authorization.nonce;
+    if (!nonce.empty() && nonce_hash(nonce.in(text)) == s->nonce_hash) {
+      s->trusted_until_ms = (now_ms + config_.nonce_trust_s * 1000) | 1;
+      s->tokens.fill(UINT16_MAX);  // a new tier starts with its full burst
+      is_trusted = true;
+    }
+  }
+  const auto cls = static_cast<size_t>(method_class(m));
+  if (s) {
+    const uint32_t elapsed = now_ms - s->meter_ms;
+    s->meter_ms = now_ms;
+    const TierProfile& tier = is_trusted ? config_.trusted : config_.untrusted;
+    bool ok = true;
+    for (size_t c = 0; c < kMethodClasses; ++c) {
+      // Every bucket refills; only this message's class spends.
+      if (c == cls) {
+        ok = take(s->tokens[c], elapsed, tier.classes[c]);
+      } else {
+        const uint64_t cap = uint64_t{tier.classes[c].burst} * 64;
+        s->tokens[c] = static_cast<uint16_t>(std::min<uint64_t>(
+            cap, s->tokens[c] + uint64_t{elapsed} * tier.classes[c].rate_per_s * 64 / 1000));
+      }
+    }
+    if (!ok) {
+      demerit(s, config_.demerits_rate_limited, now_ms);
+      return {Action::drop, Reason::rate_limited};
+    }
+  }
+  if (!is_trusted) {
+    const uint64_t cap = uint64_t{config_.untrusted_budget_burst} * 64;
+    const uint32_t elapsed = now_ms - budget_ms_;
+    budget_ms_ = now_ms;
+    const uint64_t t = std::min<uint64_t>(
+        cap, budget_tokens_ + uint64_t{elapsed} * config_.untrusted_budget_pps * 64 / 1000);
+    if (t < 64) {
+      budget_tokens_ = static_cast<uint32_t>(t);
+      return {Action::drop, Reason::untrusted_budget};
+    }
+    budget_tokens_ = static_cast<uint32_t>(t - 64);
+  }
+  return {Action::pass, Reason::admitted};
+}
+
+void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_view text,
+                       uint32_t now_ms) {
+  if (m.kind != SipKind::response) return;
+  const SourceKey client{meta.dst, meta.dst_port, {}};
+  if (m.cseq_method == SipMethod::REGISTER && m.status >= 200 && m.status < 300) {
+    // The registrar accepted this client: trust it for the expiry it granted.
+    SourceEntry* s = table_.find_or_insert(client, now_ms);
+    if (!s) return;
+    const int32_t expires = m.contact_expires >= 0 ? m.contact_expires
+                            : m.expires >= 0      ? m.expires
+                                                  : 3600;
+    s->trusted_until_ms =
+        expires == 0 ? 0
+                     : (now_ms + std::min<uint32_t>(uint32_t(expires), config_.trust_max_s) * 1000) | 1;
+    s->demerits = 0;
+    s->tokens.fill(UINT16_MAX);  // a new tier starts with its full burst
+    return;
+  }
+  if (m.status == 401 || m.status == 407) {
+    const Challenge& c = m.status == 401 ? m.www_authenticate : m.proxy_authenticate;
+    if (c.nonce.empty()) return;
+    if (SourceEntry* s = table_.find_or_insert(client, now_ms)) s->nonce_hash = nonce_hash(c.nonce.in(text));
+    return;
+  }
+  if (m.status == 403) demerit(table_.find(client), config_.demerits_auth_failure, now_ms);
+}
+
+uint32_t Mitigation::nonce_hash(std::string_view nonce) {  // FNV-1a: a tag, not a secret
+  uint32_t h = 2166136261u;
+  for (char c : nonce) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
+  return h | 1;
+}
+
+}  // namespace sipshield

@@ -1,0 +1,81 @@
+// Per-source judgement of SIP from outside, and what the servers' own answers teach: trust from
+// a 200 OK to REGISTER or an echoed challenge nonce, demerits that end in bans, per-class meters
+// with a profile per tier, and a shared budget for sources without trust.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+#include "packet/parse.hpp"
+#include "sip/message.hpp"
+#include "state/source_table.hpp"
+#include "telemetry/reasons.hpp"
+
+namespace sipshield {
+
+struct MeterProfile {
+  uint32_t rate_per_s = 1;  // messages per second, sustained
+  uint16_t burst = 5;       // messages at once (at most 1000)
+};
+
+struct TierProfile {
+  std::array<MeterProfile, kMethodClasses> classes;
+};
+
+struct PolicyConfig {
+  TierProfile untrusted{{MeterProfile{1, 5}, MeterProfile{1, 5}, MeterProfile{1, 5},
+                         MeterProfile{5, 20}, MeterProfile{10, 40}}};
+  TierProfile trusted{{MeterProfile{5, 20}, MeterProfile{10, 40}, MeterProfile{5, 20},
+                       MeterProfile{50, 200}, MeterProfile{100, 400}}};
+  uint32_t untrusted_budget_pps = 500;  // per worker: every untrusted request shares it
+  uint16_t untrusted_budget_burst = 1000;
+  uint16_t demerit_threshold = 20;
+  uint32_t demerit_window_s = 60;
+  uint32_t ban_s = 600;
+  uint16_t demerits_malformed = 5;
+  uint16_t demerits_rate_limited = 1;
+  uint16_t demerits_auth_failure = 3;
+  uint32_t trust_max_s = 3600;  // a registration's trust lasts its expiry, at most this
+  uint32_t nonce_trust_s = 60;  // trust for echoing a nonce the server sent to that address
+  uint32_t max_sources = 65536;
+  uint32_t idle_s = 300;
+};
+
+MethodClass method_class(const SipMessage& m);
+
+class Mitigation {
+ public:
+  Mitigation(const PolicyConfig& config, const KeyedHash& hash);
+
+  // Before the tokenizer: the source's entry (created if there is room), or null.
+  SourceEntry* source(const PacketMeta& meta, uint32_t now_ms);
+  bool banned(const SourceEntry* s, uint32_t now_ms) const {
+    return s && s->banned_until_ms && before(now_ms, s->banned_until_ms);
+  }
+  bool trusted(const SourceEntry* s, uint32_t now_ms) const {
+    return s && s->trusted_until_ms && before(now_ms, s->trusted_until_ms);
+  }
+  // Adds demerits; at the threshold within the window, the source is banned.
+  void demerit(SourceEntry* s, uint16_t points, uint32_t now_ms);
+  void ban(SourceEntry* s, uint32_t seconds, uint32_t now_ms);
+  // After the tokenizer and the signatures: meters and the untrusted budget.
+  Verdict admit(SourceEntry* s, const SipMessage& m, std::string_view text, uint32_t now_ms);
+  // A message from the protected side to a client: learn trust, nonces and failures.
+  void learn(const PacketMeta& meta, const SipMessage& m, std::string_view text, uint32_t now_ms);
+  void expire_step(uint32_t now_ms, unsigned budget) { table_.expire_step(now_ms, budget); }
+
+  const SourceTable& table() const { return table_; }
+  const PolicyConfig& config() const { return config_; }
+
+ private:
+  bool take(uint16_t& tokens, uint32_t elapsed_ms, const MeterProfile& p) const;
+  static uint32_t nonce_hash(std::string_view nonce);
+
+  PolicyConfig config_;
+  SourceTable table_;
+  uint32_t budget_ms_ = 0;
+  uint32_t budget_tokens_ = 0;  // in 1/64 units
+};
+
+}  // namespace sipshield

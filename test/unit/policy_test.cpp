@@ -1,0 +1,174 @@
+// The per-source policy through the replay: trust learned from the servers' answers, meters per
+// tier, demerits and bans, the shared untrusted budget. Time comes from the frames' timestamps.
+#include <catch2/catch.hpp>
+
+#include "dataplane/replay.hpp"
+#include "state/source_table.hpp"
+#include "support.hpp"
+
+using namespace sipshield;
+using test::ep;
+
+namespace {
+
+std::string request(const std::string& method, const std::string& extra = "",
+                    const std::string& user = "1001") {
+  return method + " sip:example.test SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.16.1;branch=z9hG4bK" +
+         user + "\r\nMax-Forwards: 70\r\nFrom: <sip:" + user + "@example.test>;tag=f\r\nTo: <sip:" +
+         user + "@example.test>\r\nCall-ID: c-" + user + "\r\nCSeq: 1 " + method + "\r\n" + extra +
+         "Content-Length: 0\r\n\r\n";
+}
+
+std::string response(const std::string& status, const std::string& method,
+                     const std::string& extra = "") {
+  return "SIP/2.0 " + status + "\r\nVia: SIP/2.0/UDP 198.18.16.1;branch=z9hG4bK1\r\n"
+         "From: <sip:1001@example.test>;tag=f\r\nTo: <sip:1001@example.test>;tag=s\r\n"
+         "Call-ID: c-1001\r\nCSeq: 1 " + method + "\r\n" + extra + "Content-Length: 0\r\n\r\n";
+}
+
+struct Run {
+  Config config;
+  std::vector<Frame> frames;
+  std::vector<uint64_t> times;
+  uint64_t t = 1'000'000'000;
+  Run() : config(parse_config_text(R"({"protected": ["198.18.0.10:5060"]})")) {}
+  void from(const char* client, const std::string& payload, uint64_t gap_us = 1000) {
+    frames.push_back(build_udp(ep(client), ep("198.18.0.10"), payload)[0]);
+    times.push_back(t += gap_us);
+  }
+  void to(const char* client, const std::string& payload, uint64_t gap_us = 1000) {
+    frames.push_back(build_udp(ep("198.18.0.10"), ep(client), payload)[0]);
+    times.push_back(t += gap_us);
+  }
+  std::vector<Verdict> go() {
+    test::ensure_eal();
+    const KeyedHash hash(5);
+    Replay r(config, hash);
+    for (size_t i = 0; i < frames.size(); ++i) r.feed(times[i], frames[i]);
+    r.finish();
+    return r.verdicts();
+  }
+};
+
+size_t count(const std::vector<Verdict>& v, Reason r, size_t from = 0) {
+  size_t n = 0;
+  for (size_t i = from; i < v.size(); ++i) n += v[i].reason == r;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a 200 OK to REGISTER trusts the client for the granted expiry", "[policy]") {
+  Run run;
+  run.from("198.18.16.1", request("REGISTER"));
+  run.to("198.18.16.1", response("200 OK", "REGISTER", "Contact: <sip:1001@198.18.16.1>;expires=60\r\n"));
+  for (int i = 0; i < 15; ++i) run.from("198.18.16.1", request("REGISTER"), 10'000);
+  for (int i = 0; i < 15; ++i) run.from("198.18.16.2", request("REGISTER", "", "1002"), 10'000);
+  // After the expiry, the same client is untrusted again.
+  run.from("198.18.16.1", request("REGISTER"), 61'000'000);
+  for (int i = 0; i < 9; ++i) run.from("198.18.16.1", request("REGISTER"), 1000);
+  const auto v = run.go();
+  CHECK(count(v, Reason::admitted, 0) >= 2 + 15 + 5);
+  for (int i = 2; i < 17; ++i) CHECK(v[i].reason == Reason::admitted);  // trusted: burst 20
+  CHECK(count(v, Reason::rate_limited, 17) >= 10 + 5);  // untrusted: burst 5, 1/s
+  CHECK(count(v, Reason::admitted, 17) <= 5 + 5);
+}
+
+TEST_CASE("echoing the server's nonce from the same address earns trust", "[policy]") {
+  Run run;
+  run.config.policy.untrusted_budget_pps = 1;
+  run.config.policy.untrusted_budget_burst = 1;
+  run.from("198.18.16.7", request("REGISTER"));
+  run.to("198.18.16.7",
+         response("401 Unauthorized", "REGISTER", "WWW-Authenticate: Digest realm=\"x\", nonce=\"abc123\"\r\n"));
+  run.from("198.18.16.7", request("REGISTER", "Authorization: Digest username=\"1001\", realm=\"x\", "
+                                              "nonce=\"abc123\", uri=\"sip:x\", response=\"00\"\r\n"));
+  run.from("198.18.16.8", request("REGISTER", "Authorization: Digest username=\"1001\", realm=\"x\", "
+                                              "nonce=\"abc123\", uri=\"sip:x\", response=\"00\"\r\n", "1002"));
+  const auto v = run.go();
+  CHECK(v[0].reason == Reason::admitted);          // the budget's one token
+  CHECK(v[2].reason == Reason::admitted);          // trusted by the nonce: no budget needed
+  CHECK(v[3].reason == Reason::untrusted_budget);  // another address echoing it: no trust
+}
+
+TEST_CASE("demerits for malformed messages end in a ban", "[policy]") {
+  Run run;
+  std::string broken = request("OPTIONS");
+  broken.erase(broken.find("Call-ID"), broken.find("CSeq") - broken.find("Call-ID"));
+  for (int i = 0; i < 4; ++i) run.from("198.18.66.1", broken);  // 4 x 5 demerits = 20
+  run.from("198.18.66.1", request("OPTIONS"));
+  run.from("198.18.66.2", request("OPTIONS"));  // a neighbour is not affected
+  const auto v = run.go();
+  for (int i = 0; i < 4; ++i) CHECK(v[i].reason == Reason::sip_missing_call_id);
+  CHECK(v[4].reason == Reason::source_banned);
+  CHECK(v[5].reason == Reason::admitted);
+}
+
+TEST_CASE("a ban rule bans the source; its later messages stop at the lookup", "[policy]") {
+  Run run;
+  run.from("198.18.66.3", request("OPTIONS", "User-Agent: friendly-scanner\r\n"));
+  run.from("198.18.66.3", request("OPTIONS"), 1'000'000);
+  run.from("198.18.66.3", request("OPTIONS"), 3601'000'000ull);  // after the rule's hour
+  const auto v = run.go();
+  CHECK(v[0].reason == Reason::sip_signature);
+  CHECK(v[1].reason == Reason::source_banned);
+  CHECK(v[2].reason == Reason::admitted);
+}
+
+TEST_CASE("trusted sources skip the signature scan", "[policy]") {
+  Run run;
+  run.config.signature_rules = parse_rules(R"({"rules": [{"id": "opt", "pattern": "OPTIONS",
+      "scope": "start_line", "action": "drop"}]})");
+  run.from("198.18.16.1", request("OPTIONS"));
+  run.to("198.18.16.1", response("200 OK", "REGISTER", "Expires: 300\r\n"));
+  run.from("198.18.16.1", request("OPTIONS"));
+  const auto v = run.go();
+  CHECK(v[0].reason == Reason::sip_signature);
+  CHECK(v[2].reason == Reason::admitted);
+}
+
+TEST_CASE("the untrusted budget is shared; trusted users do not spend it", "[policy]") {
+  Run run;
+  run.config.policy.untrusted_budget_pps = 10;
+  run.config.policy.untrusted_budget_burst = 10;
+  run.from("198.18.16.1", request("REGISTER"));
+  run.to("198.18.16.1", response("200 OK", "REGISTER", "Expires: 300\r\n"));
+  for (int i = 0; i < 40; ++i) {
+    const std::string bot = "198.19.0." + std::to_string(i + 1);
+    run.from(bot.c_str(), request("INVITE", "", std::to_string(2000 + i)), 100);
+  }
+  for (int i = 0; i < 5; ++i) run.from("198.18.16.1", request("INVITE"), 100);
+  const auto v = run.go();
+  CHECK(count(v, Reason::untrusted_budget) >= 28);  // 40 newcomers, about 10 tokens
+  CHECK(count(v, Reason::untrusted_budget) <= 31);
+  for (size_t i = v.size() - 5; i < v.size(); ++i) CHECK(v[i].reason == Reason::admitted);
+}
+
+TEST_CASE("403 answers count against the client", "[policy]") {
+  Run run;
+  for (int i = 0; i < 7; ++i) {
+    run.from("198.18.66.9", request("REGISTER"), 100'000);
+    run.to("198.18.66.9", response("403 Forbidden", "REGISTER"));
+  }
+  run.from("198.18.66.9", request("REGISTER"), 100'000);
+  const auto v = run.go();
+  CHECK(v.back().reason == Reason::source_banned);  // 7 x 3 demerits > 20
+}
+
+TEST_CASE("the source table never evicts and expires only idle untrusted entries", "[state]") {
+  const KeyedHash hash(9);
+  SourceTable t(4, 1000, hash);
+  std::vector<SourceEntry*> e;
+  for (uint16_t p = 1; p <= 4; ++p) e.push_back(t.find_or_insert({test::ip("198.18.1.1"), p, {}}, 0));
+  for (auto* x : e) REQUIRE(x != nullptr);
+  CHECK(t.find_or_insert({test::ip("198.18.1.1"), 5, {}}, 0) == nullptr);
+  CHECK(t.insert_failures() == 1);
+  e[0]->trusted_until_ms = 100000;
+  e[1]->banned_until_ms = 100000;
+  e[2]->last_seen_ms = 1500;
+  t.expire_step(2000, 4);
+  CHECK(t.size() == 3);  // only entry 4 (port 4): idle, untrusted, not banned
+  CHECK(t.find({test::ip("198.18.1.1"), 4, {}}) == nullptr);
+  CHECK(t.find({test::ip("198.18.1.1"), 1, {}}) == e[0]);
+  CHECK(t.find_or_insert({test::ip("198.18.1.1"), 5, {}}, 2000) != nullptr);
+}
