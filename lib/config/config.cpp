@@ -83,7 +83,7 @@ void read_meter(const Node& n, MeterProfile& m) {
 }
 
 void read_policy(const Node& n, PolicyConfig& p) {
-  n.object({"untrusted", "trusted", "untrusted_budget", "demerits", "trust", "sources"});
+  n.object({"untrusted", "trusted", "untrusted_budget", "demerits", "trust", "sources", "dialogs"});
   for (auto [key, tier] :
        {std::pair{"untrusted", &p.untrusted}, std::pair{"trusted", &p.trusted}}) {
     if (auto t = n.find(key)) {
@@ -99,7 +99,8 @@ void read_policy(const Node& n, PolicyConfig& p) {
     p.untrusted_budget_burst = m.burst;
   }
   if (auto d = n.find("demerits")) {
-    d->object({"threshold", "window_s", "ban_s", "malformed", "rate_limited", "auth_failure"});
+    d->object({"threshold", "window_s", "ban_s", "malformed", "rate_limited", "auth_failure",
+               "no_dialog"});
     const auto points = [](const Node& v) { return static_cast<uint16_t>(v.integer(0, 1000)); };
     optional_field(*d, "threshold", p.demerit_threshold,
                    [](const Node& v) { return static_cast<uint16_t>(v.integer(1, 10000)); });
@@ -110,12 +111,24 @@ void read_policy(const Node& n, PolicyConfig& p) {
     optional_field(*d, "malformed", p.demerits_malformed, points);
     optional_field(*d, "rate_limited", p.demerits_rate_limited, points);
     optional_field(*d, "auth_failure", p.demerits_auth_failure, points);
+    optional_field(*d, "no_dialog", p.demerits_no_dialog, points);
   }
   if (auto t = n.find("trust")) {
     t->object({"max_s", "nonce_s"});
     optional_field(*t, "max_s", p.trust_max_s,
                    [](const Node& v) { return static_cast<uint32_t>(v.integer(0, 7 * 86400)); });
     optional_field(*t, "nonce_s", p.nonce_trust_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(0, 86400)); });
+  }
+  if (auto d = n.find("dialogs")) {
+    d->object({"max", "transaction_s", "dialog_s", "grace_s"});
+    optional_field(*d, "max", p.max_dialogs,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 1u << 26)); });
+    optional_field(*d, "transaction_s", p.transaction_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 3600)); });
+    optional_field(*d, "dialog_s", p.dialog_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 7 * 86400)); });
+    optional_field(*d, "grace_s", p.grace_s,
                    [](const Node& v) { return static_cast<uint32_t>(v.integer(0, 86400)); });
   }
   if (auto s = n.find("sources")) {
@@ -145,9 +158,15 @@ json policy_to_json(const PolicyConfig& p) {
             {"ban_s", p.ban_s},
             {"malformed", p.demerits_malformed},
             {"rate_limited", p.demerits_rate_limited},
-            {"auth_failure", p.demerits_auth_failure}}},
+            {"auth_failure", p.demerits_auth_failure},
+            {"no_dialog", p.demerits_no_dialog}}},
           {"trust", {{"max_s", p.trust_max_s}, {"nonce_s", p.nonce_trust_s}}},
-          {"sources", {{"max", p.max_sources}, {"idle_s", p.idle_s}}}};
+          {"sources", {{"max", p.max_sources}, {"idle_s", p.idle_s}}},
+          {"dialogs",
+           {{"max", p.max_dialogs},
+            {"transaction_s", p.transaction_s},
+            {"dialog_s", p.dialog_s},
+            {"grace_s", p.grace_s}}}};
 }
 
 PortConfig read_port(const Node& node, const std::filesystem::path& base_dir) {

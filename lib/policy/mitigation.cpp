@@ -7,16 +7,21 @@ namespace sipshield {
 MethodClass method_class(const SipMessage& m) {
   if (m.kind == SipKind::response) return MethodClass::response;
   switch (m.method) {
-    case SipMethod::REGISTER: return MethodClass::register_;
-    case SipMethod::INVITE: return MethodClass::invite;
-    case SipMethod::OPTIONS: return MethodClass::options;
-    default: return MethodClass::other;
+    case SipMethod::REGISTER:
+      return MethodClass::register_;
+    case SipMethod::INVITE:
+      return MethodClass::invite;
+    case SipMethod::OPTIONS:
+      return MethodClass::options;
+    default:
+      return MethodClass::other;
   }
 }
 
 Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash)
     : config_(config),
       table_(config.max_sources, config.idle_s * 1000, hash),
+      dialogs_(config.max_dialogs, hash),
       budget_tokens_(uint32_t{config.untrusted_budget_burst} * 64) {}
 
 SourceEntry* Mitigation::source(const PacketMeta& meta, uint32_t now_ms) {
@@ -60,8 +65,8 @@ Verdict Mitigation::admit(SourceEntry* s, const SipMessage& m, std::string_view 
   bool is_trusted = trusted(s, now_ms);
   // Echoing a nonce the server sent to this very address proves the source receives there.
   if (s && !is_trusted && s->nonce_hash) {
-    const Span nonce = !m.authorization.nonce.empty() ? m.authorization.nonce
-                                                      : m.proxy_authorization.nonce;
+    const Span nonce =
+        !m.authorization.nonce.empty() ? m.authorization.nonce : m.proxy_authorization.nonce;
     if (!nonce.empty() && nonce_hash(nonce.in(text)) == s->nonce_hash) {
       s->trusted_until_ms = (now_ms + config_.nonce_trust_s * 1000) | 1;
       s->tokens.fill(UINT16_MAX);  // a new tier starts with its full burst
@@ -104,20 +109,54 @@ Verdict Mitigation::admit(SourceEntry* s, const SipMessage& m, std::string_view 
   return {Action::pass, Reason::admitted};
 }
 
+std::optional<Reason> Mitigation::check_dialog(const PacketMeta& meta, const SipMessage& m,
+                                               std::string_view text, uint32_t now_ms) {
+  if (!started_) {
+    started_ = true;
+    start_ms_ = now_ms;
+  }
+  const bool in_dialog_request =
+      m.kind == SipKind::request && (m.method == SipMethod::ACK || m.method == SipMethod::CANCEL ||
+                                     m.method == SipMethod::BYE || !m.to.tag.empty());
+  if (m.kind != SipKind::response && !in_dialog_request) return std::nullopt;
+  if (dialogs_.find(dialog_key(meta.src, m, text), now_ms)) return std::nullopt;
+  if (now_ms - start_ms_ < config_.grace_s * 1000) return std::nullopt;
+  return m.kind == SipKind::response ? Reason::unsolicited_response : Reason::no_dialog;
+}
+
+void Mitigation::note_admitted(const PacketMeta& meta, const SipMessage& m, std::string_view text,
+                               uint32_t now_ms) {
+  if (m.kind == SipKind::request) {
+    if ((m.method == SipMethod::INVITE || m.method == SipMethod::SUBSCRIBE) && m.to.tag.empty())
+      dialogs_.touch(dialog_key(meta.src, m, text), now_ms, config_.transaction_s * 1000);
+  } else if (m.cseq_method == SipMethod::INVITE && m.status >= 200 && m.status < 300) {
+    dialogs_.touch(dialog_key(meta.src, m, text), now_ms, config_.dialog_s * 1000);
+  }
+}
+
 void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_view text,
                        uint32_t now_ms) {
-  if (m.kind != SipKind::response) return;
+  if (m.kind == SipKind::request) {
+    // The servers expect the client's answers, and in-dialog requests after an INVITE.
+    dialogs_.touch(
+        dialog_key(meta.dst, m, text), now_ms,
+        (m.method == SipMethod::INVITE ? config_.dialog_s : config_.transaction_s) * 1000);
+    return;
+  }
+  if (m.cseq_method == SipMethod::INVITE && m.status >= 200 && m.status < 300)
+    dialogs_.touch(dialog_key(meta.dst, m, text), now_ms, config_.dialog_s * 1000);
   const SourceKey client{meta.dst, meta.dst_port, {}};
   if (m.cseq_method == SipMethod::REGISTER && m.status >= 200 && m.status < 300) {
     // The registrar accepted this client: trust it for the expiry it granted.
     SourceEntry* s = table_.find_or_insert(client, now_ms);
     if (!s) return;
     const int32_t expires = m.contact_expires >= 0 ? m.contact_expires
-                            : m.expires >= 0      ? m.expires
-                                                  : 3600;
+                            : m.expires >= 0       ? m.expires
+                                                   : 3600;
     s->trusted_until_ms =
-        expires == 0 ? 0
-                     : (now_ms + std::min<uint32_t>(uint32_t(expires), config_.trust_max_s) * 1000) | 1;
+        expires == 0
+            ? 0
+            : (now_ms + std::min<uint32_t>(uint32_t(expires), config_.trust_max_s) * 1000) | 1;
     s->demerits = 0;
     s->tokens.fill(UINT16_MAX);  // a new tier starts with its full burst
     return;
@@ -125,7 +164,8 @@ void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_
   if (m.status == 401 || m.status == 407) {
     const Challenge& c = m.status == 401 ? m.www_authenticate : m.proxy_authenticate;
     if (c.nonce.empty()) return;
-    if (SourceEntry* s = table_.find_or_insert(client, now_ms)) s->nonce_hash = nonce_hash(c.nonce.in(text));
+    if (SourceEntry* s = table_.find_or_insert(client, now_ms))
+      s->nonce_hash = nonce_hash(c.nonce.in(text));
     return;
   }
   if (m.status == 403) demerit(table_.find(client), config_.demerits_auth_failure, now_ms);

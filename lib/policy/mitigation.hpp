@@ -5,10 +5,12 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "packet/parse.hpp"
 #include "sip/message.hpp"
+#include "state/dialog_table.hpp"
 #include "state/source_table.hpp"
 #include "telemetry/reasons.hpp"
 
@@ -40,6 +42,11 @@ struct PolicyConfig {
   uint32_t nonce_trust_s = 60;  // trust for echoing a nonce the server sent to that address
   uint32_t max_sources = 65536;
   uint32_t idle_s = 300;
+  uint16_t demerits_no_dialog = 2;
+  uint32_t max_dialogs = 65536;  // transaction and dialog legs per worker
+  uint32_t transaction_s = 32;   // RFC 3261 timer B (64*T1)
+  uint32_t dialog_s = 7200;      // an established call's leg, refreshed by its traffic
+  uint32_t grace_s = 0;          // after start: missing state is not enforced (live calls)
 };
 
 MethodClass method_class(const SipMessage& m);
@@ -61,9 +68,19 @@ class Mitigation {
   void ban(SourceEntry* s, uint32_t seconds, uint32_t now_ms);
   // After the tokenizer and the signatures: meters and the untrusted budget.
   Verdict admit(SourceEntry* s, const SipMessage& m, std::string_view text, uint32_t now_ms);
+  // Responses and in-dialog requests must match a leg the servers know of; nullopt: fine.
+  std::optional<Reason> check_dialog(const PacketMeta& meta, const SipMessage& m,
+                                     std::string_view text, uint32_t now_ms);
+  // An admitted message from a client that opens or confirms a leg (INVITE, SUBSCRIBE, 2xx).
+  void note_admitted(const PacketMeta& meta, const SipMessage& m, std::string_view text,
+                     uint32_t now_ms);
   // A message from the protected side to a client: learn trust, nonces and failures.
   void learn(const PacketMeta& meta, const SipMessage& m, std::string_view text, uint32_t now_ms);
-  void expire_step(uint32_t now_ms, unsigned budget) { table_.expire_step(now_ms, budget); }
+  void expire_step(uint32_t now_ms, unsigned budget) {
+    table_.expire_step(now_ms, budget);
+    dialogs_.expire_step(now_ms, budget);
+  }
+  const DialogTable& dialogs() const { return dialogs_; }
 
   const SourceTable& table() const { return table_; }
   const PolicyConfig& config() const { return config_; }
@@ -72,8 +89,15 @@ class Mitigation {
   bool take(uint16_t& tokens, uint32_t elapsed_ms, const MeterProfile& p) const;
   static uint32_t nonce_hash(std::string_view nonce);
 
+  DialogKey dialog_key(const IpAddress& client, const SipMessage& m, std::string_view text) const {
+    return {client, dialogs_.call_id_hash(m.call_id.in(text))};
+  }
+
   PolicyConfig config_;
   SourceTable table_;
+  DialogTable dialogs_;
+  bool started_ = false;
+  uint32_t start_ms_ = 0;
   uint32_t budget_ms_ = 0;
   uint32_t budget_tokens_ = 0;  // in 1/64 units
 };

@@ -247,6 +247,10 @@ class Pipeline {
       mitigation_.demerit(src, mitigation_.config().demerits_malformed, now_ms);
       return {Action::drop, sip.reason};
     }
+    if (const auto orphan = mitigation_.check_dialog(meta, message_, text, now_ms)) {
+      mitigation_.demerit(src, mitigation_.config().demerits_no_dialog, now_ms);
+      return {Action::drop, *orphan};
+    }
     if (message_.kind == SipKind::keepalive) {  // metered like other requests, never scanned
       const Verdict v = mitigation_.admit(src, message_, text, now_ms);
       return v.action == Action::pass ? Verdict{Action::pass, Reason::sip_keepalive} : v;
@@ -264,6 +268,7 @@ class Pipeline {
     }
     Verdict v = mitigation_.admit(src, message_, text, now_ms);
     v.rule = rule;
+    if (v.action == Action::pass) mitigation_.note_admitted(meta, message_, text, now_ms);
     return v;
   }
 
@@ -274,11 +279,15 @@ class Pipeline {
     PacketMeta meta;
     const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
     if (!parse_frame(frame, rte_pktmbuf_data_len(m), meta, checksum_state(m)).ok || !meta.has_udp ||
-        meta.is_fragment || !services_.matches(meta.src, meta.src_port))
+        !services_.matches(meta.src, meta.src_port))
       return;
-    const std::string_view text(reinterpret_cast<const char*>(frame + meta.payload_offset),
-                                meta.payload_length);
-    if (tokenize(text, message_, sip_limits_).ok)
+    // A first fragment carries the start line and the headers: enough to learn from.
+    const size_t from = meta.is_fragment ? meta.l4_offset + 8u : meta.payload_offset;
+    const size_t to = meta.is_fragment ? size_t{meta.frag_data_offset} + meta.frag_data_length
+                                       : size_t{meta.payload_offset} + meta.payload_length;
+    if (to <= from) return;
+    const std::string_view text(reinterpret_cast<const char*>(frame + from), to - from);
+    if (tokenize(text, message_, sip_limits_, meta.is_fragment).ok)
       mitigation_.learn(meta, message_, text, static_cast<uint32_t>(now / 1'000'000));
   }
 

@@ -131,7 +131,10 @@ struct SipVerdict {
   Reason reason;  // when !ok
 };
 
-// Reads `payload` (one UDP datagram's payload, reassembled) into `message`.
-SipVerdict tokenize(std::string_view payload, SipMessage& message, const SipLimits& limits = {});
+// Reads `payload` (one UDP datagram's payload, reassembled) into `message`. With
+// `headers_only`, a body cut short is accepted (the first fragment of a datagram the filter
+// forwards without judging it, read to learn from its headers).
+SipVerdict tokenize(std::string_view payload, SipMessage& message, const SipLimits& limits = {},
+                    bool headers_only = false);
 
 }  // namespace sipshield

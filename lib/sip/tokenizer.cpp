@@ -612,7 +612,8 @@ SipMethod method_from_text(std::string_view text) {
   return SipMethod::other;
 }
 
-SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits) {
+SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits,
+                    bool headers_only) {
   m = SipMessage{};
   if (msg.size() > limits.max_message_bytes || msg.size() > UINT16_MAX)
     return fail(Reason::sip_message_too_long);
@@ -859,8 +860,10 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
   // extra octets after it are discarded. Without Content-Length the datagram's end is the end.
   const size_t remaining = msg.size() - pos;
   if (m.content_length >= 0) {
-    if (content_length > remaining) return fail(Reason::sip_content_length_overflow);
-    m.body = {static_cast<uint16_t>(pos), static_cast<uint16_t>(content_length)};
+    if (content_length > remaining && !headers_only)
+      return fail(Reason::sip_content_length_overflow);
+    m.body = {static_cast<uint16_t>(pos),
+              static_cast<uint16_t>(std::min<uint64_t>(content_length, remaining))};
   } else {
     m.body = {static_cast<uint16_t>(pos), static_cast<uint16_t>(remaining)};
   }

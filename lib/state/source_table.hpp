@@ -28,18 +28,18 @@ static_assert(sizeof(SourceKey) == 24);
 
 // Times are milliseconds of the worker's clock (uint32: about 49 days; differences wrap safely).
 struct alignas(64) SourceEntry {
-  IpAddress ip;                 // 16
-  uint16_t port;                // 2
-  uint16_t demerits;            // 2: within the current window
-  uint32_t next;                // 4: hash chain
-  uint32_t last_seen_ms;        // 4
-  uint32_t trusted_until_ms;    // 4: 0 = never trusted
-  uint32_t banned_until_ms;     // 4: 0 = not banned
-  uint32_t demerit_window_ms;   // 4: start of the demerit window
-  uint32_t meter_ms;            // 4: when the buckets were last filled
-  uint32_t nonce_hash;          // 4: the last nonce the server challenged this source with
+  IpAddress ip;                // 16
+  uint16_t port;               // 2
+  uint16_t demerits;           // 2: within the current window
+  uint32_t next;               // 4: hash chain
+  uint32_t last_seen_ms;       // 4
+  uint32_t trusted_until_ms;   // 4: 0 = never trusted
+  uint32_t banned_until_ms;    // 4: 0 = not banned
+  uint32_t demerit_window_ms;  // 4: start of the demerit window
+  uint32_t meter_ms;           // 4: when the buckets were last filled
+  uint32_t nonce_hash;         // 4: the last nonce the server challenged this source with
   std::array<uint16_t, kMethodClasses> tokens;  // 10: per class, in 1/64 token units
-  uint8_t in_use;               // 1
+  uint8_t in_use;                               // 1
   uint8_t pad[5];
 };
 static_assert(sizeof(SourceEntry) == 64, "a source entry is one cache line");
@@ -76,6 +76,8 @@ class SourceTable {
 };
 
 // Has time `t` passed `deadline`, on a wrapping millisecond clock?
-inline bool before(uint32_t t, uint32_t deadline) { return static_cast<int32_t>(t - deadline) < 0; }
+inline bool before(uint32_t t, uint32_t deadline) {
+  return static_cast<int32_t>(t - deadline) < 0;
+}
 
 }  // namespace sipshield

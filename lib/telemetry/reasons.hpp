@@ -82,7 +82,9 @@ namespace sipshield {
   /* per-source policy */                                                                      \
   X(source_banned, "the source is banned (signature, demerits)")                               \
   X(rate_limited, "the source exceeds its tier's meter for this method class")                 \
-  X(untrusted_budget, "the shared budget for sources without trust is spent")
+  X(untrusted_budget, "the shared budget for sources without trust is spent")                  \
+  X(no_dialog, "ACK, BYE, CANCEL or in-dialog request matching no transaction or dialog")      \
+  X(unsolicited_response, "response to no request the servers sent to that address")
 
 enum class Reason : uint8_t {
 #define SIPSHIELD_REASON_ENUM(name, desc) name,

@@ -14,16 +14,18 @@ namespace {
 std::string request(const std::string& method, const std::string& extra = "",
                     const std::string& user = "1001") {
   return method + " sip:example.test SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.16.1;branch=z9hG4bK" +
-         user + "\r\nMax-Forwards: 70\r\nFrom: <sip:" + user + "@example.test>;tag=f\r\nTo: <sip:" +
-         user + "@example.test>\r\nCall-ID: c-" + user + "\r\nCSeq: 1 " + method + "\r\n" + extra +
-         "Content-Length: 0\r\n\r\n";
+         user + "\r\nMax-Forwards: 70\r\nFrom: <sip:" + user +
+         "@example.test>;tag=f\r\nTo: <sip:" + user + "@example.test>\r\nCall-ID: c-" + user +
+         "\r\nCSeq: 1 " + method + "\r\n" + extra + "Content-Length: 0\r\n\r\n";
 }
 
 std::string response(const std::string& status, const std::string& method,
                      const std::string& extra = "") {
-  return "SIP/2.0 " + status + "\r\nVia: SIP/2.0/UDP 198.18.16.1;branch=z9hG4bK1\r\n"
+  return "SIP/2.0 " + status +
+         "\r\nVia: SIP/2.0/UDP 198.18.16.1;branch=z9hG4bK1\r\n"
          "From: <sip:1001@example.test>;tag=f\r\nTo: <sip:1001@example.test>;tag=s\r\n"
-         "Call-ID: c-1001\r\nCSeq: 1 " + method + "\r\n" + extra + "Content-Length: 0\r\n\r\n";
+         "Call-ID: c-1001\r\nCSeq: 1 " +
+         method + "\r\n" + extra + "Content-Length: 0\r\n\r\n";
 }
 
 struct Run {
@@ -61,7 +63,8 @@ size_t count(const std::vector<Verdict>& v, Reason r, size_t from = 0) {
 TEST_CASE("a 200 OK to REGISTER trusts the client for the granted expiry", "[policy]") {
   Run run;
   run.from("198.18.16.1", request("REGISTER"));
-  run.to("198.18.16.1", response("200 OK", "REGISTER", "Contact: <sip:1001@198.18.16.1>;expires=60\r\n"));
+  run.to("198.18.16.1",
+         response("200 OK", "REGISTER", "Contact: <sip:1001@198.18.16.1>;expires=60\r\n"));
   for (int i = 0; i < 15; ++i) run.from("198.18.16.1", request("REGISTER"), 10'000);
   for (int i = 0; i < 15; ++i) run.from("198.18.16.2", request("REGISTER", "", "1002"), 10'000);
   // After the expiry, the same client is untrusted again.
@@ -70,7 +73,7 @@ TEST_CASE("a 200 OK to REGISTER trusts the client for the granted expiry", "[pol
   const auto v = run.go();
   CHECK(count(v, Reason::admitted, 0) >= 2 + 15 + 5);
   for (int i = 2; i < 17; ++i) CHECK(v[i].reason == Reason::admitted);  // trusted: burst 20
-  CHECK(count(v, Reason::rate_limited, 17) >= 10 + 5);  // untrusted: burst 5, 1/s
+  CHECK(count(v, Reason::rate_limited, 17) >= 10 + 5);                  // untrusted: burst 5, 1/s
   CHECK(count(v, Reason::admitted, 17) <= 5 + 5);
 }
 
@@ -79,12 +82,15 @@ TEST_CASE("echoing the server's nonce from the same address earns trust", "[poli
   run.config.policy.untrusted_budget_pps = 1;
   run.config.policy.untrusted_budget_burst = 1;
   run.from("198.18.16.7", request("REGISTER"));
-  run.to("198.18.16.7",
-         response("401 Unauthorized", "REGISTER", "WWW-Authenticate: Digest realm=\"x\", nonce=\"abc123\"\r\n"));
-  run.from("198.18.16.7", request("REGISTER", "Authorization: Digest username=\"1001\", realm=\"x\", "
-                                              "nonce=\"abc123\", uri=\"sip:x\", response=\"00\"\r\n"));
-  run.from("198.18.16.8", request("REGISTER", "Authorization: Digest username=\"1001\", realm=\"x\", "
-                                              "nonce=\"abc123\", uri=\"sip:x\", response=\"00\"\r\n", "1002"));
+  run.to("198.18.16.7", response("401 Unauthorized", "REGISTER",
+                                 "WWW-Authenticate: Digest realm=\"x\", nonce=\"abc123\"\r\n"));
+  run.from("198.18.16.7", request("REGISTER",
+                                  "Authorization: Digest username=\"1001\", realm=\"x\", "
+                                  "nonce=\"abc123\", uri=\"sip:x\", response=\"00\"\r\n"));
+  run.from("198.18.16.8", request("REGISTER",
+                                  "Authorization: Digest username=\"1001\", realm=\"x\", "
+                                  "nonce=\"abc123\", uri=\"sip:x\", response=\"00\"\r\n",
+                                  "1002"));
   const auto v = run.go();
   CHECK(v[0].reason == Reason::admitted);          // the budget's one token
   CHECK(v[2].reason == Reason::admitted);          // trusted by the nonce: no budget needed
@@ -159,7 +165,8 @@ TEST_CASE("the source table never evicts and expires only idle untrusted entries
   const KeyedHash hash(9);
   SourceTable t(4, 1000, hash);
   std::vector<SourceEntry*> e;
-  for (uint16_t p = 1; p <= 4; ++p) e.push_back(t.find_or_insert({test::ip("198.18.1.1"), p, {}}, 0));
+  for (uint16_t p = 1; p <= 4; ++p)
+    e.push_back(t.find_or_insert({test::ip("198.18.1.1"), p, {}}, 0));
   for (auto* x : e) REQUIRE(x != nullptr);
   CHECK(t.find_or_insert({test::ip("198.18.1.1"), 5, {}}, 0) == nullptr);
   CHECK(t.insert_failures() == 1);
@@ -171,4 +178,51 @@ TEST_CASE("the source table never evicts and expires only idle untrusted entries
   CHECK(t.find({test::ip("198.18.1.1"), 4, {}}) == nullptr);
   CHECK(t.find({test::ip("198.18.1.1"), 1, {}}) == e[0]);
   CHECK(t.find_or_insert({test::ip("198.18.1.1"), 5, {}}, 2000) != nullptr);
+}
+
+TEST_CASE("in-dialog requests and responses must match a leg the servers know",
+          "[policy][dialogs]") {
+  Run run;
+  const std::string to_tag = "To: <sip:1001@example.test>;tag=x\r\n";
+  // An orphan BYE and an unsolicited 200 OK from a client nobody called.
+  run.from("198.18.16.3",
+           "BYE sip:1001@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.16.3;branch=z9hG4bK9\r\n"
+           "From: <sip:1003@example.test>;tag=a\r\n" +
+               to_tag + "Call-ID: orphan-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n");
+  std::string ok = response("200 OK", "INVITE");
+  run.from("198.18.16.3", ok);
+  // The caller's INVITE opens its leg: its CANCEL and BYE pass.
+  std::string invite = request("INVITE");
+  run.from("198.18.16.1", invite);
+  std::string cancel = invite;
+  cancel.replace(0, 6, "CANCEL");
+  cancel.replace(cancel.find("CSeq: 1 INVITE"), 14, "CSeq: 1 CANCEL");
+  run.from("198.18.16.1", cancel);
+  // The server's INVITE to a callee opens the callee's leg: its answer passes.
+  std::string to_callee = request("INVITE", "", "1001");
+  run.to("198.18.16.9", to_callee);
+  run.from("198.18.16.9", response("180 Ringing", "INVITE"));
+  // A leg lasts a transaction; a late answer finds nothing.
+  run.from("198.18.16.9", response("200 OK", "INVITE"), 7201'000'000ull);
+  const auto v = run.go();
+  CHECK(v[0].reason == Reason::no_dialog);
+  CHECK(v[1].reason == Reason::unsolicited_response);
+  CHECK(v[2].reason == Reason::admitted);
+  CHECK(v[3].reason == Reason::admitted);
+  CHECK(v[5].reason == Reason::admitted);
+  CHECK(v[6].reason == Reason::unsolicited_response);
+}
+
+TEST_CASE("a grace period after start lets live calls through", "[policy][dialogs]") {
+  Run run;
+  run.config.policy.grace_s = 30;
+  std::string other_call = response("200 OK", "INVITE");
+  other_call.replace(other_call.find("c-1001"), 6, "c-9999");
+  run.from("198.18.16.3", response("200 OK", "INVITE"));
+  run.from("198.18.16.3", response("200 OK", "INVITE"), 31'000'000);  // the call it let through
+  run.from("198.18.16.3", other_call, 1000);
+  const auto v = run.go();
+  CHECK(v[0].reason == Reason::admitted);
+  CHECK(v[1].reason == Reason::admitted);
+  CHECK(v[2].reason == Reason::unsolicited_response);
 }
