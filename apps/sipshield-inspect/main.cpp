@@ -16,6 +16,7 @@
 #include "dataplane/replay.hpp"
 #include "packet/pcap_file.hpp"
 #include "sip/message_json.hpp"
+#include "telemetry/events.hpp"
 #include "telemetry/report.hpp"
 
 namespace {
@@ -40,6 +41,8 @@ forward and what it would drop, and why.
   --pass FILE       the frames that pass, as the daemon would forward them
   --drop FILE       the frames that are dropped, in the order they are given up
   --report FILE     the summary and every counter as JSON
+  --events FILE     the events the daemon would have emitted (bans, unbans, attacks starting
+                    and ending), one ECS-style JSON line each, with capture timestamps
   --quiet           no verdict table on stdout
   --message FILE    read one SIP message (a UDP payload, bytes as they are) and print how the
                     filter reads it: the verdict, the reason, every parsed field, as JSON
@@ -48,6 +51,15 @@ forward and what it would drop, and why.
 class OutputFiles : public ReplayListener {
  public:
   std::unique_ptr<PcapWriter> pass, drop;
+  std::unique_ptr<std::ofstream> events;
+  const SignatureDatabase* rules = nullptr;
+  uint64_t event_count = 0;
+  void event(const Event& e) override {
+    ++event_count;
+    if (!events) return;
+    const std::string rule = rules && e.rule != kNoRule ? rules->rules()[e.rule].id : "";
+    *events << event_json(e, 0, rule) << "\n";
+  }
   void released(uint64_t, std::span<const uint8_t> frame, uint64_t time_us, Verdict v) override {
     auto& writer = v.action == Action::pass ? pass : drop;
     if (writer) writer->write(time_us, frame);
@@ -56,20 +68,16 @@ class OutputFiles : public ReplayListener {
 
 int run(int argc, char** argv) {
   std::optional<std::string> config_file, pcap_file, verdicts_file, pass_file, drop_file,
-      report_file, message_file;
+      report_file, message_file, events_file;
   std::vector<std::string> protect;
   bool quiet = false;
-  static const option kOptions[] = {{"config", required_argument, nullptr, 'c'},
-                                    {"pcap", required_argument, nullptr, 'r'},
-                                    {"protect", required_argument, nullptr, 'p'},
-                                    {"verdicts", required_argument, nullptr, 'v'},
-                                    {"pass", required_argument, nullptr, 'P'},
-                                    {"drop", required_argument, nullptr, 'D'},
-                                    {"report", required_argument, nullptr, 'R'},
-                                    {"quiet", no_argument, nullptr, 'q'},
-                                    {"message", required_argument, nullptr, 'm'},
-                                    {"help", no_argument, nullptr, 'h'},
-                                    {nullptr, 0, nullptr, 0}};
+  static const option kOptions[] = {
+      {"config", required_argument, nullptr, 'c'},  {"pcap", required_argument, nullptr, 'r'},
+      {"protect", required_argument, nullptr, 'p'}, {"verdicts", required_argument, nullptr, 'v'},
+      {"pass", required_argument, nullptr, 'P'},    {"drop", required_argument, nullptr, 'D'},
+      {"report", required_argument, nullptr, 'R'},  {"quiet", no_argument, nullptr, 'q'},
+      {"message", required_argument, nullptr, 'm'}, {"events", required_argument, nullptr, 'E'},
+      {"help", no_argument, nullptr, 'h'},          {nullptr, 0, nullptr, 0}};
   for (int c; (c = getopt_long(argc, argv, "", kOptions, nullptr)) != -1;) {
     switch (c) {
       case 'c':
@@ -98,6 +106,9 @@ int run(int argc, char** argv) {
         break;
       case 'm':
         message_file = optarg;
+        break;
+      case 'E':
+        events_file = optarg;
         break;
       case 'h':
         fmt::print("{}", kUsage);
@@ -146,10 +157,15 @@ int run(int argc, char** argv) {
   OutputFiles outputs;
   if (pass_file) outputs.pass = std::make_unique<PcapWriter>(*pass_file);
   if (drop_file) outputs.drop = std::make_unique<PcapWriter>(*drop_file);
+  if (events_file) {
+    outputs.events = std::make_unique<std::ofstream>(*events_file);
+    if (!*outputs.events) throw PcapError(fmt::format("cannot write {}", *events_file));
+  }
 
   Eal eal(offline_eal_args("sipshield-inspect"));
   const KeyedHash hash;
   Replay replay(config, hash, &outputs);
+  if (const auto* scanner = replay.pipeline().scanner()) outputs.rules = &scanner->database();
   CapturedFrame frame;
   uint64_t first_us = 0, last_us = 0;
   while (reader.next(frame)) {
@@ -182,7 +198,8 @@ int run(int argc, char** argv) {
                              {"capture_seconds", double(last_us - first_us) / 1e6},
                              {"config", to_json(config)},
                              {"counters", totals.to_json()},
-                             {"signature_hits", signature_hits({replay.pipeline().scanner()})}};
+                             {"signature_hits", signature_hits({replay.pipeline().scanner()})},
+                             {"events", outputs.event_count}};
     std::ofstream out(*report_file);
     out << report.dump(2) << "\n";
   }

@@ -30,6 +30,7 @@ constexpr const char* kUsage = R"(usage: sipshield [EAL options] -- --config FIL
   --report FILE       write the final counters as JSON to FILE as well as to stdout
   --idle-exit-ms N    stop once no frame has arrived for N ms (capture replays, tests)
   --duration S        stop after S seconds
+  --events FILE       append bans, unbans and attacks as ECS-style JSON lines to FILE
   --demo              run the built-in scenario: users and floods from a capture, through the
                       real ports (net_pcap) and workers, then a readable report
 SIGINT or SIGTERM stops the daemon gracefully; it then prints its final counters as JSON.
@@ -66,6 +67,7 @@ int run(int argc, char** argv) {
                                     {"idle-exit-ms", required_argument, nullptr, 'i'},
                                     {"duration", required_argument, nullptr, 'd'},
                                     {"demo", no_argument, nullptr, 'D'},
+                                    {"events", required_argument, nullptr, 'E'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
   const int app_argc = static_cast<int>(app_argv.size()) - 1;
@@ -89,6 +91,9 @@ int run(int argc, char** argv) {
           break;
         case 'D':
           demo = true;
+          break;
+        case 'E':
+          options.events_file = optarg;
           break;
         case 'h':
           fmt::print("{}", kUsage);

@@ -7,6 +7,7 @@
 #include <rte_mbuf_dyn.h>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -149,6 +150,28 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     for (const auto& w : worker_objects) t.add(w->pipeline().counters());
     return t;
   };
+  // Events: drained from every worker's ring by this lcore, written as JSON lines.
+  std::ofstream events_out;
+  if (!options.events_file.empty()) {
+    events_out.open(options.events_file, std::ios::app);
+    if (!events_out) throw DataplaneError(fmt::format("cannot write {}", options.events_file));
+  }
+  uint64_t events_written = 0;
+  const auto drain_events = [&] {
+    Event e;
+    for (unsigned w = 0; w < worker_objects.size(); ++w) {
+      auto& ring = worker_objects[w]->events();
+      while (ring.next(e)) {
+        ++events_written;
+        if (!events_out.is_open()) continue;
+        const auto* scanner = worker_objects[w]->pipeline().scanner();
+        const std::string rule =
+            scanner && e.rule != kNoRule ? scanner->database().rules()[e.rule].id : "";
+        events_out << event_json(e, w, rule) << '\n';
+      }
+    }
+    if (events_out.is_open()) events_out.flush();
+  };
   const uint64_t started = clock.now_ns();
   uint64_t next_stats = started + uint64_t{config.stats_interval_s} * 1'000'000'000;
   while (!stop_requested.load()) {
@@ -160,6 +183,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
       for (const auto& w : worker_objects) last = std::max(last, w->last_rx_ns());
       if (now - last >= uint64_t{options.idle_exit_ms} * 1'000'000) break;
     }
+    drain_events();
     if (config.stats_interval_s > 0 && now >= next_stats) {
       fmt::print(stderr, "sipshield: {}\n", stats_line(totals_now()));
       next_stats += uint64_t{config.stats_interval_s} * 1'000'000'000;
@@ -167,6 +191,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   }
   stop_workers.store(true);
   rte_eal_mp_wait_lcore();
+  drain_events();
 
   RunResult result;
   result.totals = totals_now();
@@ -182,6 +207,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
        {{"outside", {{"device", outside.device()}, {"driver", outside.driver()}}},
         {"inside", {{"device", inside.device()}, {"driver", inside.driver()}}}}},
       {"mbufs", mbufs},
+      {"events", events_written},
       {"counters", result.totals.to_json()},
       {"signature_hits",
        [&] {

@@ -18,6 +18,7 @@ struct RunOptions {
   std::vector<std::string> extra_eal_args;  // from the command line, after the config's
   unsigned idle_exit_ms = 0;  // stop once no frame arrived for this long (replays, tests); 0: never
   double duration_s = 0;      // stop after this long; 0: until a signal
+  std::string events_file;    // JSON lines of bans and attacks; empty: not written
 };
 
 struct RunResult {

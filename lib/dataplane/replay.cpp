@@ -108,12 +108,20 @@ void Replay::flush_burst() {
   ReplaySink sink(*this);
   pipeline_.process_burst(burst_direction_, burst_, burst_count_, 0, sink);
   burst_count_ = 0;
+  drain_events();
+}
+
+void Replay::drain_events() {
+  Event e;
+  while (pipeline_.events().next(e))
+    if (listener_) listener_->event(e);
 }
 
 void Replay::finish() {
   if (burst_count_) flush_burst();
   ReplaySink sink(*this);
   pipeline_.flush(sink);
+  drain_events();
 }
 
 void Replay::release(rte_mbuf* m, Verdict v) {

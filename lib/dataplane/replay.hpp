@@ -31,6 +31,8 @@ class ReplayListener {
   // arrival). `index` counts frames from 0 in input order.
   virtual void released(uint64_t index, std::span<const uint8_t> frame, uint64_t time_us,
                         Verdict verdict) = 0;
+  // A ban, unban or attack the daemon would have reported (capture time).
+  virtual void event(const Event&) {}
 };
 
 class Replay {
@@ -49,6 +51,7 @@ class Replay {
  private:
   friend class ReplaySink;
   void flush_burst();
+  void drain_events();
   void release(rte_mbuf* m, Verdict v);
 
   ServiceSet services_;

@@ -22,6 +22,8 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   void run(const std::atomic<bool>& stop);
 
   const Pipeline& pipeline() const { return pipeline_; }
+  // The worker's event ring: the worker records, the main lcore drains (single consumer).
+  EventRing& events() { return pipeline_.events(); }
   uint16_t queue() const { return queue_; }
   // Time of the last non-empty RX burst (TSC ns), for idle detection by the main lcore.
   uint64_t last_rx_ns() const { return last_rx_ns_.load(std::memory_order_relaxed); }

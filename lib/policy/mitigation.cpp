@@ -26,25 +26,50 @@ Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash)
 
 SourceEntry* Mitigation::source(const PacketMeta& meta, uint32_t now_ms) {
   SourceEntry* s = table_.find_or_insert({meta.src, meta.src_port, {}}, now_ms);
-  if (s) s->last_seen_ms = now_ms;
+  if (!s) return s;
+  s->last_seen_ms = now_ms;
+  if (s->banned_until_ms && !before(now_ms, s->banned_until_ms)) {  // the ban ran out
+    s->banned_until_ms = 0;
+    if (events_) {
+      Event e;
+      e.time_ns = now_ns_;
+      e.type = EventType::source_unbanned;
+      e.ip = s->ip;
+      e.port = s->port;
+      events_->record(e);
+    }
+  }
   return s;
 }
 
-void Mitigation::ban(SourceEntry* s, uint32_t seconds, uint32_t now_ms) {
+void Mitigation::ban(SourceEntry* s, uint32_t seconds, uint32_t now_ms, Reason cause,
+                     uint16_t rule) {
   if (!s) return;
+  const bool already = banned(s, now_ms);
   s->banned_until_ms = (now_ms + seconds * 1000) | 1;  // never 0: 0 means "not banned"
   s->trusted_until_ms = 0;
   s->demerits = 0;
+  if (events_ && !already) {
+    Event e;
+    e.time_ns = now_ns_;
+    e.type = EventType::source_banned;
+    e.reason = cause;
+    e.rule = rule;
+    e.ip = s->ip;
+    e.port = s->port;
+    e.seconds = seconds;
+    events_->record(e);
+  }
 }
 
-void Mitigation::demerit(SourceEntry* s, uint16_t points, uint32_t now_ms) {
+void Mitigation::demerit(SourceEntry* s, uint16_t points, uint32_t now_ms, Reason cause) {
   if (!s || points == 0) return;
   if (now_ms - s->demerit_window_ms >= config_.demerit_window_s * 1000) {
     s->demerit_window_ms = now_ms;
     s->demerits = 0;
   }
   s->demerits = static_cast<uint16_t>(std::min<uint32_t>(UINT16_MAX, s->demerits + points));
-  if (s->demerits >= config_.demerit_threshold) ban(s, config_.ban_s, now_ms);
+  if (s->demerits >= config_.demerit_threshold) ban(s, config_.ban_s, now_ms, cause);
 }
 
 // Token bucket in 1/64 message units: refilled by elapsed time, capped at the burst.
@@ -90,7 +115,7 @@ Verdict Mitigation::admit(SourceEntry* s, const SipMessage& m, std::string_view 
       }
     }
     if (!ok) {
-      demerit(s, config_.demerits_rate_limited, now_ms);
+      demerit(s, config_.demerits_rate_limited, now_ms, Reason::rate_limited);
       return {Action::drop, Reason::rate_limited};
     }
   }
@@ -168,7 +193,8 @@ void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_
       s->nonce_hash = nonce_hash(c.nonce.in(text));
     return;
   }
-  if (m.status == 403) demerit(table_.find(client), config_.demerits_auth_failure, now_ms);
+  if (m.status == 403)
+    demerit(table_.find(client), config_.demerits_auth_failure, now_ms, Reason::auth_failure);
 }
 
 uint32_t Mitigation::nonce_hash(std::string_view nonce) {  // FNV-1a: a tag, not a secret

@@ -12,6 +12,7 @@
 #include "sip/message.hpp"
 #include "state/dialog_table.hpp"
 #include "state/source_table.hpp"
+#include "telemetry/events.hpp"
 #include "telemetry/reasons.hpp"
 
 namespace sipshield {
@@ -63,9 +64,13 @@ class Mitigation {
   bool trusted(const SourceEntry* s, uint32_t now_ms) const {
     return s && s->trusted_until_ms && before(now_ms, s->trusted_until_ms);
   }
-  // Adds demerits; at the threshold within the window, the source is banned.
-  void demerit(SourceEntry* s, uint16_t points, uint32_t now_ms);
-  void ban(SourceEntry* s, uint32_t seconds, uint32_t now_ms);
+  // Adds demerits; at the threshold within the window, the source is banned (for `cause`).
+  void demerit(SourceEntry* s, uint16_t points, uint32_t now_ms, Reason cause);
+  void ban(SourceEntry* s, uint32_t seconds, uint32_t now_ms, Reason cause,
+           uint16_t rule = kNoRule);
+  // Where bans and unbans are recorded, and the full time of the message being judged.
+  void set_events(EventRing* ring) { events_ = ring; }
+  void set_time(uint64_t now_ns) { now_ns_ = now_ns; }
   // After the tokenizer and the signatures: meters and the untrusted budget.
   Verdict admit(SourceEntry* s, const SipMessage& m, std::string_view text, uint32_t now_ms);
   // Responses and in-dialog requests must match a leg the servers know of; nullopt: fine.
@@ -98,6 +103,8 @@ class Mitigation {
   DialogTable dialogs_;
   bool started_ = false;
   uint32_t start_ms_ = 0;
+  EventRing* events_ = nullptr;
+  uint64_t now_ns_ = 0;
   uint32_t budget_ms_ = 0;
   uint32_t budget_tokens_ = 0;  // in 1/64 units
 };

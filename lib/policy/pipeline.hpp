@@ -62,6 +62,7 @@ class Pipeline {
         sip_limits_(config.sip),
         mitigation_(config.policy, hash),
         reassembler_(config.reassembly, hash) {
+    mitigation_.set_events(&events_);
     if (signatures && !signatures->rules().empty()) scanner_.emplace(*signatures);
   }
 
@@ -78,6 +79,8 @@ class Pipeline {
   const WorkerCounters& counters() const { return counters_; }
   const Reassembler& reassembler() const { return reassembler_; }
   const Mitigation& mitigation() const { return mitigation_; }
+  // Bans and attacks, for the main lcore or the replay to drain (single consumer).
+  EventRing& events() { return events_; }
   const SignatureScanner* scanner() const { return scanner_ ? &*scanner_ : nullptr; }
 
   // Judges `count` frames that arrived on one port. `now_ns` is the burst's clock (TSC based)
@@ -101,6 +104,7 @@ class Pipeline {
       }
     }
     mitigation_.expire_step(static_cast<uint32_t>(latest_ns_ / 1'000'000), kSourceExpiryPerBurst);
+    attacks_.tick(latest_ns_, events_);
     EmitDrop<Sink> drops{this, &sink};
     reassembler_.expire(latest_ns_, kExpiryPerBurst, drops.sink());
   }
@@ -112,6 +116,7 @@ class Pipeline {
     if (timestamp_offset_ < 0 && now_ns > latest_ns_) latest_ns_ = now_ns;
     EmitDrop<Sink> drops{this, &sink};
     reassembler_.expire(latest_ns_, kExpiryPerBurst, drops.sink());
+    attacks_.tick(latest_ns_, events_);
   }
 
   // Gives up every datagram still under reassembly (end of replay, shutdown): those already
@@ -122,6 +127,7 @@ class Pipeline {
     EmitDrop<Sink> drops{this, &sink};
     reassembler_.expire(latest_ns_, UINT32_MAX, drops.sink());
     reassembler_.flush(Reason::frag_incomplete, drops.sink());
+    attacks_.tick(latest_ns_ + 60'000'000'000ull, events_);  // attacks still on end with the input
   }
 
  private:
@@ -139,6 +145,7 @@ class Pipeline {
   template <class Sink>
   void emit(Sink& sink, rte_mbuf* m, Verdict v) {
     counters_.count(v);
+    if (v.action == Action::drop) attacks_.dropped(v.reason, latest_ns_, events_);
     if (v.action == Action::pass) {
       sink.forward(m, v);
     } else {
@@ -239,16 +246,17 @@ class Pipeline {
   // the shared untrusted budget.
   Verdict judge_datagram(const PacketMeta& meta, std::span<const uint8_t> payload, uint64_t now) {
     const auto now_ms = static_cast<uint32_t>(now / 1'000'000);
+    mitigation_.set_time(now);
     SourceEntry* src = mitigation_.source(meta, now_ms);
     if (mitigation_.banned(src, now_ms)) return {Action::drop, Reason::source_banned};
     const std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
     const SipVerdict sip = tokenize(text, message_, sip_limits_);
     if (!sip.ok) {
-      mitigation_.demerit(src, mitigation_.config().demerits_malformed, now_ms);
+      mitigation_.demerit(src, mitigation_.config().demerits_malformed, now_ms, sip.reason);
       return {Action::drop, sip.reason};
     }
     if (const auto orphan = mitigation_.check_dialog(meta, message_, text, now_ms)) {
-      mitigation_.demerit(src, mitigation_.config().demerits_no_dialog, now_ms);
+      mitigation_.demerit(src, mitigation_.config().demerits_no_dialog, now_ms, *orphan);
       return {Action::drop, *orphan};
     }
     if (message_.kind == SipKind::keepalive) {  // metered like other requests, never scanned
@@ -256,13 +264,15 @@ class Pipeline {
       return v.action == Action::pass ? Verdict{Action::pass, Reason::sip_keepalive} : v;
     }
     uint16_t rule = kNoRule;
-    if (scanner_ && !mitigation_.trusted(src, now_ms)) {
+    if (scanner_ && !mitigation_.trusted(src, now_ms)) {  // trusted sources skip the scan
       const auto hit = scanner_->scan(text, message_);
       rule = hit.rule;
       if (hit.rule != kNoRule) {
         const Rule& r = scanner_->database().rules()[hit.rule];
-        if (r.action == RuleAction::ban) mitigation_.ban(src, r.ban_seconds, now_ms);
-        if (r.action == RuleAction::demerit) mitigation_.demerit(src, uint16_t(r.demerits), now_ms);
+        if (r.action == RuleAction::ban)
+          mitigation_.ban(src, r.ban_seconds, now_ms, Reason::sip_signature, hit.rule);
+        if (r.action == RuleAction::demerit)
+          mitigation_.demerit(src, uint16_t(r.demerits), now_ms, Reason::sip_signature);
       }
       if (hit.decisive) return {Action::drop, Reason::sip_signature, hit.rule};
     }
@@ -295,6 +305,8 @@ class Pipeline {
   Action default_action_;
   SipLimits sip_limits_;
   Mitigation mitigation_;
+  EventRing events_;
+  AttackDetector attacks_;
   SipMessage message_;  // the message being judged; reused, never allocated
   std::optional<SignatureScanner> scanner_;
   Reassembler reassembler_;

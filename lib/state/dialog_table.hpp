@@ -22,11 +22,11 @@ struct DialogKey {
 static_assert(sizeof(DialogKey) == 24);
 
 struct DialogEntry {
-  DialogKey key;           // 24
-  uint32_t next;           // 4
-  uint32_t expires_ms;     // 4
-  uint8_t in_use;          // 1
-  uint8_t established;     // 1: a 2xx to INVITE went through
+  DialogKey key;        // 24
+  uint32_t next;        // 4
+  uint32_t expires_ms;  // 4
+  uint8_t in_use;       // 1
+  uint8_t established;  // 1: a 2xx to INVITE went through
   uint8_t pad[6];
 };
 static_assert(sizeof(DialogEntry) == 40);

@@ -84,7 +84,9 @@ namespace sipshield {
   X(rate_limited, "the source exceeds its tier's meter for this method class")                 \
   X(untrusted_budget, "the shared budget for sources without trust is spent")                  \
   X(no_dialog, "ACK, BYE, CANCEL or in-dialog request matching no transaction or dialog")      \
-  X(unsolicited_response, "response to no request the servers sent to that address")
+  X(unsolicited_response, "response to no request the servers sent to that address")           \
+  /* causes of a ban that are not verdicts */                                                  \
+  X(auth_failure, "the servers refused the source's credentials (403)")
 
 enum class Reason : uint8_t {
 #define SIPSHIELD_REASON_ENUM(name, desc) name,

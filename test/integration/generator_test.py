@@ -97,9 +97,19 @@ def test_eval_scores_inspect_verdicts(env):
     prefix = env.path("demo")
     env.generate(scenario, prefix)
     verdicts, score = env.path("v.jsonl"), env.path("score.json")
+    events = env.path("events.jsonl")
     subprocess.run([env.app("sipshield-inspect"), "--pcap", prefix + ".pcap", "--protect",
                     "198.18.0.10:5060", "--protect", "[2001:db8::10]:5060", "--verdicts", verdicts,
-                    "--quiet"], check=True)
+                    "--events", events, "--quiet"], check=True)
+    with open(events) as f:
+        lines = [json.loads(line) for line in f]
+    scanner_bans = [e for e in lines if e["event"]["action"] == "source-banned"
+                    and e.get("rule", {}).get("id", "").startswith("sipvicious")]
+    expect(scanner_bans and all("ip" in e["source"] and e["@timestamp"].startswith("2026-01-01T")
+                                for e in scanner_bans), "scanner bans as ECS events")
+    started = {e["sipshield"]["drop_reason"] for e in lines if e["event"]["action"] == "attack-started"}
+    expect({"frag_timeout", "source_banned"} <= started, f"attacks reported: {started}")
+    expect(len(lines) < 2000, f"events are rate-limited: {len(lines)}")
     proc = subprocess.run([env.app("sipshield-eval"), "--labels", prefix + ".labels.tsv",
                            "--verdicts", verdicts, "--json", score], check=True,
                           capture_output=True, text=True)

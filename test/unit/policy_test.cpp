@@ -2,9 +2,12 @@
 // tier, demerits and bans, the shared untrusted budget. Time comes from the frames' timestamps.
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "dataplane/replay.hpp"
 #include "state/source_table.hpp"
 #include "support.hpp"
+#include "telemetry/events.hpp"
 
 using namespace sipshield;
 using test::ep;
@@ -225,4 +228,54 @@ TEST_CASE("a grace period after start lets live calls through", "[policy][dialog
   CHECK(v[0].reason == Reason::admitted);
   CHECK(v[1].reason == Reason::admitted);
   CHECK(v[2].reason == Reason::unsolicited_response);
+}
+
+TEST_CASE("events are rate-limited, and what is left out is reported", "[events]") {
+  EventRing ring;
+  Event e;
+  e.type = EventType::source_banned;
+  e.time_ns = 5'000'000'000;
+  size_t recorded = 0;
+  for (int i = 0; i < 500; ++i) recorded += ring.record(e);
+  CHECK(recorded == EventRing::kPerSecond);
+  e.time_ns = 6'000'000'000;
+  CHECK(ring.record(e));
+  Event out;
+  size_t banned = 0, suppressed_events = 0;
+  uint64_t suppressed = 0;
+  while (ring.next(out)) {
+    if (out.type == EventType::source_banned) ++banned;
+    if (out.type == EventType::suppressed) {
+      ++suppressed_events;
+      suppressed = out.count;
+    }
+  }
+  CHECK(banned == EventRing::kPerSecond + 1);
+  CHECK(suppressed_events == 1);
+  CHECK(suppressed == 500 - EventRing::kPerSecond);
+}
+
+TEST_CASE("an attack starts above the threshold and ends after quiet seconds", "[events]") {
+  EventRing ring;
+  AttackDetector detector(100, 3);
+  const uint64_t s = 1'000'000'000;
+  for (uint64_t sec = 10; sec < 15; ++sec)  // 5 seconds at 150, then 300 drops per second
+    for (int i = 0; i < (sec == 12 ? 300 : 150); ++i)
+      detector.dropped(Reason::rate_limited, sec * s + i, ring);
+  for (int i = 0; i < 50; ++i) detector.dropped(Reason::rate_limited, 15 * s + i, ring);  // below
+  detector.tick(30 * s, ring);
+  Event e;
+  std::vector<Event> events;
+  while (ring.next(e)) events.push_back(e);
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].type == EventType::attack_started);
+  CHECK(events[0].reason == Reason::rate_limited);
+  CHECK(events[0].time_ns == 10 * s);
+  CHECK(events[1].type == EventType::attack_ended);
+  CHECK(events[1].peak_pps == 300);
+  CHECK(events[1].count == 4 * 150 + 300 + 50);
+  const auto line = nlohmann::json::parse(event_json(events[1], 2, ""));
+  CHECK(line["event"]["action"] == "attack-ended");
+  CHECK(line["sipshield"]["peak_pps"] == 300);
+  CHECK(line["@timestamp"].get<std::string>().find("1970-01-01T00:00:") == 0);
 }

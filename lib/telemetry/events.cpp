@@ -1,0 +1,128 @@
+#include "telemetry/events.hpp"
+
+#include <ctime>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace sipshield {
+
+bool EventRing::push(const Event& e) {
+  const uint32_t head = head_.load(std::memory_order_relaxed);
+  if (head - tail_.load(std::memory_order_acquire) >= kCapacity) return false;
+  events_[head & (kCapacity - 1)] = e;
+  head_.store(head + 1, std::memory_order_release);
+  return true;
+}
+
+bool EventRing::record(const Event& e) {
+  const uint64_t second = e.time_ns / 1'000'000'000;
+  if (second != second_) {
+    second_ = second;
+    in_second_ = 0;
+    if (suppressed_) {  // say how many were left out, once there is room again
+      Event s;
+      s.time_ns = e.time_ns;
+      s.type = EventType::suppressed;
+      s.count = suppressed_;
+      if (push(s)) {
+        suppressed_ = 0;
+        ++in_second_;
+      }
+    }
+  }
+  if (in_second_ >= kPerSecond || !push(e)) {
+    ++suppressed_;
+    return false;
+  }
+  ++in_second_;
+  return true;
+}
+
+bool EventRing::next(Event& out) {
+  const uint32_t tail = tail_.load(std::memory_order_relaxed);
+  if (tail == head_.load(std::memory_order_acquire)) return false;
+  out = events_[tail & (kCapacity - 1)];
+  tail_.store(tail + 1, std::memory_order_release);
+  return true;
+}
+
+void AttackDetector::roll(uint64_t now_ns, EventRing& ring) {
+  const uint64_t second = now_ns / 1'000'000'000;
+  if (second_ == 0) second_ = second;
+  while (second_ < second) {  // close each second that passed (bounded: at most quiet_s idle ones matter)
+    const uint64_t closing_end = (second_ + 1) * 1'000'000'000;
+    for (size_t r = 0; r < kReasonCount; ++r) {
+      State& s = state_[r];
+      if (s.this_second >= threshold_) {
+        if (!s.active) {
+          s.active = true;
+          s.peak = 0;
+          s.total = 0;
+          Event e;
+          e.time_ns = second_ * 1'000'000'000;
+          e.type = EventType::attack_started;
+          e.reason = static_cast<Reason>(r);
+          e.peak_pps = s.this_second;
+          ring.record(e);
+        }
+        s.quiet = 0;
+      } else if (s.active && ++s.quiet >= quiet_s_) {
+        s.active = false;
+        Event e;
+        e.time_ns = closing_end;
+        e.type = EventType::attack_ended;
+        e.reason = static_cast<Reason>(r);
+        e.peak_pps = s.peak;
+        e.count = s.total + s.this_second;
+        ring.record(e);
+      }
+      if (s.active) {
+        s.peak = std::max(s.peak, s.this_second);
+        s.total += s.this_second;
+      }
+      s.this_second = 0;
+    }
+    // Long idle gaps: jump, nothing is pending.
+    if (second - second_ > quiet_s_ + 1) second_ = second - quiet_s_ - 1;
+    ++second_;
+  }
+}
+
+std::string event_json(const Event& e, unsigned worker, const std::string& rule_id) {
+  const time_t secs = static_cast<time_t>(e.time_ns / 1'000'000'000);
+  tm utc{};
+  gmtime_r(&secs, &utc);
+  char stamp[32];
+  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
+  const std::string timestamp = fmt::format("{}.{:03d}Z", stamp, (e.time_ns / 1'000'000) % 1000);
+  static constexpr const char* kActions[] = {"source-banned", "source-unbanned", "attack-started",
+                                             "attack-ended", "events-suppressed"};
+  nlohmann::json j;
+  j["@timestamp"] = timestamp;
+  j["event"] = {{"kind", e.type == EventType::suppressed ? "metric" : "alert"},
+                {"category", {"network", "intrusion_detection"}},
+                {"action", kActions[static_cast<size_t>(e.type)]},
+                {"module", "sipshield"}};
+  nlohmann::json detail = {{"worker", worker}};
+  switch (e.type) {
+    case EventType::source_banned:
+    case EventType::source_unbanned:
+      j["source"] = {{"ip", e.ip.to_string()}, {"port", e.port}};
+      detail["cause"] = std::string(reason_name(e.reason));
+      if (e.type == EventType::source_banned) detail["ban_seconds"] = e.seconds;
+      break;
+    case EventType::attack_started:
+    case EventType::attack_ended:
+      detail["drop_reason"] = std::string(reason_name(e.reason));
+      detail["peak_pps"] = e.peak_pps;
+      if (e.type == EventType::attack_ended) detail["dropped"] = e.count;
+      break;
+    case EventType::suppressed: detail["suppressed_events"] = e.count; break;
+  }
+  if (!rule_id.empty()) j["rule"] = {{"id", rule_id}};
+  j["sipshield"] = detail;
+  return j.dump();
+}
+
+}  // namespace sipshield

@@ -1,0 +1,84 @@
+// Structured events for SIEMs: bans, and attacks starting and ending per drop reason with their
+// peak rate. A worker records events into its own single-producer ring (no allocation, no
+// locks, no I/O); the main lcore (or the offline replay) drains them and writes ECS-style JSON
+// lines. Recording is rate-limited so that an attack cannot flood the event stream: what is
+// suppressed is counted and reported in an event of its own.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "packet/ip_address.hpp"
+#include "telemetry/reasons.hpp"
+
+namespace sipshield {
+
+enum class EventType : uint8_t { source_banned, source_unbanned, attack_started, attack_ended, suppressed };
+
+struct Event {
+  uint64_t time_ns = 0;
+  EventType type = EventType::source_banned;
+  Reason reason = Reason::admitted;  // the ban's cause, or the attack's drop reason
+  uint16_t rule = kNoRule;
+  uint16_t port = 0;
+  IpAddress ip;
+  uint32_t seconds = 0;  // ban length
+  uint64_t peak_pps = 0;
+  uint64_t count = 0;    // frames dropped during the attack, or events suppressed
+};
+
+class EventRing {
+ public:
+  static constexpr uint32_t kCapacity = 4096;  // power of two
+  static constexpr uint32_t kPerSecond = 200;  // events recorded per second at most
+
+  // Worker side. Returns false (and counts) when rate-limited or full.
+  bool record(const Event& e);
+  // Reader side: the next event, if any.
+  bool next(Event& out);
+
+ private:
+  bool push(const Event& e);
+
+  std::array<Event, kCapacity> events_{};
+  alignas(64) std::atomic<uint32_t> head_{0};  // written by the worker
+  alignas(64) std::atomic<uint32_t> tail_{0};  // written by the reader
+  alignas(64) uint64_t second_ = 0;
+  uint32_t in_second_ = 0;
+  uint64_t suppressed_ = 0;
+};
+
+// Watches drops per reason per second: an attack starts when a reason drops at least
+// `threshold_pps` frames in a second, and ends after `quiet_s` seconds below it.
+class AttackDetector {
+ public:
+  explicit AttackDetector(uint32_t threshold_pps = 100, uint32_t quiet_s = 5)
+      : threshold_(threshold_pps), quiet_s_(quiet_s) {}
+  // One dropped frame at `now_ns` (packet or TSC time).
+  void dropped(Reason r, uint64_t now_ns, EventRing& ring) {
+    roll(now_ns, ring);
+    ++state_[static_cast<size_t>(r)].this_second;
+  }
+  void tick(uint64_t now_ns, EventRing& ring) { roll(now_ns, ring); }
+
+ private:
+  struct State {
+    uint64_t this_second = 0;
+    uint64_t peak = 0;
+    uint64_t total = 0;
+    uint32_t quiet = 0;
+    bool active = false;
+  };
+  void roll(uint64_t now_ns, EventRing& ring);
+
+  uint32_t threshold_, quiet_s_;
+  uint64_t second_ = 0;
+  std::array<State, kReasonCount> state_{};
+};
+
+// One ECS-style JSON line (no trailing newline). `rule_id` names e.rule when known.
+std::string event_json(const Event& e, unsigned worker, const std::string& rule_id);
+
+}  // namespace sipshield
