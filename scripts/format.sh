@@ -2,7 +2,7 @@
 # Formats every C++ source with the committed .clang-format; --check only reports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files '*.cpp' '*.hpp' 2>/dev/null || find lib apps test -name '*.[ch]pp')
+mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.cpp' '*.hpp' 2>/dev/null || find lib apps test -name '*.[ch]pp')
 if [[ ${1:-} == --check ]]; then
   if ! clang-format --dry-run --Werror "${files[@]}"; then
     echo "format: run scripts/format.sh to fix the files above" >&2

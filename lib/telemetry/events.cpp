@@ -50,7 +50,8 @@ bool EventRing::next(Event& out) {
 void AttackDetector::roll(uint64_t now_ns, EventRing& ring) {
   const uint64_t second = now_ns / 1'000'000'000;
   if (second_ == 0) second_ = second;
-  while (second_ < second) {  // close each second that passed (bounded: at most quiet_s idle ones matter)
+  while (second_ <
+         second) {  // close each second that passed (bounded: at most quiet_s idle ones matter)
     const uint64_t closing_end = (second_ + 1) * 1'000'000'000;
     for (size_t r = 0; r < kReasonCount; ++r) {
       State& s = state_[r];
@@ -118,7 +119,9 @@ std::string event_json(const Event& e, unsigned worker, const std::string& rule_
       detail["peak_pps"] = e.peak_pps;
       if (e.type == EventType::attack_ended) detail["dropped"] = e.count;
       break;
-    case EventType::suppressed: detail["suppressed_events"] = e.count; break;
+    case EventType::suppressed:
+      detail["suppressed_events"] = e.count;
+      break;
   }
   if (!rule_id.empty()) j["rule"] = {{"id", rule_id}};
   j["sipshield"] = detail;

@@ -15,7 +15,13 @@
 
 namespace sipshield {
 
-enum class EventType : uint8_t { source_banned, source_unbanned, attack_started, attack_ended, suppressed };
+enum class EventType : uint8_t {
+  source_banned,
+  source_unbanned,
+  attack_started,
+  attack_ended,
+  suppressed
+};
 
 struct Event {
   uint64_t time_ns = 0;
@@ -26,7 +32,7 @@ struct Event {
   IpAddress ip;
   uint32_t seconds = 0;  // ban length
   uint64_t peak_pps = 0;
-  uint64_t count = 0;    // frames dropped during the attack, or events suppressed
+  uint64_t count = 0;  // frames dropped during the attack, or events suppressed
 };
 
 class EventRing {
