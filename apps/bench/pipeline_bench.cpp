@@ -114,7 +114,7 @@ int main() {
     fmt::print("  {:<46} {:>14} {:>12}\n", "frames", "cycles/frame", "Mpps/core");
     for (const auto& c : cases) {
       auto frames = burst_of(c.make);
-      Pipeline pipeline(c.config ? *c.config : config, hash, nullptr);
+      Pipeline pipeline(c.config ? *c.config : config, hash, SharedTables{});
       measure(pipeline, frames, c.from, 20);  // warm caches and branch predictors
       const double cycles = measure(pipeline, frames, c.from, 2000);
       fmt::print("  {:<46} {:>14.1f} {:>12.1f}\n", c.name, cycles,
@@ -125,7 +125,7 @@ int main() {
     {
       FrameOptions o;
       o.mtu = 576;
-      Pipeline pipeline(config, hash, nullptr);
+      Pipeline pipeline(config, hash, SharedTables{});
       std::vector<rte_mbuf*> frames;
       NullSink sink;
       uint64_t cycles = 0, n = 0;

@@ -140,6 +140,12 @@ void read_policy(const Node& n, PolicyConfig& p) {
   }
 }
 
+json prefixes_json(const std::vector<IpPrefix>& list) {
+  json out = json::array();
+  for (const auto& p : list) out.push_back(p.to_string());
+  return out;
+}
+
 json policy_to_json(const PolicyConfig& p) {
   const auto tier = [](const TierProfile& t) {
     json j = json::object();
@@ -233,8 +239,9 @@ std::string ServiceMatch::to_string() const {
 
 Config parse_config(const json& document, const std::filesystem::path& base_dir) {
   const Node root(document, "$");
-  root.object({"eal", "ports", "workers", "protected", "default_action", "reassembly", "sip",
-               "signatures", "policy", "clock", "mempool", "stats_interval_s", "description"});
+  root.object({"eal", "ports", "workers", "protected", "allow", "deny", "default_action",
+               "reassembly", "sip", "signatures", "policy", "clock", "mempool", "stats_interval_s",
+               "description"});
   Config config;
   if (auto n = root.find("signatures")) {
     n->object({"rules"});
@@ -286,6 +293,16 @@ Config parse_config(const json& document, const std::filesystem::path& base_dir)
     }
     if (config.protected_services.size() > 64)
       throw ConfigError(list->path(), "expected at most 64 entries (use prefixes)");
+  }
+  for (auto [key, list] : {std::pair{"allow", &config.allow}, std::pair{"deny", &config.deny}}) {
+    if (auto n = root.find(key)) {
+      for (const auto& item : n->array()) {
+        auto p = IpPrefix::parse(item.string());
+        if (!p) item.fail("an address or prefix: 198.18.100.0/24, 2001:db8:100::/48");
+        list->push_back(*p);
+      }
+      if (list->size() > 65536) throw ConfigError(n->path(), "expected at most 65536 prefixes");
+    }
   }
   optional_field(root, "default_action", config.default_action, [](const Node& n) {
     return n.choice({"pass", "drop"}) == "pass" ? Action::pass : Action::drop;
@@ -382,6 +399,8 @@ json to_json(const Config& config) {
       {"eal", {{"args", config.eal_args}}},
       {"workers", config.workers},
       {"protected", services},
+      {"allow", prefixes_json(config.allow)},
+      {"deny", prefixes_json(config.deny)},
       {"default_action", std::string(action_name(config.default_action))},
       {"reassembly",
        {{"max_datagrams", config.reassembly.max_datagrams},

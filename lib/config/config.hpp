@@ -73,6 +73,8 @@ struct Config {
   std::optional<PortConfig> inside;
   unsigned workers = 1;
   std::vector<ServiceMatch> protected_services;
+  std::vector<IpPrefix> allow;  // trunks, peer SBCs: no signatures, meters or budget
+  std::vector<IpPrefix> deny;   // dropped before anything else
   Action default_action = Action::pass;
   ReassemblyLimits reassembly;
   SipLimits sip;

@@ -126,12 +126,16 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   const auto signatures = config.signature_rules.empty()
                               ? nullptr
                               : std::make_unique<SignatureDatabase>(config.signature_rules);
+  const auto prefixes = config.allow.empty() && config.deny.empty()
+                            ? nullptr
+                            : std::make_unique<PrefixLists>(config.allow, config.deny);
+  const SharedTables shared{signatures.get(), prefixes.get()};
   std::vector<std::unique_ptr<Worker>> worker_objects;
   std::vector<Launch> launches(workers);
   std::atomic<bool> stop_workers{false};
   unsigned lcore = rte_get_next_lcore(-1, 1, 0);
   for (unsigned w = 0; w < workers; ++w, lcore = rte_get_next_lcore(lcore, 1, 0)) {
-    worker_objects.push_back(std::make_unique<Worker>(config, hash, signatures.get(), outside.id(),
+    worker_objects.push_back(std::make_unique<Worker>(config, hash, shared, outside.id(),
                                                       inside.id(), static_cast<uint16_t>(w),
                                                       packet_clock ? timestamp_offset : -1));
     launches[w] = {worker_objects.back().get(), &stop_workers};

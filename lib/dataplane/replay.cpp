@@ -56,7 +56,10 @@ Replay::Replay(const Config& config, const KeyedHash& hash, ReplayListener* list
       signatures_(config.signature_rules.empty()
                       ? nullptr
                       : std::make_unique<SignatureDatabase>(config.signature_rules)),
-      pipeline_(config, hash, signatures_.get()),
+      prefixes_(config.allow.empty() && config.deny.empty()
+                    ? nullptr
+                    : std::make_unique<PrefixLists>(config.allow, config.deny)),
+      pipeline_(config, hash, SharedTables{signatures_.get(), prefixes_.get()}),
       listener_(listener),
       pool_(fmt::format("replay_{}", static_cast<const void*>(this)),
             config.reassembly.max_held + 4 * kBurstSize, 0, kReplayDataRoom, SOCKET_ID_ANY),

@@ -56,6 +56,7 @@ class Replay {
 
   ServiceSet services_;
   std::unique_ptr<SignatureDatabase> signatures_;
+  std::unique_ptr<PrefixLists> prefixes_;
   Pipeline pipeline_;
   ReplayListener* listener_;
   Mempool pool_;

@@ -57,9 +57,9 @@ class PortSink {
 
 }  // namespace
 
-Worker::Worker(const Config& config, const KeyedHash& hash, const SignatureDatabase* signatures,
+Worker::Worker(const Config& config, const KeyedHash& hash, const SharedTables& shared,
                uint16_t outside_port, uint16_t inside_port, uint16_t queue, int timestamp_offset)
-    : pipeline_(config, hash, signatures), ports_{outside_port, inside_port}, queue_(queue) {
+    : pipeline_(config, hash, shared), ports_{outside_port, inside_port}, queue_(queue) {
   if (timestamp_offset >= 0) pipeline_.use_packet_timestamps(timestamp_offset);
 }
 

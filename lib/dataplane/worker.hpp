@@ -15,7 +15,7 @@ namespace sipshield {
 
 class alignas(RTE_CACHE_LINE_SIZE) Worker {
  public:
-  Worker(const Config& config, const KeyedHash& hash, const SignatureDatabase* signatures,
+  Worker(const Config& config, const KeyedHash& hash, const SharedTables& shared,
          uint16_t outside_port, uint16_t inside_port, uint16_t queue, int timestamp_offset);
 
   // Polls both ports until `stop` is set, then gives up held fragments and drains TX.

@@ -20,6 +20,7 @@
 #include "packet/parse.hpp"
 #include "packet/reassembly.hpp"
 #include "policy/mitigation.hpp"
+#include "policy/prefix_lists.hpp"
 #include "signatures/engine.hpp"
 #include "sip/message.hpp"
 #include "state/keyed_hash.hpp"
@@ -53,17 +54,24 @@ class ServiceSet {
   std::vector<ServiceMatch> services_;
 };
 
+// Read-only tables built once at start and shared by every worker's pipeline (either may be null).
+struct SharedTables {
+  const SignatureDatabase* signatures = nullptr;
+  const PrefixLists* prefixes = nullptr;
+};
+
 class Pipeline {
  public:
-  // `signatures` (shared, read-only) may be null: no signature stage.
-  Pipeline(const Config& config, const KeyedHash& hash, const SignatureDatabase* signatures)
+  Pipeline(const Config& config, const KeyedHash& hash, const SharedTables& shared)
       : services_(config.protected_services),
         default_action_(config.default_action),
         sip_limits_(config.sip),
         mitigation_(config.policy, hash),
         reassembler_(config.reassembly, hash) {
     mitigation_.set_events(&events_);
-    if (signatures && !signatures->rules().empty()) scanner_.emplace(*signatures);
+    if (shared.signatures && !shared.signatures->rules().empty())
+      scanner_.emplace(*shared.signatures);
+    if (shared.prefixes && !shared.prefixes->empty()) prefixes_ = shared.prefixes;
   }
 
   // Time from each frame's capture timestamp (microseconds in the mbuf dynfield at `offset`, as
@@ -188,10 +196,12 @@ class Pipeline {
       // The port of a later fragment is unknown: hold every fragment to a protected address,
       // then judge the whole datagram by what its first fragment says.
       if (!services_.matches_address(meta.dst)) return emit(sink, m, not_protected());
+      if (denied(meta)) return emit(sink, m, {Action::drop, Reason::denied_prefix});
       return reassemble(m, frame, meta, now, sink);
     }
     if (!meta.has_udp || !services_.matches(meta.dst, meta.dst_port))
       return emit(sink, m, not_protected());
+    if (denied(meta)) return emit(sink, m, {Action::drop, Reason::denied_prefix});
     emit(sink, m, judge_datagram(meta, {frame + meta.payload_offset, meta.payload_length}, now));
   }
 
@@ -239,6 +249,12 @@ class Pipeline {
   }
 
   Verdict not_protected() const { return {default_action_, Reason::not_protected}; }
+  bool denied(const PacketMeta& meta) const {
+    return prefixes_ && prefixes_->lookup(meta.src) == PrefixVerdict::deny;
+  }
+  bool allowed(const PacketMeta& meta) const {
+    return prefixes_ && prefixes_->lookup(meta.src) == PrefixVerdict::allow;
+  }
 
   // A whole UDP datagram addressed to a protected service: cheapest decisions first. A banned
   // source costs a lookup; then the message must be SIP the tokenizer accepts; sources without
@@ -258,6 +274,11 @@ class Pipeline {
     if (const auto orphan = mitigation_.check_dialog(meta, message_, text, now_ms)) {
       mitigation_.demerit(src, mitigation_.config().demerits_no_dialog, now_ms, *orphan);
       return {Action::drop, *orphan};
+    }
+    if (allowed(meta)) {  // trunks and peer SBCs: no signatures, meters or budget
+      if (message_.kind == SipKind::keepalive) return {Action::pass, Reason::sip_keepalive};
+      mitigation_.note_admitted(meta, message_, text, now_ms);
+      return {Action::pass, Reason::admitted};
     }
     if (message_.kind == SipKind::keepalive) {  // metered like other requests, never scanned
       const Verdict v = mitigation_.admit(src, message_, text, now_ms);
@@ -309,6 +330,7 @@ class Pipeline {
   AttackDetector attacks_;
   SipMessage message_;  // the message being judged; reused, never allocated
   std::optional<SignatureScanner> scanner_;
+  const PrefixLists* prefixes_ = nullptr;
   Reassembler reassembler_;
   WorkerCounters counters_;
   int timestamp_offset_ = -1;

@@ -80,6 +80,7 @@ namespace sipshield {
   /* signatures */                                                                             \
   X(sip_signature, "a drop or ban signature rule matched (the verdict names the rule)")        \
   /* per-source policy */                                                                      \
+  X(denied_prefix, "the source is in a deny prefix")                                           \
   X(source_banned, "the source is banned (signature, demerits)")                               \
   X(rate_limited, "the source exceeds its tier's meter for this method class")                 \
   X(untrusted_budget, "the shared budget for sources without trust is spent")                  \

@@ -104,6 +104,12 @@ TEST_CASE("config errors name the JSON path and the expected form", "[config]") 
              StartsWith("$.protected[1]: 198.18.0.10:5060 is listed twice"));
   CHECK_THAT(error_of(R"({"protected": "198.18.0.10"})"),
              StartsWith("$.protected: expected an array, got string"));
+  CHECK_THAT(error_of(R"({"allow": ["198.18.100.0/24", "trunk-1"]})"),
+             StartsWith("$.allow[1]: expected an address or prefix"));
+  CHECK_THAT(error_of(R"({"policy": {"untrusted": {"publish": {"rate_per_s": 1}}}})"),
+             StartsWith("$.policy.untrusted.publish: unknown key (known here: register,"));
+  CHECK_THAT(error_of(R"({"policy": {"dialogs": {"grace_s": -1}}})"),
+             StartsWith("$.policy.dialogs.grace_s: expected an integer from 0 to 86400"));
   CHECK_THAT(error_of(R"({"default_action": "reject"})"),
              StartsWith("$.default_action: expected \"pass\" or \"drop\""));
   CHECK_THAT(error_of(R"({"clock": 1})"), StartsWith("$.clock: expected \"auto\" or \"tsc\""));

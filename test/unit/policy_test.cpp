@@ -279,3 +279,34 @@ TEST_CASE("an attack starts above the threshold and ends after quiet seconds", "
   CHECK(line["sipshield"]["peak_pps"] == 300);
   CHECK(line["@timestamp"].get<std::string>().find("1970-01-01T00:00:") == 0);
 }
+
+TEST_CASE("deny prefixes drop first; allow prefixes skip signatures, meters and budget",
+          "[policy][prefixes]") {
+  Run run;
+  run.config.deny = {*IpPrefix::parse("198.19.0.0/16"), *IpPrefix::parse("2001:db8:bad::/48"),
+                     *IpPrefix::parse("198.18.100.7")};
+  run.config.allow = {*IpPrefix::parse("198.18.100.0/24")};
+  run.config.policy.untrusted_budget_pps = 1;
+  run.config.policy.untrusted_budget_burst = 1;
+  run.from("198.19.5.5", request("OPTIONS"));
+  for (int i = 0; i < 30; ++i)
+    run.from("198.18.100.1", request("INVITE", "User-Agent: friendly-scanner\r\n"), 10);
+  run.from("198.18.100.7", request("OPTIONS"));  // the longer deny prefix inside the allowed /24
+  run.from("198.18.16.1", request("OPTIONS"));   // the budget's one token
+  run.from("198.18.16.2", request("OPTIONS"));
+  FrameOptions o;
+  o.mtu = 576;
+  for (const auto& frag :
+       build_udp(ep("2001:db8:bad::1"), ep("2001:db8::10"), test::payload_of(1200), o)) {
+    run.frames.push_back(frag);
+    run.times.push_back(run.t += 10);
+  }
+  run.config.protected_services.push_back(*ServiceMatch::parse("[2001:db8::10]:5060"));
+  const auto v = run.go();
+  CHECK(v[0].reason == Reason::denied_prefix);
+  for (int i = 1; i <= 30; ++i) CHECK(v[i].reason == Reason::admitted);
+  CHECK(v[31].reason == Reason::denied_prefix);
+  CHECK(v[32].reason == Reason::admitted);
+  CHECK(v[33].reason == Reason::untrusted_budget);
+  for (size_t i = 34; i < v.size(); ++i) CHECK(v[i].reason == Reason::denied_prefix);
+}

@@ -1,0 +1,36 @@
+// Static allow and deny prefixes (config "allow", "deny"), IPv4 and IPv6, longest prefix wins.
+// DPDK's LPM tables (DIR-24-8 for IPv4), built once at start and shared read-only by every
+// worker. Allowed sources (trunks, peer SBCs) skip signatures, meters and the untrusted budget;
+// denied ones are dropped before any state is touched.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "packet/ip_address.hpp"
+
+struct rte_lpm;
+struct rte_lpm6;
+
+namespace sipshield {
+
+enum class PrefixVerdict : uint8_t { none = 0, allow = 1, deny = 2 };
+
+class PrefixLists {
+ public:
+  // Needs a running EAL (the tables live in DPDK memory). Throws DataplaneError when they
+  // cannot be allocated.
+  PrefixLists(const std::vector<IpPrefix>& allow, const std::vector<IpPrefix>& deny);
+  ~PrefixLists();
+  PrefixLists(const PrefixLists&) = delete;
+  PrefixLists& operator=(const PrefixLists&) = delete;
+
+  PrefixVerdict lookup(const IpAddress& a) const;
+  bool empty() const { return !v4_ && !v6_; }
+
+ private:
+  rte_lpm* v4_ = nullptr;
+  rte_lpm6* v6_ = nullptr;
+};
+
+}  // namespace sipshield
