@@ -83,7 +83,15 @@ void read_meter(const Node& n, MeterProfile& m) {
 }
 
 void read_policy(const Node& n, PolicyConfig& p) {
-  n.object({"untrusted", "trusted", "untrusted_budget", "demerits", "trust", "sources", "dialogs"});
+  n.object({"untrusted", "trusted", "untrusted_budget", "demerits", "trust", "sources", "dialogs",
+            "overload"});
+  if (auto o = n.find("overload")) {
+    o->object({"budget_percent", "max_s"});
+    optional_field(*o, "budget_percent", p.overload_budget_percent,
+                   [](const Node& v) { return static_cast<uint8_t>(v.integer(1, 100)); });
+    optional_field(*o, "max_s", p.overload_max_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 86400)); });
+  }
   for (auto [key, tier] :
        {std::pair{"untrusted", &p.untrusted}, std::pair{"trusted", &p.trusted}}) {
     if (auto t = n.find(key)) {
@@ -154,25 +162,27 @@ json policy_to_json(const PolicyConfig& p) {
                                         {"burst", t.classes[c].burst}};
     return j;
   };
-  return {{"untrusted", tier(p.untrusted)},
-          {"trusted", tier(p.trusted)},
-          {"untrusted_budget",
-           {{"rate_per_s", p.untrusted_budget_pps}, {"burst", p.untrusted_budget_burst}}},
-          {"demerits",
-           {{"threshold", p.demerit_threshold},
-            {"window_s", p.demerit_window_s},
-            {"ban_s", p.ban_s},
-            {"malformed", p.demerits_malformed},
-            {"rate_limited", p.demerits_rate_limited},
-            {"auth_failure", p.demerits_auth_failure},
-            {"no_dialog", p.demerits_no_dialog}}},
-          {"trust", {{"max_s", p.trust_max_s}, {"nonce_s", p.nonce_trust_s}}},
-          {"sources", {{"max", p.max_sources}, {"idle_s", p.idle_s}}},
-          {"dialogs",
-           {{"max", p.max_dialogs},
-            {"transaction_s", p.transaction_s},
-            {"dialog_s", p.dialog_s},
-            {"grace_s", p.grace_s}}}};
+  return {
+      {"untrusted", tier(p.untrusted)},
+      {"trusted", tier(p.trusted)},
+      {"untrusted_budget",
+       {{"rate_per_s", p.untrusted_budget_pps}, {"burst", p.untrusted_budget_burst}}},
+      {"demerits",
+       {{"threshold", p.demerit_threshold},
+        {"window_s", p.demerit_window_s},
+        {"ban_s", p.ban_s},
+        {"malformed", p.demerits_malformed},
+        {"rate_limited", p.demerits_rate_limited},
+        {"auth_failure", p.demerits_auth_failure},
+        {"no_dialog", p.demerits_no_dialog}}},
+      {"trust", {{"max_s", p.trust_max_s}, {"nonce_s", p.nonce_trust_s}}},
+      {"sources", {{"max", p.max_sources}, {"idle_s", p.idle_s}}},
+      {"dialogs",
+       {{"max", p.max_dialogs},
+        {"transaction_s", p.transaction_s},
+        {"dialog_s", p.dialog_s},
+        {"grace_s", p.grace_s}}},
+      {"overload", {{"budget_percent", p.overload_budget_percent}, {"max_s", p.overload_max_s}}}};
 }
 
 PortConfig read_port(const Node& node, const std::filesystem::path& base_dir) {

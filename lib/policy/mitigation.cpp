@@ -120,11 +120,13 @@ Verdict Mitigation::admit(SourceEntry* s, const SipMessage& m, std::string_view 
     }
   }
   if (!is_trusted) {
-    const uint64_t cap = uint64_t{config_.untrusted_budget_burst} * 64;
+    const uint32_t percent = budget_percent(now_ms);
+    const uint64_t cap = uint64_t{config_.untrusted_budget_burst} * 64 * percent / 100;
     const uint32_t elapsed = now_ms - budget_ms_;
     budget_ms_ = now_ms;
-    const uint64_t t = std::min<uint64_t>(
-        cap, budget_tokens_ + uint64_t{elapsed} * config_.untrusted_budget_pps * 64 / 1000);
+    const uint64_t t =
+        std::min<uint64_t>(cap, budget_tokens_ + uint64_t{elapsed} * config_.untrusted_budget_pps *
+                                                     64 * percent / 100000);
     if (t < 64) {
       budget_tokens_ = static_cast<uint32_t>(t);
       return {Action::drop, Reason::untrusted_budget};
@@ -159,8 +161,41 @@ void Mitigation::note_admitted(const PacketMeta& meta, const SipMessage& m, std:
   }
 }
 
+uint32_t Mitigation::budget_percent(uint32_t now_ms) const {
+  uint32_t percent = 100;
+  if (retry_after_until_ms_ && before(now_ms, retry_after_until_ms_))
+    percent = config_.overload_budget_percent;
+  if (oc_until_ms_ && before(now_ms, oc_until_ms_))
+    percent = std::min<uint32_t>(percent, 100u - oc_drop_percent_);
+  return percent;
+}
+
 void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_view text,
                        uint32_t now_ms) {
+  if (m.kind == SipKind::response) {
+    // RFC 3261 21.5.4: 503 with Retry-After: the server asks for a pause. RFC 7339: a Via `oc`
+    // value asks upstream to drop that share of its requests for oc-validity milliseconds.
+    if (m.status == 503 && m.retry_after > 0)
+      retry_after_until_ms_ =
+          (now_ms + std::min<uint32_t>(uint32_t(m.retry_after), config_.overload_max_s) * 1000) | 1;
+    // Decimal digits only, no allocation: nullopt for anything else.
+    const auto digits = [](std::string_view t) -> std::optional<uint64_t> {
+      if (t.empty() || t.size() > 9) return std::nullopt;
+      uint64_t v = 0;
+      for (char c : t) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+      }
+      return v;
+    };
+    if (const auto oc = digits(m.top_via.oc.in(text))) {
+      const uint64_t validity = digits(m.top_via.oc_validity.in(text)).value_or(500);  // RFC 7339
+      oc_drop_percent_ = static_cast<uint8_t>(std::min<uint64_t>(*oc, 95));  // never shut out all
+      oc_until_ms_ = (now_ms + static_cast<uint32_t>(std::min<uint64_t>(
+                                   validity, config_.overload_max_s * 1000ull))) |
+                     1;
+    }
+  }
   if (m.kind == SipKind::request) {
     // The servers expect the client's answers, and in-dialog requests after an INVITE.
     dialogs_.touch(

@@ -44,10 +44,12 @@ struct PolicyConfig {
   uint32_t max_sources = 65536;
   uint32_t idle_s = 300;
   uint16_t demerits_no_dialog = 2;
-  uint32_t max_dialogs = 65536;  // transaction and dialog legs per worker
-  uint32_t transaction_s = 32;   // RFC 3261 timer B (64*T1)
-  uint32_t dialog_s = 7200;      // an established call's leg, refreshed by its traffic
-  uint32_t grace_s = 0;          // after start: missing state is not enforced (live calls)
+  uint32_t max_dialogs = 65536;          // transaction and dialog legs per worker
+  uint32_t transaction_s = 32;           // RFC 3261 timer B (64*T1)
+  uint32_t dialog_s = 7200;              // an established call's leg, refreshed by its traffic
+  uint32_t grace_s = 0;                  // after start: missing state is not enforced (live calls)
+  uint8_t overload_budget_percent = 10;  // of the untrusted budget while a 503 Retry-After holds
+  uint32_t overload_max_s = 300;         // longest Retry-After honoured
 };
 
 MethodClass method_class(const SipMessage& m);
@@ -101,6 +103,11 @@ class Mitigation {
   PolicyConfig config_;
   SourceTable table_;
   DialogTable dialogs_;
+  // Overload signals from the servers: the untrusted budget shrinks until they expire.
+  uint32_t budget_percent(uint32_t now_ms) const;
+  uint32_t retry_after_until_ms_ = 0;  // 503 with Retry-After
+  uint32_t oc_until_ms_ = 0;           // RFC 7339 Via oc (loss algorithm) in responses
+  uint8_t oc_drop_percent_ = 0;
   bool started_ = false;
   uint32_t start_ms_ = 0;
   EventRing* events_ = nullptr;

@@ -310,3 +310,35 @@ TEST_CASE("deny prefixes drop first; allow prefixes skip signatures, meters and 
   CHECK(v[33].reason == Reason::untrusted_budget);
   for (size_t i = 34; i < v.size(); ++i) CHECK(v[i].reason == Reason::denied_prefix);
 }
+
+TEST_CASE("a 503 with Retry-After and a Via oc value shrink the untrusted budget",
+          "[policy][overload]") {
+  const auto newcomers = [](Run& run, int n, int first) {
+    for (int i = 0; i < n; ++i) {
+      const std::string bot = "198.19.1." + std::to_string(first + i);
+      run.from(bot.c_str(), request("OPTIONS", "", std::to_string(3000 + first + i)), 10);
+    }
+  };
+  const auto admitted = [](const std::vector<Verdict>& v, size_t from, size_t n) {
+    size_t k = 0;
+    for (size_t i = from; i < from + n; ++i) k += v[i].reason == Reason::admitted;
+    return k;
+  };
+  Run plain, after_503, after_oc;
+  for (Run* r : {&plain, &after_503, &after_oc}) {
+    r->config.policy.untrusted_budget_pps = 100;
+    r->config.policy.untrusted_budget_burst = 100;
+  }
+  plain.to("198.18.16.1", response("200 OK", "OPTIONS"));
+  after_503.to("198.18.16.1",
+               response("503 Service Unavailable", "OPTIONS", "Retry-After: 30\r\n"));
+  std::string oc = response("500 Server Error", "OPTIONS");
+  oc.replace(oc.find("branch=z9hG4bK1"), 15, "branch=z9hG4bK1;oc=50;oc-validity=10000");
+  after_oc.to("198.18.16.1", oc);
+  for (Run* r : {&plain, &after_503, &after_oc}) newcomers(*r, 100, 1);
+  const auto p = plain.go(), a = after_503.go(), o = after_oc.go();
+  CHECK(admitted(p, 1, 100) == 100);
+  CHECK(admitted(a, 1, 100) <= 11);  // 10 % of the budget
+  CHECK(admitted(o, 1, 100) >= 48);  // half
+  CHECK(admitted(o, 1, 100) <= 52);
+}
