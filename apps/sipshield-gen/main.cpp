@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "config/run_main.hpp"
 #include "dataplane/eal.hpp"
 #include "dataplane/port.hpp"
 #include "generator/generator.hpp"
@@ -208,12 +209,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const ConfigError& e) {
-    fmt::print(stderr, "sipshield-gen: scenario error: {}\n", e.what());
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "sipshield-gen: {}\n", e.what());
-  }
-  return 1;
+  return sipshield::run_main("sipshield-gen", "scenario", [&] { return run(argc, argv); });
 }

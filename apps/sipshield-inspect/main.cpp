@@ -13,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "config/json_reader.hpp"
+#include "config/run_main.hpp"
 #include "dataplane/replay.hpp"
 #include "packet/pcap_file.hpp"
 #include "sip/message_json.hpp"
@@ -219,12 +220,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const ConfigError& e) {
-    fmt::print(stderr, "sipshield-inspect: config error: {}\n", e.what());
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "sipshield-inspect: {}\n", e.what());
-  }
-  return 1;
+  return sipshield::run_main("sipshield-inspect", "config", [&] { return run(argc, argv); });
 }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
+#include "config/run_main.hpp"
 #include "dataplane/daemon.hpp"
 #include "dataplane/eal.hpp"
 #include "demo.hpp"
@@ -141,12 +142,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const ConfigError& e) {
-    fmt::print(stderr, "sipshield: config error: {}\n", e.what());
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "sipshield: {}\n", e.what());
-  }
-  return 1;
+  return sipshield::run_main("sipshield", "config", [&] { return run(argc, argv); });
 }

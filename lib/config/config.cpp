@@ -374,13 +374,7 @@ Config parse_config(const json& document, const std::filesystem::path& base_dir)
 }
 
 Config parse_config_text(std::string_view text, const std::filesystem::path& base_dir) {
-  json document;
-  try {
-    document = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw ConfigError("$", fmt::format("not valid JSON: {}", e.what()));
-  }
-  return parse_config(document, base_dir);
+  return parse_config(parse_json_text(text, "$"), base_dir);
 }
 
 Config load_config(const std::filesystem::path& file) {

@@ -13,6 +13,14 @@ std::string describe_json(const json& value) {
   return fmt::format("{} {}", value.type_name(), text);
 }
 
+json parse_json_text(std::string_view text, const std::string& origin) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw ConfigError(origin, fmt::format("not valid JSON: {}", e.what()));
+  }
+}
+
 json read_json_file(const std::filesystem::path& file, const std::string& path_for_errors) {
   std::ifstream in(file);
   if (!in) throw ConfigError(path_for_errors, fmt::format("cannot open {}", file.string()));

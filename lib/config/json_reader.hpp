@@ -109,6 +109,9 @@ void optional_field(const Node& parent, std::string_view key, T& target, F&& rea
   if (auto node = parent.find(key)) target = read(*node);
 }
 
+// Parses JSON text; an error is a ConfigError at `origin`.
+nlohmann::json parse_json_text(std::string_view text, const std::string& origin);
+
 // Parses a JSON file; errors (unreadable, not JSON) are ConfigErrors at `path_for_errors`.
 nlohmann::json read_json_file(const std::filesystem::path& file,
                               const std::string& path_for_errors);

@@ -65,12 +65,7 @@ std::string_view flood_kind_name(FloodKind kind) {
 }
 
 Scenario parse_scenario(std::string_view text, const std::string& origin) {
-  nlohmann::json document;
-  try {
-    document = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ConfigError(origin, fmt::format("not valid JSON: {}", e.what()));
-  }
+  const nlohmann::json document = parse_json_text(text, origin);
   const Node root(document, origin);
   root.object({"description", "seed", "duration_s", "epoch_s", "domain", "servers", "mtu", "users",
                "floods"});

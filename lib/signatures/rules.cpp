@@ -114,12 +114,7 @@ Rule read_rule(const Node& n) {
 }  // namespace
 
 std::vector<Rule> parse_rules(std::string_view text, const std::string& origin) {
-  nlohmann::json document;
-  try {
-    document = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ConfigError(origin, fmt::format("not valid JSON: {}", e.what()));
-  }
+  const nlohmann::json document = parse_json_text(text, origin);
   const Node root(document, origin);
   root.object({"description", "rules"});
   std::vector<Rule> rules;
