@@ -182,10 +182,14 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     const uint64_t now = clock.now_ns();
     if (options.duration_s > 0 && now - started >= options.duration_s * 1e9) break;
-    if (options.idle_exit_ms > 0) {
-      uint64_t last = started;
-      for (const auto& w : worker_objects) last = std::max(last, w->last_rx_ns());
-      if (now - last >= uint64_t{options.idle_exit_ms} * 1'000'000) break;
+    if (options.idle_exit_ms > 0) {  // every worker idle for that long, by its own account
+      bool idle = true;
+      for (const auto& w : worker_objects) {
+        const uint64_t since = w->idle_since_ns();
+        idle = idle && since && now > since &&
+               now - since >= uint64_t{options.idle_exit_ms} * 1'000'000;
+      }
+      if (idle) break;
     }
     drain_events();
     if (config.stats_interval_s > 0 && now >= next_stats) {

@@ -75,6 +75,7 @@ void Worker::run(const std::atomic<bool>& stop) {
       idle = false;
       judge(from, frames, n, clock_.now_ns());
     }
+    mark_idle(idle);
     if (idle) {
       PortSink sink(ports_[1], queue_, Direction::from_outside, pipeline_.counters());
       pipeline_.tick(clock_.now_ns(), sink);
@@ -86,7 +87,6 @@ void Worker::run(const std::atomic<bool>& stop) {
 
 void Worker::judge(Direction from, rte_mbuf* const* frames, uint16_t n, uint64_t now) {
   const auto d = static_cast<size_t>(from);
-  last_rx_ns_.store(clock_.now_ns(), std::memory_order_relaxed);
   PortSink sink(ports_[1 - d], queue_, from, pipeline_.counters());
   pipeline_.process_burst(from, frames, n, now, sink);
 }
@@ -140,7 +140,6 @@ void Worker::run_in_capture_order(const std::atomic<bool>& stop) {
       const uint16_t n = rte_eth_rx_burst(ports_[d], queue_, p.frames + p.count, kBurstSize);
       p.count = static_cast<uint16_t>(p.count + n);
       p.dry = n == 0;
-      if (n) last_rx_ns_.store(clock_.now_ns(), std::memory_order_relaxed);
     }
     const bool progressed = merge();
     // Keep what is left at the front of each array for the next poll.
@@ -150,6 +149,8 @@ void Worker::run_in_capture_order(const std::atomic<bool>& stop) {
       p.count = static_cast<uint16_t>(p.count - p.head);
       p.head = 0;
     }
+    mark_idle(!progressed && pending[0].dry && pending[1].dry && pending[0].count == 0 &&
+              pending[1].count == 0);
     if (!progressed) {
       PortSink sink(ports_[1], queue_, Direction::from_outside, pipeline_.counters());
       pipeline_.tick(clock_.now_ns(), sink);

@@ -25,8 +25,10 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   // The worker's event ring: the worker records, the main lcore drains (single consumer).
   EventRing& events() { return pipeline_.events(); }
   uint16_t queue() const { return queue_; }
-  // Time of the last non-empty RX burst (TSC ns), for idle detection by the main lcore.
-  uint64_t last_rx_ns() const { return last_rx_ns_.load(std::memory_order_relaxed); }
+  // Since when (TSC ns) the worker has polled both ports empty-handed with nothing pending, or 0
+  // while it has work. Measured by the worker itself, so a worker that is descheduled in the
+  // middle of a replay does not look idle to the main lcore.
+  uint64_t idle_since_ns() const { return idle_since_ns_.load(std::memory_order_relaxed); }
 
  private:
   void run_in_capture_order(const std::atomic<bool>& stop);
@@ -36,7 +38,15 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   uint16_t ports_[2];  // by Direction: the port frames arrive on
   uint16_t queue_;
   TscClock clock_;
-  std::atomic<uint64_t> last_rx_ns_{0};
+  std::atomic<uint64_t> idle_since_ns_{0};
+  void mark_idle(bool idle) {
+    if (!idle) {
+      if (idle_since_ns_.load(std::memory_order_relaxed))
+        idle_since_ns_.store(0, std::memory_order_relaxed);
+    } else if (!idle_since_ns_.load(std::memory_order_relaxed)) {
+      idle_since_ns_.store(clock_.now_ns(), std::memory_order_relaxed);
+    }
+  }
 };
 
 }  // namespace sipshield
