@@ -84,7 +84,19 @@ void read_meter(const Node& n, MeterProfile& m) {
 
 void read_policy(const Node& n, PolicyConfig& p) {
   n.object({"untrusted", "trusted", "untrusted_budget", "demerits", "trust", "sources", "dialogs",
-            "overload"});
+            "overload", "aor"});
+  if (auto a = n.find("aor")) {
+    a->object({"register", "failures", "window_s", "lock_s", "slots"});
+    if (auto r = a->find("register")) read_meter(*r, p.aor_register);
+    optional_field(*a, "failures", p.aor_failures,
+                   [](const Node& v) { return static_cast<uint16_t>(v.integer(1, 10000)); });
+    optional_field(*a, "window_s", p.aor_window_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 86400)); });
+    optional_field(*a, "lock_s", p.aor_lock_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 86400)); });
+    optional_field(*a, "slots", p.aor_slots,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 1u << 24)); });
+  }
   if (auto o = n.find("overload")) {
     o->object({"budget_percent", "max_s"});
     optional_field(*o, "budget_percent", p.overload_budget_percent,
@@ -182,7 +194,13 @@ json policy_to_json(const PolicyConfig& p) {
         {"transaction_s", p.transaction_s},
         {"dialog_s", p.dialog_s},
         {"grace_s", p.grace_s}}},
-      {"overload", {{"budget_percent", p.overload_budget_percent}, {"max_s", p.overload_max_s}}}};
+      {"overload", {{"budget_percent", p.overload_budget_percent}, {"max_s", p.overload_max_s}}},
+      {"aor",
+       {{"register", {{"rate_per_s", p.aor_register.rate_per_s}, {"burst", p.aor_register.burst}}},
+        {"failures", p.aor_failures},
+        {"window_s", p.aor_window_s},
+        {"lock_s", p.aor_lock_s},
+        {"slots", p.aor_slots}}}};
 }
 
 PortConfig read_port(const Node& node, const std::filesystem::path& base_dir) {

@@ -1,6 +1,7 @@
 #include "policy/mitigation.hpp"
 
 #include <algorithm>
+#include <bit>
 
 namespace sipshield {
 
@@ -22,6 +23,7 @@ Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash)
     : config_(config),
       table_(config.max_sources, config.idle_s * 1000, hash),
       dialogs_(config.max_dialogs, hash),
+      aors_(std::bit_ceil(std::max<uint32_t>(config.aor_slots, 1))),
       budget_tokens_(uint32_t{config.untrusted_budget_burst} * 64) {}
 
 SourceEntry* Mitigation::source(const PacketMeta& meta, uint32_t now_ms) {
@@ -119,6 +121,15 @@ Verdict Mitigation::admit(SourceEntry* s, const SipMessage& m, std::string_view 
       return {Action::drop, Reason::rate_limited};
     }
   }
+  if (!is_trusted && cls == static_cast<size_t>(MethodClass::register_) && !m.to.uri.host.empty()) {
+    AorState& a = aor(m, text);
+    if (a.locked_until_ms && before(now_ms, a.locked_until_ms))
+      return {Action::drop, Reason::aor_locked};
+    const uint32_t elapsed = now_ms - a.meter_ms;
+    a.meter_ms = now_ms;
+    if (!take(a.tokens, elapsed, config_.aor_register))
+      return {Action::drop, Reason::aor_rate_limited};
+  }
   if (!is_trusted) {
     const uint32_t percent = budget_percent(now_ms);
     const uint64_t cap = uint64_t{config_.untrusted_budget_burst} * 64 * percent / 100;
@@ -159,6 +170,12 @@ void Mitigation::note_admitted(const PacketMeta& meta, const SipMessage& m, std:
   } else if (m.cseq_method == SipMethod::INVITE && m.status >= 200 && m.status < 300) {
     dialogs_.touch(dialog_key(meta.src, m, text), now_ms, config_.dialog_s * 1000);
   }
+}
+
+Mitigation::AorState& Mitigation::aor(const SipMessage& m, std::string_view text) {
+  const uint64_t h = dialogs_.call_id_hash(m.to.uri.user.in(text)) * 31 +
+                     dialogs_.call_id_hash(m.to.uri.host.in(text));
+  return aors_[h & (aors_.size() - 1)];
 }
 
 uint32_t Mitigation::budget_percent(uint32_t now_ms) const {
@@ -220,6 +237,18 @@ void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_
     s->demerits = 0;
     s->tokens.fill(UINT16_MAX);  // a new tier starts with its full burst
     return;
+  }
+  if (m.cseq_method == SipMethod::REGISTER &&
+      (m.status == 401 || m.status == 403 || m.status == 407) && !m.to.uri.host.empty()) {
+    AorState& a = aor(m, text);
+    if (now_ms - a.window_ms >= config_.aor_window_s * 1000) {
+      a.window_ms = now_ms;
+      a.failures = 0;
+    }
+    if (++a.failures >= config_.aor_failures) {
+      a.locked_until_ms = (now_ms + config_.aor_lock_s * 1000) | 1;
+      a.failures = 0;
+    }
   }
   if (m.status == 401 || m.status == 407) {
     const Challenge& c = m.status == 401 ? m.www_authenticate : m.proxy_authenticate;

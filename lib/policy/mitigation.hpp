@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "packet/parse.hpp"
 #include "sip/message.hpp"
@@ -44,10 +45,17 @@ struct PolicyConfig {
   uint32_t max_sources = 65536;
   uint32_t idle_s = 300;
   uint16_t demerits_no_dialog = 2;
-  uint32_t max_dialogs = 65536;          // transaction and dialog legs per worker
-  uint32_t transaction_s = 32;           // RFC 3261 timer B (64*T1)
-  uint32_t dialog_s = 7200;              // an established call's leg, refreshed by its traffic
-  uint32_t grace_s = 0;                  // after start: missing state is not enforced (live calls)
+  uint32_t max_dialogs = 65536;  // transaction and dialog legs per worker
+  uint32_t transaction_s = 32;   // RFC 3261 timer B (64*T1)
+  uint32_t dialog_s = 7200;      // an established call's leg, refreshed by its traffic
+  uint32_t grace_s = 0;          // after start: missing state is not enforced (live calls)
+  // Per address of record (To user@host of a REGISTER), for sources without trust: a meter, and a
+  // lock after repeated challenges and refusals (digest brute force spread over many sources).
+  MeterProfile aor_register{2, 10};
+  uint16_t aor_failures = 10;  // 401/403/407 answers to REGISTERs for one AOR within the window
+  uint32_t aor_window_s = 60;
+  uint32_t aor_lock_s = 300;
+  uint32_t aor_slots = 65536;            // per worker; AORs that share a slot share its limits
   uint8_t overload_budget_percent = 10;  // of the untrusted budget while a 503 Retry-After holds
   uint32_t overload_max_s = 300;         // longest Retry-After honoured
 };
@@ -103,6 +111,17 @@ class Mitigation {
   PolicyConfig config_;
   SourceTable table_;
   DialogTable dialogs_;
+  struct AorState {
+    uint32_t meter_ms = 0;
+    uint32_t window_ms = 0;
+    uint32_t locked_until_ms = 0;
+    uint16_t tokens = UINT16_MAX;
+    uint16_t failures = 0;
+  };
+  static_assert(sizeof(AorState) == 16);
+  AorState& aor(const SipMessage& m, std::string_view text);
+  std::vector<AorState> aors_;
+
   // Overload signals from the servers: the untrusted budget shrinks until they expire.
   uint32_t budget_percent(uint32_t now_ms) const;
   uint32_t retry_after_until_ms_ = 0;  // 503 with Retry-After

@@ -84,6 +84,8 @@ namespace sipshield {
   X(source_banned, "the source is banned (signature, demerits)")                               \
   X(rate_limited, "the source exceeds its tier's meter for this method class")                 \
   X(untrusted_budget, "the shared budget for sources without trust is spent")                  \
+  X(aor_rate_limited, "REGISTERs for this address of record exceed its meter")                 \
+  X(aor_locked, "this address of record is locked after repeated refusals (brute force)")      \
   X(no_dialog, "ACK, BYE, CANCEL or in-dialog request matching no transaction or dialog")      \
   X(unsolicited_response, "response to no request the servers sent to that address")           \
   /* causes of a ban that are not verdicts */                                                  \

@@ -342,3 +342,35 @@ TEST_CASE("a 503 with Retry-After and a Via oc value shrink the untrusted budget
   CHECK(admitted(o, 1, 100) >= 48);  // half
   CHECK(admitted(o, 1, 100) <= 52);
 }
+
+TEST_CASE("per address of record: a REGISTER meter, and a lock after repeated refusals",
+          "[policy][aor]") {
+  Run run;
+  run.config.policy.untrusted_budget_pps = 100000;
+  run.config.policy.untrusted_budget_burst = 1000;
+  // The real phone of 1001 registers and is trusted.
+  run.from("198.18.16.1", request("REGISTER"));
+  run.to("198.18.16.1", response("200 OK", "REGISTER", "Expires: 3600\r\n"));
+  // A brute force on 1001 spread over many sources, each answered with a challenge.
+  for (int i = 0; i < 12; ++i) {
+    const std::string bot = "198.19.2." + std::to_string(i + 1);
+    run.from(bot.c_str(), request("REGISTER"), 200'000);
+    run.to(bot.c_str(), response("401 Unauthorized", "REGISTER",
+                                 "WWW-Authenticate: Digest realm=\"x\", nonce=\"n" +
+                                     std::to_string(i) + "\"\r\n"));
+  }
+  run.from("198.19.3.1", request("REGISTER"), 200'000);     // 1001 is locked now
+  run.from("198.19.3.2", request("REGISTER", "", "1002"));  // another AOR is not
+  run.from("198.18.16.1", request("REGISTER"));             // the trusted phone is not affected
+  // Twenty sources registering 1003 at once: the AOR's burst of 10 holds.
+  for (int i = 0; i < 20; ++i) {
+    const std::string src = "198.19.4." + std::to_string(i + 1);
+    run.from(src.c_str(), request("REGISTER", "", "1003"), 1000);
+  }
+  const auto v = run.go();
+  const size_t locked_at = 2 + 12 * 2;
+  CHECK(v[locked_at].reason == Reason::aor_locked);
+  CHECK(v[locked_at + 1].reason == Reason::admitted);
+  CHECK(v[locked_at + 2].reason == Reason::admitted);
+  CHECK(count(v, Reason::aor_rate_limited, locked_at + 3) == 10);
+}
