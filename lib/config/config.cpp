@@ -83,8 +83,8 @@ void read_meter(const Node& n, MeterProfile& m) {
 }
 
 void read_policy(const Node& n, PolicyConfig& p) {
-  n.object({"untrusted", "trusted", "untrusted_budget", "demerits", "trust", "sources", "dialogs",
-            "overload", "aor"});
+  n.object({"untrusted", "trusted", "per_address", "untrusted_budget", "demerits", "trust",
+            "sources", "dialogs", "overload", "aor"});
   if (auto a = n.find("aor")) {
     a->object({"register", "failures", "window_s", "lock_s", "slots"});
     if (auto r = a->find("register")) read_meter(*r, p.aor_register);
@@ -104,8 +104,8 @@ void read_policy(const Node& n, PolicyConfig& p) {
     optional_field(*o, "max_s", p.overload_max_s,
                    [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 86400)); });
   }
-  for (auto [key, tier] :
-       {std::pair{"untrusted", &p.untrusted}, std::pair{"trusted", &p.trusted}}) {
+  for (auto [key, tier] : {std::pair{"untrusted", &p.untrusted}, std::pair{"trusted", &p.trusted},
+                           std::pair{"per_address", &p.per_address}}) {
     if (auto t = n.find(key)) {
       t->object(kClassNames);
       for (size_t c = 0; c < kMethodClasses; ++c)
@@ -177,6 +177,7 @@ json policy_to_json(const PolicyConfig& p) {
   return {
       {"untrusted", tier(p.untrusted)},
       {"trusted", tier(p.trusted)},
+      {"per_address", tier(p.per_address)},
       {"untrusted_budget",
        {{"rate_per_s", p.untrusted_budget_pps}, {"burst", p.untrusted_budget_burst}}},
       {"demerits",

@@ -87,8 +87,25 @@ bool Mitigation::take(uint16_t& tokens, uint32_t elapsed_ms, const MeterProfile&
   return true;
 }
 
-Verdict Mitigation::admit(SourceEntry* s, const SipMessage& m, std::string_view text,
-                          uint32_t now_ms) {
+bool Mitigation::meter(SourceEntry& e, size_t cls, const TierProfile& tier, uint32_t now_ms) const {
+  const uint32_t elapsed = now_ms - e.meter_ms;
+  e.meter_ms = now_ms;
+  bool ok = true;
+  for (size_t c = 0; c < kMethodClasses; ++c) {
+    // Every bucket refills; only this message's class spends.
+    if (c == cls) {
+      ok = take(e.tokens[c], elapsed, tier.classes[c]);
+    } else {
+      const uint64_t cap = uint64_t{tier.classes[c].burst} * 64;
+      e.tokens[c] = static_cast<uint16_t>(std::min<uint64_t>(
+          cap, e.tokens[c] + uint64_t{elapsed} * tier.classes[c].rate_per_s * 64 / 1000));
+    }
+  }
+  return ok;
+}
+
+Verdict Mitigation::admit(SourceEntry* s, SourceEntry* address, const SipMessage& m,
+                          std::string_view text, uint32_t now_ms) {
   bool is_trusted = trusted(s, now_ms);
   // Echoing a nonce the server sent to this very address proves the source receives there.
   if (s && !is_trusted && s->nonce_hash) {
@@ -101,26 +118,12 @@ Verdict Mitigation::admit(SourceEntry* s, const SipMessage& m, std::string_view 
     }
   }
   const auto cls = static_cast<size_t>(method_class(m));
-  if (s) {
-    const uint32_t elapsed = now_ms - s->meter_ms;
-    s->meter_ms = now_ms;
-    const TierProfile& tier = is_trusted ? config_.trusted : config_.untrusted;
-    bool ok = true;
-    for (size_t c = 0; c < kMethodClasses; ++c) {
-      // Every bucket refills; only this message's class spends.
-      if (c == cls) {
-        ok = take(s->tokens[c], elapsed, tier.classes[c]);
-      } else {
-        const uint64_t cap = uint64_t{tier.classes[c].burst} * 64;
-        s->tokens[c] = static_cast<uint16_t>(std::min<uint64_t>(
-            cap, s->tokens[c] + uint64_t{elapsed} * tier.classes[c].rate_per_s * 64 / 1000));
-      }
-    }
-    if (!ok) {
-      demerit(s, config_.demerits_rate_limited, now_ms, Reason::rate_limited);
-      return {Action::drop, Reason::rate_limited};
-    }
+  if (s && !meter(*s, cls, is_trusted ? config_.trusted : config_.untrusted, now_ms)) {
+    demerit(s, config_.demerits_rate_limited, now_ms, Reason::rate_limited);
+    return {Action::drop, Reason::rate_limited};
   }
+  if (!is_trusted && address && address != s && !meter(*address, cls, config_.per_address, now_ms))
+    return {Action::drop, Reason::address_rate_limited};
   if (!is_trusted && cls == static_cast<size_t>(MethodClass::register_) && !m.to.uri.host.empty()) {
     AorState& a = aor(m, text);
     if (a.locked_until_ms && before(now_ms, a.locked_until_ms))

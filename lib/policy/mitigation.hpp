@@ -32,6 +32,10 @@ struct PolicyConfig {
                          MeterProfile{5, 20}, MeterProfile{10, 40}}};
   TierProfile trusted{{MeterProfile{5, 20}, MeterProfile{10, 40}, MeterProfile{5, 20},
                        MeterProfile{50, 200}, MeterProfile{100, 400}}};
+  // All sources without trust behind one address (any port) together: catches a flood that
+  // rotates source ports, yet never bans (phones behind a NAT are not punished together).
+  TierProfile per_address{{MeterProfile{10, 50}, MeterProfile{10, 50}, MeterProfile{10, 50},
+                           MeterProfile{50, 200}, MeterProfile{100, 400}}};
   uint32_t untrusted_budget_pps = 500;  // per worker: every untrusted request shares it
   uint16_t untrusted_budget_burst = 1000;
   uint16_t demerit_threshold = 20;
@@ -81,8 +85,13 @@ class Mitigation {
   // Where bans and unbans are recorded, and the full time of the message being judged.
   void set_events(EventRing* ring) { events_ = ring; }
   void set_time(uint64_t now_ns) { now_ns_ = now_ns; }
-  // After the tokenizer and the signatures: meters and the untrusted budget.
-  Verdict admit(SourceEntry* s, const SipMessage& m, std::string_view text, uint32_t now_ms);
+  // After the tokenizer and the signatures: meters and the untrusted budget. `address` is the
+  // aggregate entry of the source's address (port 0), or null.
+  Verdict admit(SourceEntry* s, SourceEntry* address, const SipMessage& m, std::string_view text,
+                uint32_t now_ms);
+  SourceEntry* address_entry(const PacketMeta& meta, uint32_t now_ms) {
+    return table_.find_or_insert({meta.src, 0, {}}, now_ms);  // UDP port 0 is no real source
+  }
   // Responses and in-dialog requests must match a leg the servers know of; nullopt: fine.
   std::optional<Reason> check_dialog(const PacketMeta& meta, const SipMessage& m,
                                      std::string_view text, uint32_t now_ms);
@@ -102,6 +111,8 @@ class Mitigation {
 
  private:
   bool take(uint16_t& tokens, uint32_t elapsed_ms, const MeterProfile& p) const;
+  // Refills every class bucket of `e` under `tier`, then spends one token of class `cls`.
+  bool meter(SourceEntry& e, size_t cls, const TierProfile& tier, uint32_t now_ms) const;
   static uint32_t nonce_hash(std::string_view nonce);
 
   DialogKey dialog_key(const IpAddress& client, const SipMessage& m, std::string_view text) const {

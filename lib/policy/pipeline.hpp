@@ -249,6 +249,10 @@ class Pipeline {
   }
 
   Verdict not_protected() const { return {default_action_, Reason::not_protected}; }
+  // The aggregate entry of the source's address, for sources without trust only.
+  SourceEntry* address_of(const PacketMeta& meta, const SourceEntry* src, uint32_t now_ms) {
+    return mitigation_.trusted(src, now_ms) ? nullptr : mitigation_.address_entry(meta, now_ms);
+  }
   bool denied(const PacketMeta& meta) const {
     return prefixes_ && prefixes_->lookup(meta.src) == PrefixVerdict::deny;
   }
@@ -281,7 +285,8 @@ class Pipeline {
       return {Action::pass, Reason::admitted};
     }
     if (message_.kind == SipKind::keepalive) {  // metered like other requests, never scanned
-      const Verdict v = mitigation_.admit(src, message_, text, now_ms);
+      const Verdict v =
+          mitigation_.admit(src, address_of(meta, src, now_ms), message_, text, now_ms);
       return v.action == Action::pass ? Verdict{Action::pass, Reason::sip_keepalive} : v;
     }
     uint16_t rule = kNoRule;
@@ -297,7 +302,7 @@ class Pipeline {
       }
       if (hit.decisive) return {Action::drop, Reason::sip_signature, hit.rule};
     }
-    Verdict v = mitigation_.admit(src, message_, text, now_ms);
+    Verdict v = mitigation_.admit(src, address_of(meta, src, now_ms), message_, text, now_ms);
     v.rule = rule;
     if (v.action == Action::pass) mitigation_.note_admitted(meta, message_, text, now_ms);
     return v;

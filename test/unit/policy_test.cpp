@@ -374,3 +374,32 @@ TEST_CASE("per address of record: a REGISTER meter, and a lock after repeated re
   CHECK(v[locked_at + 2].reason == Reason::admitted);
   CHECK(count(v, Reason::aor_rate_limited, locked_at + 3) == 10);
 }
+
+TEST_CASE("untrusted sources behind one address share a meter; trusted phones there do not",
+          "[policy][nat]") {
+  Run run;
+  run.config.policy.untrusted_budget_pps = 100000;
+  run.config.policy.untrusted_budget_burst = 1000;
+  // A registered phone behind the NAT address 198.18.30.1.
+  run.frames.push_back(
+      build_udp(ep("198.18.30.1", 40000), ep("198.18.0.10"), request("REGISTER"))[0]);
+  run.times.push_back(run.t += 1000);
+  run.frames.push_back(build_udp(ep("198.18.0.10"), ep("198.18.30.1", 40000),
+                                 response("200 OK", "REGISTER", "Expires: 600\r\n"))[0]);
+  run.times.push_back(run.t += 1000);
+  // A flood from the same address that rotates its source port: 80 ports, one OPTIONS each.
+  for (uint16_t p = 0; p < 80; ++p) {
+    run.frames.push_back(build_udp(ep("198.18.30.1", static_cast<uint16_t>(50000 + p)),
+                                   ep("198.18.0.10"),
+                                   request("OPTIONS", "", std::to_string(5000 + p)))[0]);
+    run.times.push_back(run.t += 100);
+  }
+  run.frames.push_back(
+      build_udp(ep("198.18.30.1", 40000), ep("198.18.0.10"), request("OPTIONS"))[0]);
+  run.times.push_back(run.t += 100);
+  const auto v = run.go();
+  CHECK(count(v, Reason::address_rate_limited) >= 25);  // burst 50 of 80
+  CHECK(count(v, Reason::address_rate_limited) <= 31);
+  CHECK(count(v, Reason::source_banned) == 0);  // an aggregate never bans
+  CHECK(v.back().reason == Reason::admitted);   // the registered phone still passes
+}
