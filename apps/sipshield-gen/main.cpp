@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "config/command_line.hpp"
 #include "config/run_main.hpp"
 #include "dataplane/eal.hpp"
 #include "dataplane/port.hpp"
@@ -129,17 +130,10 @@ int send_live(const Scenario& scenario, const LiveOptions& live,
 }
 
 int run(int argc, char** argv) {
+  CommandLine cmd = split_command_line(argc, argv);
+  auto& app_argv = cmd.app;
   std::vector<std::string> eal_args{argv[0]};
-  int app_start = 0;
-  for (int i = 1; i < argc; ++i)
-    if (std::string_view(argv[i]) == "--") {
-      eal_args.insert(eal_args.end(), argv + 1, argv + i);
-      app_start = i;
-      break;
-    }
-  std::vector<char*> app_argv{argv[0]};
-  for (int i = app_start + 1; i < argc; ++i) app_argv.push_back(argv[i]);
-  app_argv.push_back(nullptr);
+  eal_args.insert(eal_args.end(), cmd.eal.begin(), cmd.eal.end());
 
   std::optional<std::string> scenario_file, out;
   bool live = false;
@@ -153,7 +147,7 @@ int run(int argc, char** argv) {
                                     {"loops", required_argument, nullptr, 'n'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
-  const int app_argc = static_cast<int>(app_argv.size()) - 1;
+  const int app_argc = cmd.app_argc();
   for (int c; (c = getopt_long(app_argc, app_argv.data(), "", kOptions, nullptr)) != -1;) {
     switch (c) {
       case 's':

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "config/command_line.hpp"
 #include "config/config.hpp"
 #include "config/run_main.hpp"
 #include "dataplane/daemon.hpp"
@@ -43,25 +44,14 @@ extern "C" void on_signal(int) {
 }
 
 int run(int argc, char** argv) {
-  // DPDK convention: EAL options before "--", the application's after. Without "--" every
-  // argument is the application's.
-  std::vector<std::string> eal_args;
-  int app_start = 1;
-  for (int i = 1; i < argc; ++i)
-    if (std::string_view(argv[i]) == "--") {
-      eal_args.assign(argv + 1, argv + i);
-      app_start = i;
-      break;
-    }
-  std::vector<char*> app_argv{argv[0]};
-  for (int i = app_start == 1 ? 1 : app_start + 1; i < argc; ++i) app_argv.push_back(argv[i]);
-  app_argv.push_back(nullptr);
+  CommandLine cmd = split_command_line(argc, argv);
+  auto& app_argv = cmd.app;
 
   std::optional<std::string> config_file, report_file;
   bool check_only = false, demo = false;
   RunOptions options;
   options.program = argv[0];
-  options.extra_eal_args = eal_args;
+  options.extra_eal_args = cmd.eal;
   static const option kOptions[] = {{"config", required_argument, nullptr, 'c'},
                                     {"check-config", no_argument, nullptr, 'k'},
                                     {"report", required_argument, nullptr, 'R'},
@@ -71,7 +61,7 @@ int run(int argc, char** argv) {
                                     {"events", required_argument, nullptr, 'E'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
-  const int app_argc = static_cast<int>(app_argv.size()) - 1;
+  const int app_argc = cmd.app_argc();
   for (int c; (c = getopt_long(app_argc, app_argv.data(), "", kOptions, nullptr)) != -1;) {
     try {
       switch (c) {
