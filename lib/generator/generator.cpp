@@ -212,6 +212,18 @@ class Simulation {
     return r.str();
   }
 
+  // A request's start line and the headers that identify its transaction (RFC 3261 8.1.1).
+  static SipText request_head(std::string start_line, const Transaction& t, bool compact) {
+    SipText m(std::move(start_line), compact);
+    m.header("Via", t.via)
+        .header("Max-Forwards", "70")
+        .header("From", t.from)
+        .header("To", t.to)
+        .header("Call-ID", t.call_id)
+        .header("CSeq", t.cseq);
+    return m;
+  }
+
   std::string digest(const User& u, std::string_view header_realm_nonce_uri) {
     return fmt::format("Digest username=\"{}\", {}, response=\"{}\", algorithm=MD5", u.ext,
                        header_realm_nonce_uri, random_hex(rng_, 32));
@@ -222,16 +234,9 @@ class Simulation {
     const std::string lbl = label(u, u.registered ? "reregister" : "register");
     const auto expires = s_.users.register_expires_s;
     auto build = [this, &u, expires](const Transaction& t, const std::string& authorization) {
-      SipText m(fmt::format("REGISTER sip:{} SIP/2.0", s_.domain), u.compact);
-      m.header("Via", t.via)
-          .header("Max-Forwards", "70")
-          .header("From", t.from)
-          .header("To", t.to)
-          .header("Call-ID", t.call_id)
-          .header("CSeq", t.cseq)
-          .header("Contact",
-                  fmt::format("<sip:{}@{};transport=udp>;+sip.instance=\"<urn:uuid:{}>\"", u.ext,
-                              hostport(u.address), u.register_call_id.substr(0, 8)))
+      SipText m = request_head(fmt::format("REGISTER sip:{} SIP/2.0", s_.domain), t, u.compact);
+      m.header("Contact", fmt::format("<sip:{}@{};transport=udp>;+sip.instance=\"<urn:uuid:{}>\"",
+                                      u.ext, hostport(u.address), u.register_call_id.substr(0, 8)))
           .header("Expires", std::to_string(expires))
           .header("Allow", kAllow)
           .header("User-Agent", u.agent);
@@ -305,14 +310,9 @@ class Simulation {
     t.to = fmt::format("<sip:{}@{}>", u.ext, hostport(u.address));
     t.call_id = token(20) + "@" + host_text(srv.address);
     t.cseq = "10 OPTIONS";
-    SipText m(fmt::format("OPTIONS sip:{}@{} SIP/2.0", u.ext, hostport(u.address)), false);
-    m.header("Via", t.via)
-        .header("Max-Forwards", "70")
-        .header("From", t.from)
-        .header("To", t.to)
-        .header("Call-ID", t.call_id)
-        .header("CSeq", t.cseq)
-        .header("User-Agent", kServerAgent);
+    SipText m = request_head(fmt::format("OPTIONS sip:{}@{} SIP/2.0", u.ext, hostport(u.address)),
+                             t, false);
+    m.header("User-Agent", kServerAgent);
     to_user(u, m.str(), label(u, "ping"), flow);
     at(now_ + u.rtt_us, [=, this, &u] {
       from_user(u,
@@ -344,14 +344,8 @@ class Simulation {
     const std::string to_uri = fmt::format("sip:{}@{}", callee.ext, s_.domain);
 
     auto invite = [=, &caller](const Transaction& t, const std::string& auth) {
-      SipText m(fmt::format("INVITE {} SIP/2.0", to_uri), caller.compact);
-      m.header("Via", t.via)
-          .header("Max-Forwards", "70")
-          .header("From", t.from)
-          .header("To", fmt::format("<{}>", to_uri))
-          .header("Call-ID", t.call_id)
-          .header("CSeq", t.cseq)
-          .header("Contact", fmt::format("<sip:{}@{}>", caller.ext, hostport(caller.address)))
+      SipText m = request_head(fmt::format("INVITE {} SIP/2.0", to_uri), t, caller.compact);
+      m.header("Contact", fmt::format("<sip:{}@{}>", caller.ext, hostport(caller.address)))
           .header("Allow", kAllow)
           .header("Supported", "replaces, timer")
           .header("User-Agent", caller.agent);
@@ -711,14 +705,8 @@ class Simulation {
                   fmt::format("<sip:{}@{}>;tag={}", ext, s_.domain, token(8)),
                   fmt::format("<sip:{}@{}>", ext, s_.domain), token(24),
                   fmt::format("{} REGISTER", 1 + rng_() % 1000)};
-    SipText m(fmt::format("REGISTER sip:{} SIP/2.0", s_.domain), false);
-    m.header("Via", t.via)
-        .header("Max-Forwards", "70")
-        .header("From", t.from)
-        .header("To", t.to)
-        .header("Call-ID", t.call_id)
-        .header("CSeq", t.cseq)
-        .header("Contact", fmt::format("<sip:{}@{}>", ext, hostport(src)))
+    SipText m = request_head(fmt::format("REGISTER sip:{} SIP/2.0", s_.domain), t, false);
+    m.header("Contact", fmt::format("<sip:{}@{}>", ext, hostport(src)))
         .header("Authorization",
                 fmt::format("Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"sip:{}\", "
                             "response=\"{}\", algorithm=MD5",
