@@ -305,15 +305,18 @@ def main():
     if case is None:
         print(f"no such case: {args.case}", file=sys.stderr)
         return 2
-    env = Env(os.path.abspath(args.build))
+    return run_case(args.case, case, Env(os.path.abspath(args.build)))
+
+
+def run_case(name, case, env):
+    """Runs one case; keeps its files when it fails, removes them when it passes."""
     try:
         case(env)
     except AssertionError as e:
-        print(f"FAIL {args.case}: {e}", file=sys.stderr)
-        print(f"(files kept in {env.tmp})", file=sys.stderr)
+        print(f"FAIL {name}: {e}\n(files kept in {env.tmp})", file=sys.stderr)
         return 1
     subprocess.run(["rm", "-rf", env.tmp])
-    print(f"PASS {args.case}")
+    print(f"PASS {name}")
     return 0
 
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 
-from daemon_test import read_pcap, expect
+from daemon_test import expect, read_pcap, run_case
 
 EAL_ARGS = ["--no-huge", "--no-pci", "--no-shconf", "-m", "512", "-l", "0", "--no-telemetry"]
 
@@ -181,15 +181,7 @@ def main():
     if case is None:
         print(f"no such case: {args.case}", file=sys.stderr)
         return 2
-    env = Env(os.path.abspath(args.build), os.path.abspath(args.source))
-    try:
-        case(env)
-    except AssertionError as e:
-        print(f"FAIL {args.case}: {e}\n(files kept in {env.tmp})", file=sys.stderr)
-        return 1
-    subprocess.run(["rm", "-rf", env.tmp])
-    print(f"PASS {args.case}")
-    return 0
+    return run_case(args.case, case, Env(os.path.abspath(args.build), os.path.abspath(args.source)))
 
 
 if __name__ == "__main__":
