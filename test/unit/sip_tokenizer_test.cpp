@@ -259,3 +259,27 @@ TEST_CASE("every prefix of a valid message is judged without reading past it", "
   }
   SUCCEED("no crash, no sanitizer report");
 }
+
+TEST_CASE("each missing or broken mandatory header has its own reason", "[sip]") {
+  const std::string via = "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n";
+  const std::string from = "From: <sip:b@example.test>;tag=9\r\n";
+  const std::string to = "To: <sip:a@example.test>\r\n";
+  const std::string call_id = "Call-ID: c1\r\n";
+  const std::string cseq = "CSeq: 5 OPTIONS\r\n";
+  const auto judge = [](const std::string& headers) {
+    SipMessage m;
+    return tokenize("OPTIONS sip:a@example.test SIP/2.0\r\n" + headers + "\r\n", m);
+  };
+  CHECK(judge(via + from + to + call_id + cseq).ok);
+  CHECK(judge(via + to + call_id + cseq).reason == Reason::sip_missing_from);
+  CHECK(judge(via + from + call_id + cseq).reason == Reason::sip_missing_to);
+  CHECK(judge(via + from + to + call_id).reason == Reason::sip_missing_cseq);
+  CHECK(judge(via + from + to + call_id + cseq + "Max-Forwards: 256\r\n").reason ==
+        Reason::sip_bad_max_forwards);
+  CHECK(judge(via + from + to + call_id + cseq + "no colon here\r\n").reason ==
+        Reason::sip_bad_header_line);
+  CHECK(judge(" folded first\r\n" + via + from + to + call_id + cseq).reason ==
+        Reason::sip_bad_header_line);
+  CHECK(judge(via + from + from + to + call_id + cseq).reason == Reason::sip_duplicate_header);
+  CHECK(judge(via + from + to + call_id + "CSeq: x OPTIONS\r\n").reason == Reason::sip_bad_cseq);
+}
