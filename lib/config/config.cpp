@@ -113,10 +113,20 @@ void read_policy(const Node& n, PolicyConfig& p) {
     }
   }
   if (auto b = n.find("untrusted_budget")) {
-    MeterProfile m{p.untrusted_budget_pps, p.untrusted_budget_burst};
-    read_meter(*b, m);
-    p.untrusted_budget_pps = m.rate_per_s;
-    p.untrusted_budget_burst = m.burst;
+    b->object({"rate_per_s", "burst", "polite_rate_per_s", "floor_percent", "newcomer"});
+    if (auto f = b->find("newcomer")) read_meter(*f, p.newcomer_budget);
+    optional_field(*b, "rate_per_s", p.untrusted_budget_pps,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(0, 1000000)); });
+    optional_field(*b, "burst", p.untrusted_budget_burst,
+                   [](const Node& v) { return static_cast<uint16_t>(v.integer(1, 60000)); });
+    optional_field(*b, "polite_rate_per_s", p.polite_rate_per_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 1000)); });
+    if (auto f = b->find("floor_percent")) {
+      f->object({"newcomer", "bursty"});
+      const auto percent = [](const Node& v) { return static_cast<uint8_t>(v.integer(0, 99)); };
+      optional_field(*f, "newcomer", p.floor_newcomer_percent, percent);
+      optional_field(*f, "bursty", p.floor_bursty_percent, percent);
+    }
   }
   if (auto d = n.find("demerits")) {
     d->object({"threshold", "window_s", "ban_s", "malformed", "rate_limited", "auth_failure",
@@ -179,7 +189,13 @@ json policy_to_json(const PolicyConfig& p) {
       {"trusted", tier(p.trusted)},
       {"per_address", tier(p.per_address)},
       {"untrusted_budget",
-       {{"rate_per_s", p.untrusted_budget_pps}, {"burst", p.untrusted_budget_burst}}},
+       {{"rate_per_s", p.untrusted_budget_pps},
+        {"burst", p.untrusted_budget_burst},
+        {"polite_rate_per_s", p.polite_rate_per_s},
+        {"newcomer",
+         {{"rate_per_s", p.newcomer_budget.rate_per_s}, {"burst", p.newcomer_budget.burst}}},
+        {"floor_percent",
+         {{"newcomer", p.floor_newcomer_percent}, {"bursty", p.floor_bursty_percent}}}}},
       {"demerits",
        {{"threshold", p.demerit_threshold},
         {"window_s", p.demerit_window_s},

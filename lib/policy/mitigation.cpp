@@ -19,17 +19,20 @@ MethodClass method_class(const SipMessage& m) {
   }
 }
 
-Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash)
+Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t services)
     : config_(config),
       table_(config.max_sources, config.idle_s * 1000, hash),
       dialogs_(config.max_dialogs, hash),
       aors_(std::bit_ceil(std::max<uint32_t>(config.aor_slots, 1))),
-      budget_tokens_(uint32_t{config.untrusted_budget_burst} * 64) {}
+      budgets_(std::max<size_t>(services, 1),
+               Budget{0, uint32_t{config.untrusted_budget_burst} * 64}),
+      newcomer_budgets_(budgets_.size(), Budget{0, uint32_t{config.newcomer_budget.burst} * 64}) {}
 
 SourceEntry* Mitigation::source(const PacketMeta& meta, uint32_t now_ms) {
   SourceEntry* s = table_.find_or_insert({meta.src, meta.src_port, {}}, now_ms);
   if (!s) return s;
   s->last_seen_ms = now_ms;
+  if (s->messages < UINT8_MAX) ++s->messages;
   if (s->banned_until_ms && !before(now_ms, s->banned_until_ms)) {  // the ban ran out
     s->banned_until_ms = 0;
     if (events_) {
@@ -104,14 +107,70 @@ bool Mitigation::meter(SourceEntry& e, size_t cls, const TierProfile& tier, uint
   return ok;
 }
 
+Pace Mitigation::pace(const SourceEntry* s, uint32_t now_ms) const {
+  if (!s) return Pace::newcomer;  // the table is full: judged without history
+  if (s->demerits > 0 && now_ms - s->demerit_window_ms < config_.demerit_window_s * 1000)
+    return Pace::bursty;
+  const uint64_t age_ms = now_ms - s->first_seen_ms;
+  if (age_ms >= 1000 && s->messages <= 1 + age_ms * config_.polite_rate_per_s / 1000)
+    return Pace::polite;
+  return Pace::newcomer;
+}
+
+// A budget bucket in 1/64 message units: refilled by elapsed time up to `cap`; a message may
+// take a token only while the bucket holds more than `floor`.
+bool Mitigation::refill_and_take(Budget& b, uint64_t rate_per_s, uint64_t cap, uint64_t floor,
+                                 uint32_t now_ms) {
+  const uint32_t elapsed = now_ms - b.ms;
+  b.ms = now_ms;
+  const uint64_t t = std::min<uint64_t>(cap, b.tokens + uint64_t{elapsed} * rate_per_s * 64 / 1000);
+  if (t < floor + 64) {
+    b.tokens = static_cast<uint32_t>(t);
+    return false;
+  }
+  b.tokens = static_cast<uint32_t>(t - 64);
+  return true;
+}
+
+// Ranked shedding: when a flood drains the budget to the newcomers' floor, polite sources still
+// find tokens between that floor and zero; first contacts are also held to their own bucket.
+bool Mitigation::spend_budget(size_t service, Pace pace, uint32_t now_ms) {
+  const uint64_t percent = budget_percent(now_ms);
+  const uint64_t burst = uint64_t{config_.untrusted_budget_burst} * percent / 100;
+  const uint64_t floor_percent = pace == Pace::polite     ? 0
+                                 : pace == Pace::newcomer ? config_.floor_newcomer_percent
+                                                          : config_.floor_bursty_percent;
+  Budget& main = budgets_[service];
+  if (pace == Pace::polite)
+    return refill_and_take(main, config_.untrusted_budget_pps * percent / 100, burst * 64, 0,
+                           now_ms);
+  // Whole messages in the floor: a burst of 1 still admits.
+  const uint64_t floor = burst * floor_percent / 100 * 64;
+  Budget& first = newcomer_budgets_[service];
+  const uint64_t first_cap = uint64_t{config_.newcomer_budget.burst} * percent / 100 * 64;
+  const uint64_t first_rate = uint64_t{config_.newcomer_budget.rate_per_s} * percent / 100;
+  if (!refill_and_take(main, config_.untrusted_budget_pps * percent / 100, burst * 64, floor,
+                       now_ms))
+    return false;
+  if (refill_and_take(first, first_rate, first_cap, 0, now_ms)) return true;
+  main.tokens += 64;  // not admitted: the main bucket keeps its token
+  return false;
+}
+
 Verdict Mitigation::admit(SourceEntry* s, SourceEntry* address, const SipMessage& m,
-                          std::string_view text, uint32_t now_ms) {
+                          std::string_view text, int service, uint32_t now_ms) {
   bool is_trusted = trusted(s, now_ms);
-  // Echoing a nonce the server sent to this very address proves the source receives there.
+  // Echoing a nonce the server sent to this very address proves the source receives there; any
+  // other nonce, once the server has challenged (or refused) it, is a guess: digest crackers
+  // send credentials with nonces of their own.
   if (s && !is_trusted && s->nonce_hash) {
     const Span nonce =
         !m.authorization.nonce.empty() ? m.authorization.nonce : m.proxy_authorization.nonce;
-    if (!nonce.empty() && nonce_hash(nonce.in(text)) == s->nonce_hash) {
+    if (!nonce.empty()) {
+      if (nonce_hash(nonce.in(text)) != s->nonce_hash) {
+        demerit(s, config_.demerits_auth_failure, now_ms, Reason::nonce_mismatch);
+        return {Action::drop, Reason::nonce_mismatch};
+      }
       s->trusted_until_ms = (now_ms + config_.nonce_trust_s * 1000) | 1;
       s->tokens.fill(UINT16_MAX);  // a new tier starts with its full burst
       is_trusted = true;
@@ -133,20 +192,9 @@ Verdict Mitigation::admit(SourceEntry* s, SourceEntry* address, const SipMessage
     if (!take(a.tokens, elapsed, config_.aor_register))
       return {Action::drop, Reason::aor_rate_limited};
   }
-  if (!is_trusted) {
-    const uint32_t percent = budget_percent(now_ms);
-    const uint64_t cap = uint64_t{config_.untrusted_budget_burst} * 64 * percent / 100;
-    const uint32_t elapsed = now_ms - budget_ms_;
-    budget_ms_ = now_ms;
-    const uint64_t t =
-        std::min<uint64_t>(cap, budget_tokens_ + uint64_t{elapsed} * config_.untrusted_budget_pps *
-                                                     64 * percent / 100000);
-    if (t < 64) {
-      budget_tokens_ = static_cast<uint32_t>(t);
-      return {Action::drop, Reason::untrusted_budget};
-    }
-    budget_tokens_ = static_cast<uint32_t>(t - 64);
-  }
+  if (!is_trusted && !spend_budget(static_cast<size_t>(std::max(service, 0)) % budgets_.size(),
+                                   pace(s, now_ms), now_ms))
+    return {Action::drop, Reason::untrusted_budget};
   return {Action::pass, Reason::admitted};
 }
 
@@ -260,11 +308,15 @@ void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_
       s->nonce_hash = nonce_hash(c.nonce.in(text));
     return;
   }
-  if (m.status == 403)
-    demerit(table_.find(client), config_.demerits_auth_failure, now_ms, Reason::auth_failure);
+  if (m.status == 403) {
+    SourceEntry* s = table_.find(client);
+    // Refused: only a fresh challenge (a request without credentials first) may follow.
+    if (s) s->nonce_hash = kRefusedNonce;
+    demerit(s, config_.demerits_auth_failure, now_ms, Reason::auth_failure);
+  }
 }
 
-uint32_t Mitigation::nonce_hash(std::string_view nonce) {  // FNV-1a: a tag, not a secret
+uint32_t Mitigation::nonce_hash(std::string_view nonce) {  // FNV-1a: a tag, not a secret; odd
   uint32_t h = 2166136261u;
   for (char c : nonce) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
   return h | 1;

@@ -36,8 +36,19 @@ struct PolicyConfig {
   // rotates source ports, yet never bans (phones behind a NAT are not punished together).
   TierProfile per_address{{MeterProfile{10, 50}, MeterProfile{10, 50}, MeterProfile{10, 50},
                            MeterProfile{50, 200}, MeterProfile{100, 400}}};
-  uint32_t untrusted_budget_pps = 500;  // per worker: every untrusted request shares it
+  // Per worker and protected service: every message from sources without trust shares it. When
+  // it runs low, it is shed lowest rank first: bursty sources (with demerits) may spend only
+  // above `floor_bursty_percent` of the burst, young ones above `floor_newcomer_percent`, and
+  // sources that kept a polite pace (known for a second or more, at most `polite_rate_per_s`
+  // messages a second on average) down to the last token.
+  uint32_t untrusted_budget_pps = 500;
   uint16_t untrusted_budget_burst = 1000;
+  uint32_t polite_rate_per_s = 2;
+  // Sources without a polite history (first contact: possibly spoofed) also spend from this
+  // smaller bucket, so a spoofed flood can take at most its share.
+  MeterProfile newcomer_budget{250, 500};
+  uint8_t floor_newcomer_percent = 25;
+  uint8_t floor_bursty_percent = 50;
   uint16_t demerit_threshold = 20;
   uint32_t demerit_window_s = 60;
   uint32_t ban_s = 600;
@@ -66,9 +77,13 @@ struct PolicyConfig {
 
 MethodClass method_class(const SipMessage& m);
 
+// How a source without trust ranks for the untrusted budget, first served first.
+enum class Pace : uint8_t { polite, newcomer, bursty };
+
 class Mitigation {
  public:
-  Mitigation(const PolicyConfig& config, const KeyedHash& hash);
+  // `services`: how many protected services there are, each with its own untrusted budget.
+  Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t services = 1);
 
   // Before the tokenizer: the source's entry (created if there is room), or null.
   SourceEntry* source(const PacketMeta& meta, uint32_t now_ms);
@@ -85,10 +100,12 @@ class Mitigation {
   // Where bans and unbans are recorded, and the full time of the message being judged.
   void set_events(EventRing* ring) { events_ = ring; }
   void set_time(uint64_t now_ns) { now_ns_ = now_ns; }
-  // After the tokenizer and the signatures: meters and the untrusted budget. `address` is the
-  // aggregate entry of the source's address (port 0), or null.
+  // After the tokenizer and the signatures: meters and the untrusted budget of the protected
+  // `service` (its index). `address` is the aggregate entry of the source's address (port 0), or
+  // null.
   Verdict admit(SourceEntry* s, SourceEntry* address, const SipMessage& m, std::string_view text,
-                uint32_t now_ms);
+                int service, uint32_t now_ms);
+  Pace pace(const SourceEntry* s, uint32_t now_ms) const;
   SourceEntry* address_entry(const PacketMeta& meta, uint32_t now_ms) {
     return table_.find_or_insert({meta.src, 0, {}}, now_ms);  // UDP port 0 is no real source
   }
@@ -114,6 +131,7 @@ class Mitigation {
   // Refills every class bucket of `e` under `tier`, then spends one token of class `cls`.
   bool meter(SourceEntry& e, size_t cls, const TierProfile& tier, uint32_t now_ms) const;
   static uint32_t nonce_hash(std::string_view nonce);
+  static constexpr uint32_t kRefusedNonce = 2;  // even: no nonce hashes to it
 
   DialogKey dialog_key(const IpAddress& client, const SipMessage& m, std::string_view text) const {
     return {client, dialogs_.call_id_hash(m.call_id.in(text))};
@@ -142,8 +160,15 @@ class Mitigation {
   uint32_t start_ms_ = 0;
   EventRing* events_ = nullptr;
   uint64_t now_ns_ = 0;
-  uint32_t budget_ms_ = 0;
-  uint32_t budget_tokens_ = 0;  // in 1/64 units
+  struct Budget {
+    uint32_t ms = 0;
+    uint32_t tokens = 0;  // in 1/64 units
+  };
+  static bool refill_and_take(Budget& b, uint64_t rate_per_s, uint64_t cap, uint64_t floor,
+                              uint32_t now_ms);
+  bool spend_budget(size_t service, Pace pace, uint32_t now_ms);
+  std::vector<Budget> budgets_;           // one per protected service
+  std::vector<Budget> newcomer_budgets_;  // likewise
 };
 
 }  // namespace sipshield

@@ -38,11 +38,15 @@ class ServiceSet {
  public:
   explicit ServiceSet(std::span<const ServiceMatch> services)
       : services_(services.begin(), services.end()) {}
-  bool matches(const IpAddress& dst, uint16_t port) const {
-    for (const auto& s : services_)
-      if ((!s.port || *s.port == port) && s.prefix.contains(dst)) return true;
-    return false;
+  // The index of the first service that matches, or -1.
+  int find(const IpAddress& dst, uint16_t port) const {
+    for (size_t i = 0; i < services_.size(); ++i)
+      if ((!services_[i].port || *services_[i].port == port) && services_[i].prefix.contains(dst))
+        return static_cast<int>(i);
+    return -1;
   }
+  bool matches(const IpAddress& dst, uint16_t port) const { return find(dst, port) >= 0; }
+  size_t size() const { return services_.size(); }
   bool matches_address(const IpAddress& dst) const {
     for (const auto& s : services_)
       if (s.prefix.contains(dst)) return true;
@@ -66,7 +70,7 @@ class Pipeline {
       : services_(config.protected_services),
         default_action_(config.default_action),
         sip_limits_(config.sip),
-        mitigation_(config.policy, hash),
+        mitigation_(config.policy, hash, services_.size()),
         reassembler_(config.reassembly, hash) {
     mitigation_.set_events(&events_);
     if (shared.signatures && !shared.signatures->rules().empty())
@@ -199,10 +203,11 @@ class Pipeline {
       if (denied(meta)) return emit(sink, m, {Action::drop, Reason::denied_prefix});
       return reassemble(m, frame, meta, now, sink);
     }
-    if (!meta.has_udp || !services_.matches(meta.dst, meta.dst_port))
-      return emit(sink, m, not_protected());
+    const int service = meta.has_udp ? services_.find(meta.dst, meta.dst_port) : -1;
+    if (service < 0) return emit(sink, m, not_protected());
     if (denied(meta)) return emit(sink, m, {Action::drop, Reason::denied_prefix});
-    emit(sink, m, judge_datagram(meta, {frame + meta.payload_offset, meta.payload_length}, now));
+    emit(sink, m,
+         judge_datagram(meta, {frame + meta.payload_offset, meta.payload_length}, service, now));
   }
 
   template <class Sink>
@@ -242,10 +247,11 @@ class Pipeline {
     meta.src_port = static_cast<uint16_t>(udp[0] << 8 | udp[1]);
     meta.dst_port = static_cast<uint16_t>(udp[2] << 8 | udp[3]);
     meta.udp_length = static_cast<uint16_t>(udp[4] << 8 | udp[5]);
-    if (!services_.matches(meta.dst, meta.dst_port)) return not_protected();
+    const int service = services_.find(meta.dst, meta.dst_port);
+    if (service < 0) return not_protected();
     if (meta.udp_length < 8 || meta.udp_length > d.size() - skip)
       return {Action::drop, Reason::udp_bad_length};
-    return judge_datagram(meta, d.subspan(skip + 8, meta.udp_length - 8u), now);
+    return judge_datagram(meta, d.subspan(skip + 8, meta.udp_length - 8u), service, now);
   }
 
   Verdict not_protected() const { return {default_action_, Reason::not_protected}; }
@@ -264,7 +270,8 @@ class Pipeline {
   // source costs a lookup; then the message must be SIP the tokenizer accepts; sources without
   // trust are scanned for signatures; then the meters of the source's tier and, without trust,
   // the shared untrusted budget.
-  Verdict judge_datagram(const PacketMeta& meta, std::span<const uint8_t> payload, uint64_t now) {
+  Verdict judge_datagram(const PacketMeta& meta, std::span<const uint8_t> payload, int service,
+                         uint64_t now) {
     const auto now_ms = static_cast<uint32_t>(now / 1'000'000);
     mitigation_.set_time(now);
     SourceEntry* src = mitigation_.source(meta, now_ms);
@@ -286,7 +293,7 @@ class Pipeline {
     }
     if (message_.kind == SipKind::keepalive) {  // metered like other requests, never scanned
       const Verdict v =
-          mitigation_.admit(src, address_of(meta, src, now_ms), message_, text, now_ms);
+          mitigation_.admit(src, address_of(meta, src, now_ms), message_, text, service, now_ms);
       return v.action == Action::pass ? Verdict{Action::pass, Reason::sip_keepalive} : v;
     }
     uint16_t rule = kNoRule;
@@ -302,7 +309,8 @@ class Pipeline {
       }
       if (hit.decisive) return {Action::drop, Reason::sip_signature, hit.rule};
     }
-    Verdict v = mitigation_.admit(src, address_of(meta, src, now_ms), message_, text, now_ms);
+    Verdict v =
+        mitigation_.admit(src, address_of(meta, src, now_ms), message_, text, service, now_ms);
     v.rule = rule;
     if (v.action == Action::pass) mitigation_.note_admitted(meta, message_, text, now_ms);
     return v;

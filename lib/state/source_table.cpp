@@ -37,7 +37,7 @@ SourceEntry* SourceTable::find_or_insert(const SourceKey& key, uint32_t now_ms) 
   e.ip = key.ip;
   e.port = key.port;
   e.in_use = 1;
-  e.last_seen_ms = e.meter_ms = e.demerit_window_ms = now_ms;
+  e.last_seen_ms = e.meter_ms = e.demerit_window_ms = e.first_seen_ms = now_ms;
   e.tokens.fill(UINT16_MAX);  // full buckets: the profile's burst caps them on first use
   e.next = bucket;
   bucket = index;

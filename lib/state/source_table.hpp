@@ -37,10 +37,12 @@ struct alignas(64) SourceEntry {
   uint32_t banned_until_ms;    // 4: 0 = not banned
   uint32_t demerit_window_ms;  // 4: start of the demerit window
   uint32_t meter_ms;           // 4: when the buckets were last filled
-  uint32_t nonce_hash;         // 4: the last nonce the server challenged this source with
+  uint32_t nonce_hash;         // 4: the last nonce the server challenged this source with, or a
+                               //    mark that it refused the source (403)
   std::array<uint16_t, kMethodClasses> tokens;  // 10: per class, in 1/64 token units
   uint8_t in_use;                               // 1
-  uint8_t pad[5];
+  uint8_t messages;                             // 1: messages seen, saturating at 255
+  uint32_t first_seen_ms;                       // 4: its pace is messages over its age
 };
 static_assert(sizeof(SourceEntry) == 64, "a source entry is one cache line");
 

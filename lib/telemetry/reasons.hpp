@@ -87,6 +87,7 @@ namespace sipshield {
   X(address_rate_limited, "the untrusted sources of this address (all ports) exceed its meter") \
   X(aor_rate_limited, "REGISTERs for this address of record exceed its meter")                  \
   X(aor_locked, "this address of record is locked after repeated refusals (brute force)")       \
+  X(nonce_mismatch, "credentials with a nonce other than the one the server last sent there")   \
   X(no_dialog, "ACK, BYE, CANCEL or in-dialog request matching no transaction or dialog")       \
   X(unsolicited_response, "response to no request the servers sent to that address")            \
   /* causes of a ban that are not verdicts */                                                   \

@@ -37,8 +37,9 @@ struct Run {
   std::vector<uint64_t> times;
   uint64_t t = 1'000'000'000;
   Run() : config(parse_config_text(R"({"protected": ["198.18.0.10:5060"]})")) {}
-  void from(const char* client, const std::string& payload, uint64_t gap_us = 1000) {
-    frames.push_back(build_udp(ep(client), ep("198.18.0.10"), payload)[0]);
+  void from(const char* client, const std::string& payload, uint64_t gap_us = 1000,
+            const char* server = "198.18.0.10") {
+    frames.push_back(build_udp(ep(client), ep(server), payload)[0]);
     times.push_back(t += gap_us);
   }
   void to(const char* client, const std::string& payload, uint64_t gap_us = 1000) {
@@ -100,6 +101,30 @@ TEST_CASE("echoing the server's nonce from the same address earns trust", "[poli
   CHECK(v[3].reason == Reason::untrusted_budget);  // another address echoing it: no trust
 }
 
+TEST_CASE("credentials with a nonce the server did not send there are dropped", "[policy]") {
+  const auto with_nonce = [](const std::string& nonce) {
+    return request("REGISTER", "Authorization: Digest username=\"1001\", realm=\"x\", nonce=\"" +
+                                   nonce + "\", uri=\"sip:x\", response=\"00\"\r\n");
+  };
+  Run run;
+  run.from("198.18.16.7", with_nonce("cached"));  // no challenge seen yet: pre-emptive, fine
+  run.to("198.18.16.7", response("401 Unauthorized", "REGISTER",
+                                 "WWW-Authenticate: Digest realm=\"x\", nonce=\"abc123\"\r\n"));
+  run.from("198.18.16.7", with_nonce("guess1"));
+  run.from("198.18.16.7", with_nonce("abc123"));  // the real echo still earns trust
+  run.from("198.18.16.8", request("REGISTER", "", "1002"));
+  run.to("198.18.16.8", response("403 Forbidden", "REGISTER"));
+  run.from("198.18.16.8", with_nonce("guess2"));             // refused: credentials must wait for
+  run.from("198.18.16.8", request("REGISTER", "", "1002"));  // a fresh challenge
+  const auto v = run.go();
+  CHECK(v[0].reason == Reason::admitted);
+  CHECK(v[2].reason == Reason::nonce_mismatch);
+  CHECK(v[3].reason == Reason::admitted);
+  CHECK(v[4].reason == Reason::admitted);
+  CHECK(v[6].reason == Reason::nonce_mismatch);
+  CHECK(v[7].reason == Reason::admitted);
+}
+
 TEST_CASE("demerits for malformed messages end in a ban", "[policy]") {
   Run run;
   std::string broken = request("OPTIONS");
@@ -148,9 +173,81 @@ TEST_CASE("the untrusted budget is shared; trusted users do not spend it", "[pol
   }
   for (int i = 0; i < 5; ++i) run.from("198.18.16.1", request("INVITE"), 100);
   const auto v = run.go();
-  CHECK(count(v, Reason::untrusted_budget) >= 28);  // 40 newcomers, about 10 tokens
-  CHECK(count(v, Reason::untrusted_budget) <= 31);
+  // 40 newcomers spend the 10 tokens down to their floor (a quarter): about 8 admitted.
+  CHECK(count(v, Reason::untrusted_budget) >= 30);
+  CHECK(count(v, Reason::untrusted_budget) <= 33);
   for (size_t i = v.size() - 5; i < v.size(); ++i) CHECK(v[i].reason == Reason::admitted);
+}
+
+TEST_CASE("the budget sheds bursty sources first, then newcomers; polite ones keep the rest",
+          "[policy]") {
+  Run run;
+  run.config.policy.untrusted_budget_pps = 10;
+  run.config.policy.untrusted_budget_burst = 10;  // floors: newcomers 2 tokens, bursty 5
+  run.config.policy.newcomer_budget = {1000, 1000};
+  std::string broken = request("OPTIONS", "", "1300");
+  broken.erase(broken.find("Call-ID"), broken.find("CSeq") - broken.find("Call-ID"));
+  run.from("198.18.16.50", request("OPTIONS", "", "1050"));  // polite later: one message in 5 s
+  run.from("198.18.66.5", broken);                           // 5 demerits: bursty for a minute
+  run.from("198.18.66.5", request("OPTIONS", "", "1300"));   // a full bucket: even bursty pass
+  for (int i = 0; i < 40; ++i) {
+    const std::string bot = "198.19.1." + std::to_string(i + 1);
+    run.from(bot.c_str(), request("INVITE", "", std::to_string(2000 + i)),
+             i == 0 ? 5'000'000 : 100);
+  }
+  const size_t after_flood = run.frames.size();
+  run.from("198.18.66.5", request("OPTIONS", "", "1300"), 100);
+  run.from("198.18.16.50", request("OPTIONS", "", "1050"), 100);
+  run.from("198.18.16.99", request("OPTIONS", "", "1099"), 100);
+  const auto v = run.go();
+  CHECK(v[1].reason == Reason::sip_missing_call_id);
+  CHECK(v[2].reason == Reason::admitted);
+  // The newcomers stop at their floor: 10 tokens, 2 held back.
+  CHECK(count(v, Reason::admitted, 3) - count(v, Reason::admitted, after_flood) == 8);
+  CHECK(v[after_flood].reason == Reason::untrusted_budget);      // bursty: above half only
+  CHECK(v[after_flood + 1].reason == Reason::admitted);          // polite: the reserve
+  CHECK(v[after_flood + 2].reason == Reason::untrusted_budget);  // a newcomer: still shed
+}
+
+TEST_CASE("first contacts are held to their own share of the budget", "[policy]") {
+  Run run;
+  run.config.policy.untrusted_budget_pps = 100;
+  run.config.policy.untrusted_budget_burst = 100;
+  run.config.policy.newcomer_budget = {1, 3};
+  run.from("198.18.16.50", request("OPTIONS", "", "1050"));
+  for (int i = 0; i < 10; ++i) {
+    const std::string bot = "198.19.2." + std::to_string(i + 1);
+    run.from(bot.c_str(), request("REGISTER", "", std::to_string(3000 + i)),
+             i == 0 ? 3'000'000 : 1000);
+  }
+  run.from("198.18.16.50", request("OPTIONS", "", "1050"));
+  const auto v = run.go();
+  // The first message, then 3 new sources (the newcomer bucket had refilled to its burst).
+  CHECK(count(v, Reason::admitted, 1) - (v.back().reason == Reason::admitted) == 3);
+  CHECK(count(v, Reason::untrusted_budget) == 7);
+  CHECK(v.back().reason == Reason::admitted);  // a source with a polite history is not held
+}
+
+TEST_CASE("each protected service has its own untrusted budget", "[policy]") {
+  Run run;
+  run.config = parse_config_text(R"({"protected": ["198.18.0.10:5060", "198.18.0.20:5060"],
+      "policy": {"untrusted_budget": {"rate_per_s": 1, "burst": 2,
+                                      "floor_percent": {"newcomer": 0, "bursty": 0}}}})");
+  for (int i = 0; i < 4; ++i) {
+    const std::string bot = "198.19.3." + std::to_string(i + 1);
+    run.from(bot.c_str(), request("OPTIONS", "", std::to_string(4000 + i)), 100);
+  }
+  for (int i = 0; i < 4; ++i) {
+    const std::string bot = "198.19.4." + std::to_string(i + 1);
+    run.from(bot.c_str(), request("OPTIONS", "", std::to_string(5000 + i)), 100, "198.18.0.20");
+  }
+  const auto v = run.go();
+  for (size_t first : {0, 4}) {
+    CHECK(v[first].reason == Reason::admitted);
+    CHECK(v[first + 1].reason == Reason::admitted);
+    CHECK(v[first + 2].reason == Reason::untrusted_budget);
+    CHECK(v[first + 3].reason == Reason::untrusted_budget);
+  }
 }
 
 TEST_CASE("403 answers count against the client", "[policy]") {
@@ -325,9 +422,11 @@ TEST_CASE("a 503 with Retry-After and a Via oc value shrink the untrusted budget
     return k;
   };
   Run plain, after_503, after_oc;
-  for (Run* r : {&plain, &after_503, &after_oc}) {
+  for (Run* r : {&plain, &after_503, &after_oc}) {  // no ranks: the whole bucket for newcomers
     r->config.policy.untrusted_budget_pps = 100;
     r->config.policy.untrusted_budget_burst = 100;
+    r->config.policy.floor_newcomer_percent = 0;
+    r->config.policy.newcomer_budget = {1000, 1000};
   }
   plain.to("198.18.16.1", response("200 OK", "OPTIONS"));
   after_503.to("198.18.16.1",
