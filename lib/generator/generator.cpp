@@ -561,7 +561,9 @@ class Simulation {
     const Endpoint src =
         f.spoofed ? random_in(f.source_prefix) : a->sources[rng_() % a->sources.size()];
     const Endpoint& dst = server_for(src.address);
-    const std::string lbl = fmt::format("atk_{}", flood_kind_name(f.kind));
+    // Spoofed floods get their own label: the issue sets them a different bar.
+    const std::string lbl =
+        fmt::format("atk_{}{}", flood_kind_name(f.kind), f.spoofed ? "_spoofed" : "");
     const uint64_t flow = next_flow_++;
     const uint16_t ip_id = a->ip_id++;
     const std::string ext = std::to_string(1000 + rng_() % 9000);
