@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <emmintrin.h>
 
+#include <array>
 #include <cstring>
 
 namespace sipshield {
@@ -31,7 +32,7 @@ bool is_name(std::string_view name, std::string_view known) {
   return true;
 }
 
-constexpr bool is_lws(char c) {
+constexpr bool lws_char(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 constexpr bool is_digit(char c) {
@@ -41,18 +42,68 @@ constexpr bool is_alpha(char c) {
   return lower(c) >= 'a' && lower(c) <= 'z';
 }
 // RFC 3261 token characters.
-constexpr bool is_token(char c) {
+constexpr bool token_char(char c) {
   return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '!' || c == '%' || c == '*' ||
          c == '_' || c == '+' || c == '`' || c == '\'' || c == '~';
+}
+
+// Character classes as one table: a load and a test per byte in the scanning loops.
+enum CharClass : uint8_t {
+  kLws = 1,
+  kToken = 2,
+  kParamValueEnd = 4,  // ; , > or LWS: where an unquoted parameter value stops
+  kAuthNameEnd = 8,    // = or LWS
+  kAuthValueEnd = 16,  // , or LWS
+};
+constexpr auto kClasses = [] {
+  std::array<uint8_t, 256> t{};
+  for (int i = 0; i < 256; ++i) {
+    const auto c = static_cast<char>(i);
+    const bool lws = lws_char(c);
+    t[static_cast<size_t>(i)] = static_cast<uint8_t>(
+        (lws ? kLws : 0) | (token_char(c) ? kToken : 0) |
+        (lws || c == ';' || c == ',' || c == '>' ? kParamValueEnd : 0) |
+        (lws || c == '=' ? kAuthNameEnd : 0) | (lws || c == ',' ? kAuthValueEnd : 0));
+  }
+  return t;
+}();
+inline bool in_class(char c, CharClass k) {
+  return kClasses[static_cast<unsigned char>(c)] & k;
+}
+inline bool is_lws(char c) {
+  return in_class(c, kLws);
+}
+inline bool is_token(char c) {
+  return in_class(c, kToken);
+}
+
+// The offset of the first byte in [p, p + n) equal to any of a..d (n when none): 16 bytes per
+// step, so that long runs of ordinary characters cost a compare each, not a branch per byte.
+inline size_t first_of(const char* p, size_t n, char a, char b, char c, char d) {
+  const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b), vc = _mm_set1_epi8(c),
+                vd = _mm_set1_epi8(d);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)),
+                                     _mm_or_si128(_mm_cmpeq_epi8(x, vc), _mm_cmpeq_epi8(x, vd)));
+    if (const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hit)))
+      return i + static_cast<unsigned>(__builtin_ctz(mask));
+  }
+  for (; i < n; ++i)
+    if (p[i] == a || p[i] == b || p[i] == c || p[i] == d) return i;
+  return n;
+}
+inline size_t find_char(const char* p, size_t n, char c) {
+  return first_of(p, n, c, c, c, c);
 }
 
 // The closing quote of a quoted string whose content starts at `from`, or `to`: memchr to the
 // next '"', then a count of the backslashes before it (an odd count escapes it).
 size_t closing_quote(std::string_view msg, size_t from, size_t to) {
   while (from < to) {
-    const void* hit = std::memchr(msg.data() + from, '"', to - from);
-    if (!hit) return to;
-    const size_t q = static_cast<size_t>(static_cast<const char*>(hit) - msg.data());
+    const size_t q = from + find_char(msg.data() + from, to - from, '"');
+    if (q >= to) return to;
     size_t backslashes = 0;
     while (q - backslashes > from && msg[q - backslashes - 1] == '\\') ++backslashes;
     if (backslashes % 2 == 0) return q;
@@ -98,6 +149,10 @@ size_t find_top_level(std::string_view msg, size_t from, size_t to, char c) {
   bool quoted = false;
   int angle = 0;
   for (size_t i = from; i < to; ++i) {
+    if (!quoted) {  // jump to the next byte that can change the state or match
+      i += first_of(msg.data() + i, to - i, c, '"', '<', '>');
+      if (i >= to) return to;
+    }
     const char x = msg[i];
     if (quoted) {
       if (x == '\\')
@@ -142,7 +197,7 @@ void for_each_param(std::string_view msg, size_t from, size_t to, F&& f) {
         next = std::min(e + 1, to);  // past the closing quote
       } else {
         size_t e = q;
-        while (e < to && msg[e] != ';' && msg[e] != ',' && msg[e] != '>' && !is_lws(msg[e])) ++e;
+        while (e < to && !in_class(msg[e], kParamValueEnd)) ++e;
         value = {static_cast<uint16_t>(q), static_cast<uint16_t>(e - q)};
         next = e;
       }
@@ -190,9 +245,9 @@ bool parse_uri(std::string_view msg, size_t from, size_t to, SipUri& uri) {
   size_t host = colon + 1;
   // userinfo may hold ';', '?' and ',' (RFC 4475 semiuri, intmeth): the host follows the last
   // '@'. The headers part ("?h=v") comes after the host and holds no literal '@'.
-  size_t at = to;
-  for (size_t i = host; i < to; ++i)
-    if (msg[i] == '@') at = i;
+  const void* last_at = memrchr(msg.data() + host, '@', to - host);
+  const size_t at =
+      last_at ? static_cast<size_t>(static_cast<const char*>(last_at) - msg.data()) : to;
   if (at != to) {
     uri.user = {static_cast<uint16_t>(host), static_cast<uint16_t>(at - host)};
     host = at + 1;
@@ -247,8 +302,8 @@ bool parse_name_addr(std::string_view msg, size_t from, size_t to, NameAddr& out
     }
     for (; d < open; ++d)
       if (!is_lws(msg[d])) return false;
-    const size_t close = msg.find('>', open);
-    if (close == std::string_view::npos || close >= to) return false;
+    const size_t close = open + find_char(msg.data() + open, to - open, '>');
+    if (close >= to) return false;
     // No LWS inside the brackets (RFC 4475 badaspec).
     if (close == open + 1 || is_lws(msg[open + 1]) || is_lws(msg[close - 1])) return false;
     if (!parse_uri(msg, open + 1, close, out.uri)) return false;
@@ -350,7 +405,7 @@ void for_each_auth_param(std::string_view msg, size_t from, size_t to, F&& f) {
   while (i < to) {
     while (i < to && (is_lws(msg[i]) || msg[i] == ',')) ++i;
     size_t n = i;
-    while (n < to && msg[n] != '=' && !is_lws(msg[n])) ++n;
+    while (n < to && !in_class(msg[n], kAuthNameEnd)) ++n;
     const std::string_view name = msg.substr(i, n - i);
     while (n < to && is_lws(msg[n])) ++n;
     if (n >= to || msg[n] != '=') return;
@@ -362,7 +417,7 @@ void for_each_auth_param(std::string_view msg, size_t from, size_t to, F&& f) {
       i = e + 1;
     } else {
       e = v;
-      while (e < to && msg[e] != ',' && !is_lws(msg[e])) ++e;
+      while (e < to && !in_class(msg[e], kAuthValueEnd)) ++e;
       i = e;
     }
     f(name, Span{static_cast<uint16_t>(v), static_cast<uint16_t>(e - v)});
@@ -639,14 +694,14 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
   // Header lines; a line starting with SP or HT continues the previous one (folding).
   bool seen_call_id = false, seen_cseq = false;
   uint64_t content_length = 0;
-  size_t header_from = eol + 1, header_to = 0, name_to = 0;
+  size_t header_from = eol + 1, header_to = 0, name_to = 0, colon = 0;
   const size_t headers_start = eol + 1;
   uint16_t lines = 0;
   const auto finish = [&]() -> SipVerdict {
     if (header_to == 0) return {true, Reason::admitted};
     if (header_to - header_from > limits.max_header_bytes) return fail(Reason::sip_header_too_long);
     const std::string_view name = msg.substr(header_from, name_to - header_from);
-    const size_t vfrom = msg.find(':', name_to) + 1, vto = header_to;
+    const size_t vfrom = colon + 1, vto = header_to;
     ++m.header_count;
     switch (identify(name)) {
       case Header::via: {
@@ -841,6 +896,7 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
       name_to = n;
       while (n < line_to && (msg[n] == ' ' || msg[n] == '\t')) ++n;  // LWS before the colon
       if (n >= line_to || msg[n] != ':') return fail(Reason::sip_bad_header_line);
+      colon = n;
       header_from = pos;
       header_to = line_to;
     }
