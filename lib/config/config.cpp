@@ -289,11 +289,13 @@ Config parse_config(const json& document, const std::filesystem::path& base_dir)
                "description"});
   Config config;
   if (auto n = root.find("signatures")) {
-    n->object({"rules"});
+    n->object({"rules", "sample_trusted"});
     if (auto r = n->find("rules")) {
       config.signatures = r->string();
       if (config.signatures.empty()) r->fail("\"builtin\", \"none\" or a rules file");
     }
+    optional_field(*n, "sample_trusted", config.signature_sample_trusted,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(0, 1u << 20)); });
   }
   if (config.signatures == "builtin") {
     config.signature_rules = parse_rules(builtin_rules_text(), "(built-in signatures)");
@@ -452,7 +454,8 @@ json to_json(const Config& config) {
         {"max_header_bytes", config.sip.max_header_bytes},
         {"max_headers_bytes", config.sip.max_headers_bytes},
         {"max_headers", config.sip.max_headers}}},
-      {"signatures", {{"rules", config.signatures}}},
+      {"signatures",
+       {{"rules", config.signatures}, {"sample_trusted", config.signature_sample_trusted}}},
       {"policy", policy_to_json(config.policy)},
       {"clock", config.clock == ClockSource::tsc      ? "tsc"
                 : config.clock == ClockSource::packet ? "packet"

@@ -71,6 +71,7 @@ class Pipeline {
         default_action_(config.default_action),
         sip_limits_(config.sip),
         mitigation_(config.policy, hash, services_.size()),
+        sample_trusted_(config.signature_sample_trusted),
         reassembler_(config.reassembly, hash) {
     mitigation_.set_events(&events_);
     if (shared.signatures && !shared.signatures->rules().empty())
@@ -297,7 +298,7 @@ class Pipeline {
       return v.action == Action::pass ? Verdict{Action::pass, Reason::sip_keepalive} : v;
     }
     uint16_t rule = kNoRule;
-    if (scanner_ && !mitigation_.trusted(src, now_ms)) {  // trusted sources skip the scan
+    if (scanner_ && (!mitigation_.trusted(src, now_ms) || sample_trusted())) {
       const auto hit = scanner_->scan(text, message_);
       rule = hit.rule;
       if (hit.rule != kNoRule) {
@@ -314,6 +315,14 @@ class Pipeline {
     v.rule = rule;
     if (v.action == Action::pass) mitigation_.note_admitted(meta, message_, text, now_ms);
     return v;
+  }
+
+  // Trusted sources skip the scan but for one message in `sample_trusted_`.
+  bool sample_trusted() {
+    if (sample_trusted_ == 0) return false;
+    if (++trusted_unscanned_ < sample_trusted_) return false;
+    trusted_unscanned_ = 0;
+    return true;
   }
 
   // What the servers answer teaches trust (200 OK to REGISTER), nonces (401/407) and failures
@@ -341,6 +350,8 @@ class Pipeline {
   Mitigation mitigation_;
   EventRing events_;
   AttackDetector attacks_;
+  uint32_t sample_trusted_;
+  uint32_t trusted_unscanned_ = 0;
   SipMessage message_;  // the message being judged; reused, never allocated
   std::optional<SignatureScanner> scanner_;
   const PrefixLists* prefixes_ = nullptr;

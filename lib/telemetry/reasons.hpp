@@ -83,7 +83,7 @@ namespace sipshield {
   X(denied_prefix, "the source is in a deny prefix")                                            \
   X(source_banned, "the source is banned (signature, demerits)")                                \
   X(rate_limited, "the source exceeds its tier's meter for this method class")                  \
-  X(untrusted_budget, "the shared budget for sources without trust is spent")                   \
+  X(untrusted_budget, "the service's budget for sources without trust is spent, for this rank") \
   X(address_rate_limited, "the untrusted sources of this address (all ports) exceed its meter") \
   X(aor_rate_limited, "REGISTERs for this address of record exceed its meter")                  \
   X(aor_locked, "this address of record is locked after repeated refusals (brute force)")       \

@@ -161,6 +161,24 @@ TEST_CASE("trusted sources skip the signature scan", "[policy]") {
   CHECK(v[2].reason == Reason::admitted);
 }
 
+TEST_CASE("one message in sample_trusted from trusted sources is scanned", "[policy]") {
+  for (const uint32_t sample : {4u, 0u}) {
+    Run run;
+    run.config.signature_sample_trusted = sample;
+    run.config.signature_rules = parse_rules(R"({"rules": [{"id": "opt", "pattern": "OPTIONS",
+        "scope": "start_line", "action": "drop"}]})");
+    run.from("198.18.16.1", request("REGISTER"));
+    run.to("198.18.16.1", response("200 OK", "REGISTER", "Expires: 300\r\n"));
+    for (int i = 0; i < 8; ++i) run.from("198.18.16.1", request("OPTIONS"));
+    const auto v = run.go();
+    INFO("sample_trusted " << sample);
+    for (size_t i = 2; i < v.size(); ++i) {
+      const bool scanned = sample && (i - 1) % sample == 0;  // the 4th and the 8th
+      CHECK(v[i].reason == (scanned ? Reason::sip_signature : Reason::admitted));
+    }
+  }
+}
+
 TEST_CASE("the untrusted budget is shared; trusted users do not spend it", "[policy]") {
   Run run;
   run.config.policy.untrusted_budget_pps = 10;
