@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #include <span>
 #include <string_view>
 
@@ -118,6 +119,8 @@ struct SipMessage {
   Span headers;  // from the first header line to the end of the empty line
   Span body;
 };
+
+static_assert(std::is_trivially_copyable_v<SipMessage>, "tokenize resets it with memcpy");
 
 struct SipLimits {
   uint16_t max_message_bytes = 16384;  // Kamailio's sanity module uses similar bounds

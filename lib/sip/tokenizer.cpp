@@ -669,7 +669,8 @@ SipMethod method_from_text(std::string_view text) {
 
 SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits,
                     bool headers_only) {
-  m = SipMessage{};
+  static const SipMessage kEmpty{};
+  std::memcpy(&m, &kEmpty, sizeof m);  // a straight copy, not a temporary built field by field
   if (msg.size() > limits.max_message_bytes || msg.size() > UINT16_MAX)
     return fail(Reason::sip_message_too_long);
   if (is_keepalive(msg)) {
