@@ -28,8 +28,8 @@ Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t
                Budget{0, uint32_t{config.untrusted_budget_burst} * 64}),
       newcomer_budgets_(budgets_.size(), Budget{0, uint32_t{config.newcomer_budget.burst} * 64}) {}
 
-SourceEntry* Mitigation::source(const PacketMeta& meta, uint32_t now_ms) {
-  SourceEntry* s = table_.find_or_insert({meta.src, meta.src_port, {}}, now_ms);
+SourceEntry* Mitigation::source(const PacketMeta& meta, uint64_t hash, uint32_t now_ms) {
+  SourceEntry* s = table_.find_or_insert({meta.src, meta.src_port, {}}, hash, now_ms);
   if (!s) return s;
   s->last_seen_ms = now_ms;
   if (s->messages < UINT8_MAX) ++s->messages;

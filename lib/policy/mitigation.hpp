@@ -86,7 +86,16 @@ class Mitigation {
   Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t services = 1);
 
   // Before the tokenizer: the source's entry (created if there is room), or null.
-  SourceEntry* source(const PacketMeta& meta, uint32_t now_ms);
+  SourceEntry* source(const PacketMeta& meta, uint64_t hash, uint32_t now_ms);
+  SourceEntry* source(const PacketMeta& meta, uint32_t now_ms) {
+    return source(meta, source_hash(meta), now_ms);
+  }
+  // Bulk lookups: the pipeline hashes a burst's sources and prefetches before judging any.
+  uint64_t source_hash(const PacketMeta& meta) const {
+    return table_.hash_of({meta.src, meta.src_port, {}});
+  }
+  void prefetch_source_bucket(uint64_t hash) const { table_.prefetch_bucket(hash); }
+  void prefetch_source_entry(uint64_t hash) const { table_.prefetch_entry(hash); }
   bool banned(const SourceEntry* s, uint32_t now_ms) const {
     return s && s->banned_until_ms && before(now_ms, s->banned_until_ms);
   }

@@ -4,9 +4,9 @@
 #pragma once
 
 #include <cstdint>
-#include <type_traits>
 #include <span>
 #include <string_view>
+#include <type_traits>
 
 #include "telemetry/reasons.hpp"
 

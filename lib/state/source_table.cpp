@@ -22,8 +22,8 @@ SourceEntry* SourceTable::find(const SourceKey& key) {
   return nullptr;
 }
 
-SourceEntry* SourceTable::find_or_insert(const SourceKey& key, uint32_t now_ms) {
-  uint32_t& bucket = buckets_[hash_of(key) & bucket_mask_];
+SourceEntry* SourceTable::find_or_insert(const SourceKey& key, uint64_t hash, uint32_t now_ms) {
+  uint32_t& bucket = buckets_[hash & bucket_mask_];
   for (uint32_t i = bucket; i != kNone; i = entries_[i].next)
     if (entries_[i].port == key.port && entries_[i].ip == key.ip) return &entries_[i];
   if (free_head_ == kNone) {

@@ -52,7 +52,18 @@ class SourceTable {
 
   SourceEntry* find(const SourceKey& key);
   // The entry, created if absent; nullptr when the table is full.
-  SourceEntry* find_or_insert(const SourceKey& key, uint32_t now_ms);
+  SourceEntry* find_or_insert(const SourceKey& key, uint32_t now_ms) {
+    return find_or_insert(key, hash_of(key), now_ms);
+  }
+  // Bulk lookups, as rte_hash does them: hash every key of a burst and prefetch its bucket, then
+  // prefetch the entries the buckets lead to, then look up with the hash already computed.
+  uint64_t hash_of(const SourceKey& key) const { return hash_(key); }
+  void prefetch_bucket(uint64_t hash) const { __builtin_prefetch(&buckets_[hash & bucket_mask_]); }
+  void prefetch_entry(uint64_t hash) const {
+    const uint32_t i = buckets_[hash & bucket_mask_];
+    if (i != kNone) __builtin_prefetch(&entries_[i]);
+  }
+  SourceEntry* find_or_insert(const SourceKey& key, uint64_t hash, uint32_t now_ms);
   // Visits up to `budget` entries; frees those idle longer than idle_ms that are neither
   // trusted nor banned at `now_ms`.
   void expire_step(uint32_t now_ms, unsigned budget);
@@ -63,7 +74,6 @@ class SourceTable {
 
  private:
   static constexpr uint32_t kNone = UINT32_MAX;
-  uint64_t hash_of(const SourceKey& key) const { return hash_(key); }
   void unlink(uint32_t index);
 
   const KeyedHash& hash_;
