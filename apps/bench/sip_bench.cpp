@@ -80,11 +80,16 @@ int main() {
   SignatureScanner scanner(db);
   std::string malformed = kRegister;
   malformed.replace(malformed.find("CSeq: 1826 REGISTER"), 19, "CSeq: 1826 INVITE  ");
+  // The first REGISTER of a registration, before the challenge: about 600 bytes.
+  std::string first_register = kRegister;
+  const size_t auth = first_register.find("Authorization:");
+  first_register.erase(auth, first_register.find("\r\n", auth) + 2 - auth);
   std::string scanner_probe = kRegister;
   scanner_probe.replace(scanner_probe.find("Linphone/5.2.5 (belle-sip/5.2.0)"), 32,
                         "friendly-scanner                ");
   const std::pair<const char*, std::string> messages[] = {
       {"REGISTER with digest credentials", kRegister},
+      {"REGISTER without credentials", first_register},
       {"INVITE with SDP", kInvite},
       {"200 OK response", kResponse},
       {"keepalive (CRLFCRLF)", "\r\n\r\n"},
