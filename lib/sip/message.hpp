@@ -54,6 +54,7 @@ struct NameAddr {
   SipUri uri;
   Span params;  // header parameters after the URI
   Span tag;
+  Span expires;  // the expires parameter (Contact)
   bool present = false;
 };
 

@@ -54,6 +54,8 @@ enum CharClass : uint8_t {
   kParamValueEnd = 4,  // ; , > or LWS: where an unquoted parameter value stops
   kAuthNameEnd = 8,    // = or LWS
   kAuthValueEnd = 16,  // , or LWS
+  kUriHostEnd = 32,    // : ; ? > or LWS: where a SIP URI's host stops
+  kViaHost = 64,       // letters, digits, '.' and '-'
 };
 constexpr auto kClasses = [] {
   std::array<uint8_t, 256> t{};
@@ -63,7 +65,9 @@ constexpr auto kClasses = [] {
     t[static_cast<size_t>(i)] = static_cast<uint8_t>(
         (lws ? kLws : 0) | (token_char(c) ? kToken : 0) |
         (lws || c == ';' || c == ',' || c == '>' ? kParamValueEnd : 0) |
-        (lws || c == '=' ? kAuthNameEnd : 0) | (lws || c == ',' ? kAuthValueEnd : 0));
+        (lws || c == '=' ? kAuthNameEnd : 0) | (lws || c == ',' ? kAuthValueEnd : 0) |
+        (lws || c == ':' || c == ';' || c == '?' || c == '>' ? kUriHostEnd : 0) |
+        (is_alpha(c) || is_digit(c) || c == '.' || c == '-' ? kViaHost : 0));
   }
   return t;
 }();
@@ -149,10 +153,10 @@ size_t find_top_level(std::string_view msg, size_t from, size_t to, char c) {
   bool quoted = false;
   int angle = 0;
   for (size_t i = from; i < to; ++i) {
-    if (!quoted) {  // jump to the next byte that can change the state or match
-      i += first_of(msg.data() + i, to - i, c, '"', '<', '>');
-      if (i >= to) return to;
-    }
+    // Jump to the next byte that can change the state or match.
+    i += quoted ? first_of(msg.data() + i, to - i, '"', '\\', '"', '"')
+                : first_of(msg.data() + i, to - i, c, '"', '<', '>');
+    if (i >= to) return to;
     const char x = msg[i];
     if (quoted) {
       if (x == '\\')
@@ -258,10 +262,8 @@ bool parse_uri(std::string_view msg, size_t from, size_t to, SipUri& uri) {
     if (e == to || !valid_ipv6_reference(msg.substr(host, e + 1 - host))) return false;
     ++e;
   } else {
-    while (e < to && msg[e] != ':' && msg[e] != ';' && msg[e] != '?' && msg[e] != '>') {
-      if (is_lws(msg[e])) return false;
-      ++e;
-    }
+    while (e < to && !in_class(msg[e], kUriHostEnd)) ++e;
+    if (e < to && is_lws(msg[e])) return false;
   }
   if (e == host) return false;
   uri.host = {static_cast<uint16_t>(host), static_cast<uint16_t>(e - host)};
@@ -272,8 +274,7 @@ bool parse_uri(std::string_view msg, size_t from, size_t to, SipUri& uri) {
     if (!decimal(msg.substr(p, e - p), 65535, port)) return false;
     uri.port = static_cast<uint16_t>(port);
   }
-  while (e < to && msg[e] != '?') ++e;
-  uri.has_headers = e < to;
+  uri.has_headers = e < to && e + find_char(msg.data() + e, to - e, '?') < to;
   return true;
 }
 
@@ -322,16 +323,28 @@ bool parse_name_addr(std::string_view msg, size_t from, size_t to, NameAddr& out
     if (!parse_uri(msg, from, uri_to, out.uri)) return false;
     params_from = semi;
   }
-  for (size_t i = params_from; i < to; ++i)
-    if (msg[i] == '"' || msg[i] == '<' || msg[i] == '>') {
-      // Quoted parameter values are fine; stray brackets are not.
-      if (msg[i] != '"') return false;
-      const size_t close = msg.find('"', i + 1);
-      if (close == std::string_view::npos || close >= to) return false;
-      i = close;
-    }
+  for (size_t i = params_from; i < to; ++i) {
+    i += first_of(msg.data() + i, to - i, '"', '<', '>', '>');
+    if (i >= to) break;
+    // Quoted parameter values are fine; stray brackets are not.
+    if (msg[i] != '"') return false;
+    const size_t close = i + 1 + find_char(msg.data() + i + 1, to - i - 1, '"');
+    if (close >= to) return false;
+    i = close;
+  }
   out.params = {static_cast<uint16_t>(params_from), static_cast<uint16_t>(to - params_from)};
-  out.tag = param(msg, params_from, to, "tag");
+  // One walk over the parameters for both that the policy reads (From/To tag, Contact expires).
+  bool tag = false, expires = false;  // the first of each counts
+  for_each_param(msg, params_from, to, [&](std::string_view name, Span value, bool) {
+    if (!tag && is_name(name, "tag")) {
+      out.tag = value;
+      tag = true;
+    } else if (!expires && is_name(name, "expires")) {
+      out.expires = value;
+      expires = true;
+    }
+    return !(tag && expires);
+  });
   return true;
 }
 
@@ -357,9 +370,7 @@ bool parse_via(std::string_view msg, size_t from, size_t to, Via& via) {
     if (t.done() || !valid_ipv6_reference(msg.substr(host, t.pos + 1 - host))) return false;
     ++t.pos;
   } else {
-    while (!t.done() &&
-           (is_alpha(t.peek()) || is_digit(t.peek()) || t.peek() == '.' || t.peek() == '-'))
-      ++t.pos;
+    while (!t.done() && in_class(t.peek(), kViaHost)) ++t.pos;
   }
   if (t.pos == host) return false;
   via.host = t.span(host, t.pos);
@@ -758,11 +769,8 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
           const size_t comma = find_top_level(msg, vfrom, vto, ',');
           if (!parse_name_addr(msg, vfrom, comma, m.contact))
             return fail(Reason::sip_bad_name_addr);
-          const Span params = m.contact.params;
           uint64_t e;
-          if (decimal(param(msg, params.offset, size_t(params.offset) + params.length, "expires")
-                          .in(msg),
-                      UINT64_MAX / 10, e))
+          if (decimal(m.contact.expires.in(msg), UINT64_MAX / 10, e))
             m.contact_expires = static_cast<int32_t>(std::min<uint64_t>(e, INT32_MAX));
         }
         break;
