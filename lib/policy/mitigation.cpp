@@ -111,8 +111,12 @@ Pace Mitigation::pace(const SourceEntry* s, uint32_t now_ms) const {
   if (!s) return Pace::newcomer;  // the table is full: judged without history
   if (s->demerits > 0 && now_ms - s->demerit_window_ms < config_.demerit_window_s * 1000)
     return Pace::bursty;
+  // Known for a little less than RFC 3261's T1 (500 ms): a client whose request was dropped
+  // retransmits after T1 and already ranks polite; a spoofed source never comes back.
+  constexpr uint64_t kPoliteAfterMs = 400;
   const uint64_t age_ms = now_ms - s->first_seen_ms;
-  if (age_ms >= 1000 && s->messages <= 1 + age_ms * config_.polite_rate_per_s / 1000)
+  if (age_ms >= kPoliteAfterMs &&
+      s->messages <= 1 + (age_ms * config_.polite_rate_per_s + 999) / 1000)
     return Pace::polite;
   return Pace::newcomer;
 }

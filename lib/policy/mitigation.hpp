@@ -39,7 +39,7 @@ struct PolicyConfig {
   // Per worker and protected service: every message from sources without trust shares it. When
   // it runs low, it is shed lowest rank first: bursty sources (with demerits) may spend only
   // above `floor_bursty_percent` of the burst, young ones above `floor_newcomer_percent`, and
-  // sources that kept a polite pace (known for a second or more, at most `polite_rate_per_s`
+  // sources that kept a polite pace (known for 400 ms or more, at most `polite_rate_per_s`
   // messages a second on average) down to the last token.
   uint32_t untrusted_budget_pps = 500;
   uint16_t untrusted_budget_burst = 1000;

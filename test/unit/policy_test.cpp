@@ -246,6 +246,32 @@ TEST_CASE("first contacts are held to their own share of the budget", "[policy]"
   CHECK(v.back().reason == Reason::admitted);  // a source with a polite history is not held
 }
 
+TEST_CASE("a client's retransmission ranks polite; a spoofed flood's first contacts do not",
+          "[policy]") {
+  Run run;
+  run.config.policy.untrusted_budget_pps = 10;
+  run.config.policy.untrusted_budget_burst = 10;
+  run.config.policy.newcomer_budget = {1, 1};  // one first contact a second
+  const auto bot = [&](int i, uint64_t gap_us) {
+    const std::string address = "198.19.5." + std::to_string(i % 250 + 1);
+    run.from(address.c_str(), request("REGISTER", "", std::to_string(6000 + i)), gap_us);
+  };
+  bot(0, 1000);                                                     // takes the newcomer token
+  run.from("198.18.16.60", request("REGISTER", "", "1060"), 5000);  // a real phone: refused
+  const size_t first_try = run.frames.size() - 1;
+  for (int i = 1; i < 50; ++i) bot(i, 10'000);                        // the flood goes on for 0.5 s
+  run.from("198.18.16.60", request("REGISTER", "", "1060"), 10'000);  // timer E: 0.5 s later
+  const size_t retransmission = run.frames.size() - 1;
+  bot(50, 100);
+  const auto v = run.go();
+  CHECK(v[0].reason == Reason::admitted);
+  CHECK(v[first_try].reason == Reason::untrusted_budget);
+  CHECK(count(v, Reason::untrusted_budget, first_try + 1) ==
+        run.frames.size() - first_try - 2);  // every bot after the first, not the phone
+  CHECK(v[retransmission].reason == Reason::admitted);
+  CHECK(v.back().reason == Reason::untrusted_budget);
+}
+
 TEST_CASE("each protected service has its own untrusted budget", "[policy]") {
   Run run;
   run.config = parse_config_text(R"({"protected": ["198.18.0.10:5060", "198.18.0.20:5060"],
