@@ -2,6 +2,7 @@
 
 #include <hs/hs.h>
 
+#include <algorithm>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +20,8 @@ struct ScanContext {
   const SipMessage& parsed;
   const std::vector<Rule>& rules;
   std::vector<uint64_t>& hits;
+  std::vector<uint32_t>& counted_in;  // per rule: the scan that last counted it
+  uint32_t scan;
   SignatureScanner::Hit result;
 };
 
@@ -88,7 +91,10 @@ int on_match(unsigned id, unsigned long long, unsigned long long to, unsigned, v
       break;
   }
   if (!in_scope) return 0;
-  bump(c.hits[id]);
+  if (c.counted_in[id] != c.scan) {  // hits count messages, not matches
+    c.counted_in[id] = c.scan;
+    bump(c.hits[id]);
+  }
   const bool decisive = rule.action == RuleAction::drop || rule.action == RuleAction::ban;
   if (c.result.rule == kNoRule || (decisive && !c.result.decisive)) {
     c.result.rule = static_cast<uint16_t>(id);
@@ -131,7 +137,9 @@ SignatureDatabase::~SignatureDatabase() {
 }
 
 SignatureScanner::SignatureScanner(const SignatureDatabase& database)
-    : database_(database), hits_(database.rules().size(), 0) {
+    : database_(database),
+      hits_(database.rules().size(), 0),
+      counted_in_(database.rules().size(), 0) {
   for (auto* db : database.databases())
     if (hs_alloc_scratch(db, &scratch_) != HS_SUCCESS)
       throw std::runtime_error("hs_alloc_scratch failed: out of memory");
@@ -142,7 +150,11 @@ SignatureScanner::~SignatureScanner() {
 }
 
 SignatureScanner::Hit SignatureScanner::scan(std::string_view message, const SipMessage& parsed) {
-  ScanContext context{message, parsed, database_.rules(), hits_, {}};
+  if (++scans_ == 0) {  // wrapped: no stamp may look current
+    std::fill(counted_in_.begin(), counted_in_.end(), 0);
+    scans_ = 1;
+  }
+  ScanContext context{message, parsed, database_.rules(), hits_, counted_in_, scans_, {}};
   for (auto* db : database_.databases()) {
     // HS_SCAN_TERMINATED: a decisive rule stopped the scan; nothing else can fail here.
     hs_scan(db, message.data(), static_cast<unsigned>(message.size()), 0, scratch_, on_match,

@@ -50,12 +50,15 @@ class SignatureScanner {
   Hit scan(std::string_view message, const SipMessage& parsed);
 
   const SignatureDatabase& database() const { return database_; }
-  const std::vector<uint64_t>& hits() const { return hits_; }  // per rule, this worker
+  // Per rule, this worker: messages in which the rule matched in its scope.
+  const std::vector<uint64_t>& hits() const { return hits_; }
 
  private:
   const SignatureDatabase& database_;
   hs_scratch* scratch_ = nullptr;
   std::vector<uint64_t> hits_;
+  std::vector<uint32_t> counted_in_;
+  uint32_t scans_ = 0;
 };
 
 // Hits per rule id summed over scanners (workers), rules without hits left out.

@@ -105,6 +105,15 @@ TEST_CASE("a decisive rule wins over a count rule hit earlier", "[signatures]") 
   CHECK(scan.scanner.hits()[1] == 2);
 }
 
+TEST_CASE("a rule that matches twice in one message counts one hit", "[signatures]") {
+  Scan scan(parse_rules(R"({"rules": [
+    {"id": "opt", "pattern": "OPTIONS", "scope": "message", "action": "count"}]})"));
+  CHECK(scan(request("")) == "opt");  // the start line and the CSeq both say OPTIONS
+  CHECK(scan.scanner.hits()[0] == 1);
+  CHECK(scan(request("")) == "opt");
+  CHECK(scan.scanner.hits()[0] == 2);
+}
+
 TEST_CASE("the default rule set catches the tools it names, and no ordinary phone",
           "[signatures]") {
   Scan scan(parse_rules(builtin_rules_text()));
