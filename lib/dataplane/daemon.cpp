@@ -161,11 +161,13 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     if (!events_out) throw DataplaneError(fmt::format("cannot write {}", options.events_file));
   }
   uint64_t events_written = 0;
+  AttackMerger attacks;  // one attack per drop reason across the workers
   const auto drain_events = [&] {
     Event e;
     for (unsigned w = 0; w < worker_objects.size(); ++w) {
       auto& ring = worker_objects[w]->events();
       while (ring.next(e)) {
+        if (!attacks.pass(e, w)) continue;
         ++events_written;
         if (!events_out.is_open()) continue;
         const auto* scanner = worker_objects[w]->pipeline().scanner();

@@ -128,4 +128,24 @@ std::string event_json(const Event& e, unsigned worker, const std::string& rule_
   return j.dump();
 }
 
+bool AttackMerger::pass(Event& e, unsigned worker) {
+  if (e.type != EventType::attack_started && e.type != EventType::attack_ended) return true;
+  Attack& a = attacks_[static_cast<size_t>(e.reason)];
+  const size_t w = worker % kMaxWorkers;
+  if (e.type == EventType::attack_started) {
+    const bool first = a.workers.none();
+    a.workers.set(w);
+    return first;
+  }
+  if (!a.workers.test(w)) return true;  // its start was never seen (suppressed): as it is
+  a.workers.reset(w);
+  a.peak_pps += e.peak_pps;
+  a.count += e.count;
+  if (a.workers.any()) return false;  // other workers still see the attack
+  e.peak_pps = a.peak_pps;
+  e.count = a.count;
+  a.peak_pps = a.count = 0;
+  return true;
+}
+
 }  // namespace sipshield

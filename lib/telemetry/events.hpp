@@ -7,6 +7,7 @@
 
 #include <array>
 #include <atomic>
+#include <bitset>
 #include <cstdint>
 #include <string>
 
@@ -54,6 +55,26 @@ class EventRing {
   alignas(64) uint64_t second_ = 0;
   uint32_t in_second_ = 0;
   uint64_t suppressed_ = 0;
+};
+
+// Across workers, one attack per drop reason however many workers see it (RSS spreads a flood
+// over all of them): the first worker's start is reported, and the end when the last worker's
+// attack ends, with the frames all of them dropped and the sum of their peaks (an upper bound:
+// the workers' peak seconds need not coincide). Bans and the rest pass unchanged.
+class AttackMerger {
+ public:
+  static constexpr unsigned kMaxWorkers = 128;
+  // Whether `e`, drained from `worker`'s ring, is to be written; an ending is rewritten with the
+  // totals.
+  bool pass(Event& e, unsigned worker);
+
+ private:
+  struct Attack {
+    std::bitset<kMaxWorkers> workers;
+    uint64_t peak_pps = 0;
+    uint64_t count = 0;
+  };
+  std::array<Attack, kReasonCount> attacks_{};
 };
 
 // Watches drops per reason per second: an attack starts when a reason drops at least

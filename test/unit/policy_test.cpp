@@ -421,6 +421,37 @@ TEST_CASE("an attack starts above the threshold and ends after quiet seconds", "
   CHECK(line["@timestamp"].get<std::string>().find("1970-01-01T00:00:") == 0);
 }
 
+TEST_CASE("an attack seen by several workers is reported once, with their totals", "[events]") {
+  AttackMerger merger;
+  const auto event = [](EventType type, Reason reason, uint64_t peak = 0, uint64_t count = 0) {
+    Event e;
+    e.type = type;
+    e.reason = reason;
+    e.peak_pps = peak;
+    e.count = count;
+    return e;
+  };
+  Event e = event(EventType::attack_started, Reason::untrusted_budget);
+  CHECK(merger.pass(e, 0));
+  e = event(EventType::attack_started, Reason::untrusted_budget);
+  CHECK_FALSE(merger.pass(e, 3));  // the same attack, on another worker
+  e = event(EventType::attack_started, Reason::source_banned);
+  CHECK(merger.pass(e, 3));  // another kind is another attack
+  e = event(EventType::source_banned, Reason::rate_limited);
+  CHECK(merger.pass(e, 1));  // bans pass as they are
+  e = event(EventType::attack_ended, Reason::untrusted_budget, 300, 5000);
+  CHECK_FALSE(merger.pass(e, 3));  // worker 0 still sees it
+  e = event(EventType::attack_ended, Reason::untrusted_budget, 200, 4000);
+  REQUIRE(merger.pass(e, 0));
+  CHECK(e.peak_pps == 500);
+  CHECK(e.count == 9000);
+  e = event(EventType::attack_ended, Reason::rate_limited, 10, 10);
+  CHECK(merger.pass(e, 2));  // its start was never seen: passed on as it is
+  CHECK(e.count == 10);
+  e = event(EventType::attack_started, Reason::untrusted_budget);
+  CHECK(merger.pass(e, 1));  // a new attack after the end
+}
+
 TEST_CASE("deny prefixes drop first; allow prefixes skip signatures, meters and budget",
           "[policy][prefixes]") {
   Run run;
