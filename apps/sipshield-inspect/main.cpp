@@ -16,6 +16,7 @@
 #include "config/run_main.hpp"
 #include "dataplane/replay.hpp"
 #include "packet/pcap_file.hpp"
+#include "policy/state_report.hpp"
 #include "sip/message_json.hpp"
 #include "telemetry/events.hpp"
 #include "telemetry/report.hpp"
@@ -200,6 +201,7 @@ int run(int argc, char** argv) {
                              {"config", to_json(config)},
                              {"counters", totals.to_json()},
                              {"signature_hits", signature_hits({replay.pipeline().scanner()})},
+                             {"state", state_report({&replay.pipeline()})},
                              {"events", outputs.event_count}};
     std::ofstream out(*report_file);
     out << report.dump(2) << "\n";

@@ -162,7 +162,9 @@ void read_policy(const Node& n, PolicyConfig& p) {
                    [](const Node& v) { return static_cast<uint32_t>(v.integer(0, 86400)); });
   }
   if (auto s = n.find("sources")) {
-    s->object({"max", "idle_s"});
+    s->object({"max", "idle_s", "stray_idle_s"});
+    optional_field(*s, "stray_idle_s", p.stray_idle_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 86400)); });
     optional_field(*s, "max", p.max_sources,
                    [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 1u << 26)); });
     optional_field(*s, "idle_s", p.idle_s,
@@ -205,7 +207,7 @@ json policy_to_json(const PolicyConfig& p) {
         {"auth_failure", p.demerits_auth_failure},
         {"no_dialog", p.demerits_no_dialog}}},
       {"trust", {{"max_s", p.trust_max_s}, {"nonce_s", p.nonce_trust_s}}},
-      {"sources", {{"max", p.max_sources}, {"idle_s", p.idle_s}}},
+      {"sources", {{"max", p.max_sources}, {"idle_s", p.idle_s}, {"stray_idle_s", p.stray_idle_s}}},
       {"dialogs",
        {{"max", p.max_dialogs},
         {"transaction_s", p.transaction_s},

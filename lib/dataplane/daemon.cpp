@@ -18,6 +18,7 @@
 #include "dataplane/eal.hpp"
 #include "dataplane/port.hpp"
 #include "dataplane/worker.hpp"
+#include "policy/state_report.hpp"
 
 namespace sipshield {
 namespace {
@@ -219,6 +220,12 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
       {"mbufs", mbufs},
       {"events", events_written},
       {"counters", result.totals.to_json()},
+      {"state",
+       [&] {
+         std::vector<const Pipeline*> pipelines;
+         for (const auto& w : worker_objects) pipelines.push_back(&w->pipeline());
+         return state_report(pipelines);
+       }()},
       {"signature_hits",
        [&] {
          std::vector<const SignatureScanner*> scanners;

@@ -21,7 +21,7 @@ MethodClass method_class(const SipMessage& m) {
 
 Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t services)
     : config_(config),
-      table_(config.max_sources, config.idle_s * 1000, hash),
+      table_(config.max_sources, config.idle_s * 1000, config.stray_idle_s * 1000, hash),
       dialogs_(config.max_dialogs, hash),
       aors_(std::bit_ceil(std::max<uint32_t>(config.aor_slots, 1))),
       budgets_(std::max<size_t>(services, 1),

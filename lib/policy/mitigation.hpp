@@ -59,6 +59,7 @@ struct PolicyConfig {
   uint32_t nonce_trust_s = 60;  // trust for echoing a nonce the server sent to that address
   uint32_t max_sources = 65536;
   uint32_t idle_s = 300;
+  uint32_t stray_idle_s = 2;  // an entry with one message and no challenge
   uint16_t demerits_no_dialog = 2;
   uint32_t max_dialogs = 65536;  // transaction and dialog legs per worker
   uint32_t transaction_s = 32;   // RFC 3261 timer B (64*T1)
@@ -116,7 +117,12 @@ class Mitigation {
                 int service, uint32_t now_ms);
   Pace pace(const SourceEntry* s, uint32_t now_ms) const;
   SourceEntry* address_entry(const PacketMeta& meta, uint32_t now_ms) {
-    return table_.find_or_insert({meta.src, 0, {}}, now_ms);  // UDP port 0 is no real source
+    SourceEntry* a = table_.find_or_insert({meta.src, 0, {}}, now_ms);  // port 0: no real source
+    if (a) {  // in use: kept while its sources are busy
+      a->last_seen_ms = now_ms;
+      if (a->messages < UINT8_MAX) ++a->messages;
+    }
+    return a;
   }
   // Responses and in-dialog requests must match a leg the servers know of; nullopt: fine.
   std::optional<Reason> check_dialog(const PacketMeta& meta, const SipMessage& m,

@@ -5,8 +5,9 @@
 
 namespace sipshield {
 
-SourceTable::SourceTable(uint32_t capacity, uint32_t idle_ms, const KeyedHash& hash)
-    : hash_(hash), idle_ms_(idle_ms), entries_(capacity) {
+SourceTable::SourceTable(uint32_t capacity, uint32_t idle_ms, uint32_t stray_idle_ms,
+                         const KeyedHash& hash)
+    : hash_(hash), idle_ms_(idle_ms), stray_idle_ms_(stray_idle_ms), entries_(capacity) {
   buckets_.assign(std::bit_ceil(uint64_t{capacity} * 2), kNone);
   bucket_mask_ = buckets_.size() - 1;
   for (uint32_t i = 0; i < capacity; ++i) {
@@ -26,6 +27,10 @@ SourceEntry* SourceTable::find_or_insert(const SourceKey& key, uint64_t hash, ui
   uint32_t& bucket = buckets_[hash & bucket_mask_];
   for (uint32_t i = bucket; i != kNone; i = entries_[i].next)
     if (entries_[i].port == key.port && entries_[i].ip == key.ip) return &entries_[i];
+  // Each insertion pays for expiry: a flood of new sources moves the clock hand as fast as it
+  // takes entries, so stray ones come back in time. A full table gets one larger try.
+  expire_step(now_ms, kExpiryPerInsert);
+  if (free_head_ == kNone) expire_step(now_ms, kExpiryWhenFull);
   if (free_head_ == kNone) {
     ++insert_failures_;
     return nullptr;
@@ -66,7 +71,9 @@ void SourceTable::expire_step(uint32_t now_ms, unsigned budget) {
     if (!e.in_use) continue;
     const bool trusted = e.trusted_until_ms && before(now_ms, e.trusted_until_ms);
     const bool banned = e.banned_until_ms && before(now_ms, e.banned_until_ms);
-    if (!trusted && !banned && now_ms - e.last_seen_ms >= idle_ms_) unlink(i);
+    // One message and no challenge: a spoofed or one-off source, not worth a slot for long.
+    const uint32_t idle = e.messages <= 1 && e.nonce_hash == 0 ? stray_idle_ms_ : idle_ms_;
+    if (!trusted && !banned && now_ms - e.last_seen_ms >= idle) unlink(i);
   }
 }
 

@@ -48,7 +48,9 @@ static_assert(sizeof(SourceEntry) == 64, "a source entry is one cache line");
 
 class SourceTable {
  public:
-  SourceTable(uint32_t capacity, uint32_t idle_ms, const KeyedHash& hash);
+  // `stray_idle_ms`: how long an entry that saw one message and no challenge (a spoofed or
+  // one-off source) is kept idle; others are kept `idle_ms`.
+  SourceTable(uint32_t capacity, uint32_t idle_ms, uint32_t stray_idle_ms, const KeyedHash& hash);
 
   SourceEntry* find(const SourceKey& key);
   // The entry, created if absent; nullptr when the table is full.
@@ -64,7 +66,8 @@ class SourceTable {
     if (i != kNone) __builtin_prefetch(&entries_[i]);
   }
   SourceEntry* find_or_insert(const SourceKey& key, uint64_t hash, uint32_t now_ms);
-  // Visits up to `budget` entries; frees those idle longer than idle_ms that are neither
+  // Visits up to `budget` entries; frees those idle longer than idle_ms (stray_idle_ms for one
+  // message without a challenge) that are neither
   // trusted nor banned at `now_ms`.
   void expire_step(uint32_t now_ms, unsigned budget);
 
@@ -74,10 +77,13 @@ class SourceTable {
 
  private:
   static constexpr uint32_t kNone = UINT32_MAX;
+  static constexpr unsigned kExpiryPerInsert = 4;  // entries visited per insertion
+  static constexpr unsigned kExpiryWhenFull = 64;
   void unlink(uint32_t index);
 
   const KeyedHash& hash_;
   uint32_t idle_ms_;
+  uint32_t stray_idle_ms_;
   std::vector<SourceEntry> entries_;
   std::vector<uint32_t> buckets_;
   uint64_t bucket_mask_;

@@ -36,6 +36,7 @@ struct Run {
   std::vector<Frame> frames;
   std::vector<uint64_t> times;
   uint64_t t = 1'000'000'000;
+  uint64_t source_insert_failures = 0;  // after go()
   Run() : config(parse_config_text(R"({"protected": ["198.18.0.10:5060"]})")) {}
   void from(const char* client, const std::string& payload, uint64_t gap_us = 1000,
             const char* server = "198.18.0.10") {
@@ -52,6 +53,7 @@ struct Run {
     Replay r(config, hash);
     for (size_t i = 0; i < frames.size(); ++i) r.feed(times[i], frames[i]);
     r.finish();
+    source_insert_failures = r.pipeline().mitigation().table().insert_failures();
     return r.verdicts();
   }
 };
@@ -307,7 +309,7 @@ TEST_CASE("403 answers count against the client", "[policy]") {
 
 TEST_CASE("the source table never evicts and expires only idle untrusted entries", "[state]") {
   const KeyedHash hash(9);
-  SourceTable t(4, 1000, hash);
+  SourceTable t(4, 1000, 1000, hash);
   std::vector<SourceEntry*> e;
   for (uint16_t p = 1; p <= 4; ++p)
     e.push_back(t.find_or_insert({test::ip("198.18.1.1"), p, {}}, 0));
@@ -322,6 +324,45 @@ TEST_CASE("the source table never evicts and expires only idle untrusted entries
   CHECK(t.find({test::ip("198.18.1.1"), 4, {}}) == nullptr);
   CHECK(t.find({test::ip("198.18.1.1"), 1, {}}) == e[0]);
   CHECK(t.find_or_insert({test::ip("198.18.1.1"), 5, {}}, 2000) != nullptr);
+}
+
+TEST_CASE("entries with one message and no challenge expire sooner", "[state]") {
+  const KeyedHash hash(9);
+  SourceTable t(8, 300'000, 10'000, hash);  // idle 300 s, strays 10 s
+  std::vector<SourceEntry*> e;
+  for (uint16_t p = 1; p <= 3; ++p) {
+    e.push_back(t.find_or_insert({test::ip("198.18.1.2"), p, {}}, 0));
+    REQUIRE(e.back() != nullptr);
+    e.back()->messages = 1;
+  }
+  e[1]->messages = 2;            // came back: a real client
+  e[2]->nonce_hash = 12345 | 1;  // challenged: its answer may take a while
+  t.expire_step(9'999, 8);
+  CHECK(t.size() == 3);
+  t.expire_step(10'000, 8);
+  CHECK(t.size() == 2);
+  CHECK(t.find({test::ip("198.18.1.2"), 1, {}}) == nullptr);
+  t.expire_step(300'000, 8);
+  CHECK(t.size() == 0);
+}
+
+TEST_CASE("a long spoofed flood does not fill the source table", "[policy][state]") {
+  for (const uint32_t stray_idle_s : {2u, 300u}) {
+    Run run;
+    run.config.policy.max_sources = 1024;
+    run.config.policy.stray_idle_s = stray_idle_s;
+    for (int i = 0; i < 3000; ++i) {  // 30 s at 100/s, each from an address never seen again
+      const std::string spoofed =
+          "198.19." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+      run.from(spoofed.c_str(), request("REGISTER", "", std::to_string(7000 + i)), 10'000);
+    }
+    INFO("stray_idle_s " << stray_idle_s);
+    run.go();
+    if (stray_idle_s == 2)
+      CHECK(run.source_insert_failures == 0);  // about 400 entries at a time
+    else
+      CHECK(run.source_insert_failures > 1000);  // full after 512 sources and their addresses
+  }
 }
 
 TEST_CASE("in-dialog requests and responses must match a leg the servers know",
