@@ -84,7 +84,18 @@ void read_meter(const Node& n, MeterProfile& m) {
 
 void read_policy(const Node& n, PolicyConfig& p) {
   n.object({"untrusted", "trusted", "per_address", "untrusted_budget", "demerits", "trust",
-            "sources", "dialogs", "overload", "aor"});
+            "sources", "dialogs", "overload", "aor", "familiar"});
+  if (auto f = n.find("familiar")) {
+    f->object({"max", "ipv4_length", "ipv6_length", "keep_s"});
+    optional_field(*f, "max", p.familiar_prefixes,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(0, 1u << 24)); });
+    optional_field(*f, "ipv4_length", p.familiar_ipv4_length,
+                   [](const Node& v) { return static_cast<uint8_t>(v.integer(8, 32)); });
+    optional_field(*f, "ipv6_length", p.familiar_ipv6_length,
+                   [](const Node& v) { return static_cast<uint8_t>(v.integer(16, 128)); });
+    optional_field(*f, "keep_s", p.familiar_keep_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 30 * 86400)); });
+  }
   if (auto a = n.find("aor")) {
     a->object({"register", "failures", "window_s", "lock_s", "slots"});
     if (auto r = a->find("register")) read_meter(*r, p.aor_register);
@@ -113,8 +124,10 @@ void read_policy(const Node& n, PolicyConfig& p) {
     }
   }
   if (auto b = n.find("untrusted_budget")) {
-    b->object({"rate_per_s", "burst", "polite_rate_per_s", "floor_percent", "newcomer"});
+    b->object(
+        {"rate_per_s", "burst", "polite_rate_per_s", "floor_percent", "newcomer", "familiar"});
     if (auto f = b->find("newcomer")) read_meter(*f, p.newcomer_budget);
+    if (auto f = b->find("familiar")) read_meter(*f, p.familiar_budget);
     optional_field(*b, "rate_per_s", p.untrusted_budget_pps,
                    [](const Node& v) { return static_cast<uint32_t>(v.integer(0, 1000000)); });
     optional_field(*b, "burst", p.untrusted_budget_burst,
@@ -122,8 +135,9 @@ void read_policy(const Node& n, PolicyConfig& p) {
     optional_field(*b, "polite_rate_per_s", p.polite_rate_per_s,
                    [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 1000)); });
     if (auto f = b->find("floor_percent")) {
-      f->object({"newcomer", "bursty"});
+      f->object({"familiar", "newcomer", "bursty"});
       const auto percent = [](const Node& v) { return static_cast<uint8_t>(v.integer(0, 99)); };
+      optional_field(*f, "familiar", p.floor_familiar_percent, percent);
       optional_field(*f, "newcomer", p.floor_newcomer_percent, percent);
       optional_field(*f, "bursty", p.floor_bursty_percent, percent);
     }
@@ -196,8 +210,17 @@ json policy_to_json(const PolicyConfig& p) {
         {"polite_rate_per_s", p.polite_rate_per_s},
         {"newcomer",
          {{"rate_per_s", p.newcomer_budget.rate_per_s}, {"burst", p.newcomer_budget.burst}}},
+        {"familiar",
+         {{"rate_per_s", p.familiar_budget.rate_per_s}, {"burst", p.familiar_budget.burst}}},
         {"floor_percent",
-         {{"newcomer", p.floor_newcomer_percent}, {"bursty", p.floor_bursty_percent}}}}},
+         {{"familiar", p.floor_familiar_percent},
+          {"newcomer", p.floor_newcomer_percent},
+          {"bursty", p.floor_bursty_percent}}}}},
+      {"familiar",
+       {{"max", p.familiar_prefixes},
+        {"ipv4_length", p.familiar_ipv4_length},
+        {"ipv6_length", p.familiar_ipv6_length},
+        {"keep_s", p.familiar_keep_s}}},
       {"demerits",
        {{"threshold", p.demerit_threshold},
         {"window_s", p.demerit_window_s},

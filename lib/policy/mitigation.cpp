@@ -23,10 +23,13 @@ Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t
     : config_(config),
       table_(config.max_sources, config.idle_s * 1000, config.stray_idle_s * 1000, hash),
       dialogs_(config.max_dialogs, hash),
+      familiar_(config.familiar_prefixes, config.familiar_ipv4_length, config.familiar_ipv6_length,
+                hash),
       aors_(std::bit_ceil(std::max<uint32_t>(config.aor_slots, 1))),
       budgets_(std::max<size_t>(services, 1),
                Budget{0, uint32_t{config.untrusted_budget_burst} * 64}),
-      newcomer_budgets_(budgets_.size(), Budget{0, uint32_t{config.newcomer_budget.burst} * 64}) {}
+      newcomer_budgets_(budgets_.size(), Budget{0, uint32_t{config.newcomer_budget.burst} * 64}),
+      familiar_budgets_(budgets_.size(), Budget{0, uint32_t{config.familiar_budget.burst} * 64}) {}
 
 SourceEntry* Mitigation::source(const PacketMeta& meta, uint64_t hash, uint32_t now_ms) {
   SourceEntry* s = table_.find_or_insert({meta.src, meta.src_port, {}}, hash, now_ms);
@@ -118,7 +121,7 @@ Pace Mitigation::pace(const SourceEntry* s, uint32_t now_ms) const {
   if (age_ms >= kPoliteAfterMs &&
       s->messages <= 1 + (age_ms * config_.polite_rate_per_s + 999) / 1000)
     return Pace::polite;
-  return Pace::newcomer;
+  return familiar_.familiar(s->ip, now_ms) ? Pace::familiar : Pace::newcomer;
 }
 
 // A budget bucket in 1/64 message units: refilled by elapsed time up to `cap`; a message may
@@ -142,17 +145,22 @@ bool Mitigation::spend_budget(size_t service, Pace pace, uint32_t now_ms) {
   const uint64_t percent = budget_percent(now_ms);
   const uint64_t burst = uint64_t{config_.untrusted_budget_burst} * percent / 100;
   const uint64_t floor_percent = pace == Pace::polite     ? 0
+                                 : pace == Pace::familiar ? config_.floor_familiar_percent
                                  : pace == Pace::newcomer ? config_.floor_newcomer_percent
                                                           : config_.floor_bursty_percent;
-  Budget& main = budgets_[service];
-  if (pace == Pace::polite)
-    return refill_and_take(main, config_.untrusted_budget_pps * percent / 100, burst * 64, 0,
-                           now_ms);
   // Whole messages in the floor: a burst of 1 still admits.
   const uint64_t floor = burst * floor_percent / 100 * 64;
-  Budget& first = newcomer_budgets_[service];
-  const uint64_t first_cap = uint64_t{config_.newcomer_budget.burst} * percent / 100 * 64;
-  const uint64_t first_rate = uint64_t{config_.newcomer_budget.rate_per_s} * percent / 100;
+  Budget& main = budgets_[service];
+  if (pace == Pace::polite)
+    return refill_and_take(main, config_.untrusted_budget_pps * percent / 100, burst * 64, floor,
+                           now_ms);
+  // First contacts also need a token of their own bucket: one for familiar prefixes, one for
+  // the rest, so that a flood forged from either side cannot starve the other.
+  const bool familiar = pace == Pace::familiar;
+  Budget& first = familiar ? familiar_budgets_[service] : newcomer_budgets_[service];
+  const MeterProfile& profile = familiar ? config_.familiar_budget : config_.newcomer_budget;
+  const uint64_t first_cap = uint64_t{profile.burst} * percent / 100 * 64;
+  const uint64_t first_rate = uint64_t{profile.rate_per_s} * percent / 100;
   if (!refill_and_take(main, config_.untrusted_budget_pps * percent / 100, burst * 64, floor,
                        now_ms))
     return false;
@@ -289,6 +297,8 @@ void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_
         expires == 0
             ? 0
             : (now_ms + std::min<uint32_t>(uint32_t(expires), config_.trust_max_s) * 1000) | 1;
+    if (expires != 0)
+      familiar_.learn(meta.dst, (now_ms + config_.familiar_keep_s * 1000) | 1, now_ms);
     s->demerits = 0;
     s->tokens.fill(UINT16_MAX);  // a new tier starts with its full burst
     return;

@@ -12,6 +12,7 @@
 #include "packet/parse.hpp"
 #include "sip/message.hpp"
 #include "state/dialog_table.hpp"
+#include "state/familiar_prefixes.hpp"
 #include "state/source_table.hpp"
 #include "telemetry/events.hpp"
 #include "telemetry/reasons.hpp"
@@ -47,8 +48,18 @@ struct PolicyConfig {
   // Sources without a polite history (first contact: possibly spoofed) also spend from this
   // smaller bucket, so a spoofed flood can take at most its share.
   MeterProfile newcomer_budget{250, 500};
+  MeterProfile familiar_budget{250, 500};  // the same, for first contacts from familiar prefixes
+  uint8_t floor_familiar_percent = 10;
   uint8_t floor_newcomer_percent = 25;
   uint8_t floor_bursty_percent = 50;
+  // Prefixes that produced trusted users (a 200 OK to REGISTER) are remembered for
+  // `familiar_keep_s`; a young source from one of them ranks `familiar`: above the newcomers'
+  // floor, and with a bucket of its own (`familiar_budget`) instead of the newcomers'. 0
+  // prefixes: off.
+  uint32_t familiar_prefixes = 65536;  // per worker
+  uint8_t familiar_ipv4_length = 24;
+  uint8_t familiar_ipv6_length = 48;
+  uint32_t familiar_keep_s = 86400;
   uint16_t demerit_threshold = 20;
   uint32_t demerit_window_s = 60;
   uint32_t ban_s = 600;
@@ -78,8 +89,9 @@ struct PolicyConfig {
 
 MethodClass method_class(const SipMessage& m);
 
-// How a source without trust ranks for the untrusted budget, first served first.
-enum class Pace : uint8_t { polite, newcomer, bursty };
+// How a source without trust ranks for the untrusted budget, first served first: `familiar` is
+// a young source from an address prefix that has produced trusted users.
+enum class Pace : uint8_t { polite, familiar, newcomer, bursty };
 
 class Mitigation {
  public:
@@ -139,6 +151,7 @@ class Mitigation {
   const DialogTable& dialogs() const { return dialogs_; }
 
   const SourceTable& table() const { return table_; }
+  const FamiliarPrefixes& familiar() const { return familiar_; }
   const PolicyConfig& config() const { return config_; }
 
  private:
@@ -155,6 +168,7 @@ class Mitigation {
   PolicyConfig config_;
   SourceTable table_;
   DialogTable dialogs_;
+  FamiliarPrefixes familiar_;
   struct AorState {
     uint32_t meter_ms = 0;
     uint32_t window_ms = 0;
@@ -184,6 +198,7 @@ class Mitigation {
   bool spend_budget(size_t service, Pace pace, uint32_t now_ms);
   std::vector<Budget> budgets_;           // one per protected service
   std::vector<Budget> newcomer_budgets_;  // likewise
+  std::vector<Budget> familiar_budgets_;  // likewise
 };
 
 }  // namespace sipshield

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dataplane/replay.hpp"
+#include "state/familiar_prefixes.hpp"
 #include "state/source_table.hpp"
 #include "support.hpp"
 #include "telemetry/events.hpp"
@@ -362,6 +363,59 @@ TEST_CASE("a long spoofed flood does not fill the source table", "[policy][state
       CHECK(run.source_insert_failures == 0);  // about 400 entries at a time
     else
       CHECK(run.source_insert_failures > 1000);  // full after 512 sources and their addresses
+  }
+}
+
+TEST_CASE("familiar prefixes: learned per /24 and /48, forgotten when they end", "[state]") {
+  const KeyedHash hash(11);
+  FamiliarPrefixes f(64, 24, 48, hash);
+  f.learn(test::ip("198.18.16.5"), 10'000, 0);
+  f.learn(test::ip("2001:db8:16::20"), 10'000, 0);
+  CHECK(f.familiar(test::ip("198.18.16.200"), 5'000));
+  CHECK_FALSE(f.familiar(test::ip("198.18.17.1"), 5'000));
+  CHECK(f.familiar(test::ip("2001:db8:16:ffff::1"), 5'000));
+  CHECK_FALSE(f.familiar(test::ip("2001:db8:17::1"), 5'000));
+  CHECK_FALSE(f.familiar(test::ip("198.18.16.200"), 10'000));  // ended
+  f.learn(test::ip("198.18.16.9"), 20'000, 5'000);             // learned again: lasts longer
+  CHECK(f.familiar(test::ip("198.18.16.200"), 15'000));
+  CHECK(f.size(15'000) == 1);
+  FamiliarPrefixes off(0, 24, 48, hash);
+  off.learn(test::ip("198.18.16.5"), 10'000, 0);
+  CHECK_FALSE(off.familiar(test::ip("198.18.16.5"), 0));
+}
+
+TEST_CASE("familiar prefixes: a full neighbourhood gives way to the entry nearest its end",
+          "[state]") {
+  const KeyedHash hash(12);
+  FamiliarPrefixes f(8, 24, 48, hash);  // 8 slots, all probed: any 8 prefixes fit
+  for (int i = 0; i < 8; ++i)
+    f.learn(test::ip(("198.18." + std::to_string(i) + ".1").c_str()), 10'000 + i, 0);
+  f.learn(test::ip("198.18.100.1"), 50'000, 0);
+  CHECK(f.familiar(test::ip("198.18.100.1"), 1));
+  CHECK_FALSE(f.familiar(test::ip("198.18.0.1"), 1));  // the one that would end first
+  for (int i = 1; i < 8; ++i)
+    CHECK(f.familiar(test::ip(("198.18." + std::to_string(i) + ".1").c_str()), 1));
+}
+
+TEST_CASE("first contacts from prefixes with trusted users have a bucket of their own",
+          "[policy]") {
+  for (const uint32_t remembered : {65536u, 0u}) {
+    Run run;
+    run.config.policy.familiar_prefixes = remembered;
+    run.config.policy.newcomer_budget = {1, 1};  // drained by the flood below
+    run.from("198.18.16.1", request("REGISTER"));
+    run.to("198.18.16.1", response("200 OK", "REGISTER", "Expires: 300\r\n"));
+    for (int i = 0; i < 20; ++i) {
+      const std::string spoofed = "198.19.6." + std::to_string(i + 1);
+      run.from(spoofed.c_str(), request("REGISTER", "", std::to_string(8000 + i)), 1000);
+    }
+    run.from("198.18.16.77", request("REGISTER", "", "1077"), 1000);  // a new subscriber
+    run.from("198.18.99.77", request("REGISTER", "", "1078"), 1000);  // nobody trusted there
+    const auto v = run.go();
+    INFO("familiar prefixes " << remembered);
+    CHECK(count(v, Reason::untrusted_budget, 2) >= 19);  // the flood: one token, then nothing
+    CHECK(v[v.size() - 2].reason == (remembered ? Reason::admitted : Reason::untrusted_budget));
+    CHECK(v.back().reason == Reason::untrusted_budget);
   }
 }
 
