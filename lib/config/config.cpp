@@ -72,6 +72,10 @@ void read_port_fields(const Node& node, PortConfig& port) {
   }
 }
 
+// Deadlines are compared on a wrapping 32-bit millisecond clock (before()): at most 2^31 ms,
+// about 24.8 days, ahead. 20 days keeps clear of that.
+constexpr uint64_t kMaxDeadlineS = 20 * 86400;
+
 constexpr std::string_view kClassNames[] = {"register", "invite", "options", "other", "response"};
 
 void read_meter(const Node& n, MeterProfile& m) {
@@ -93,8 +97,9 @@ void read_policy(const Node& n, PolicyConfig& p) {
                    [](const Node& v) { return static_cast<uint8_t>(v.integer(8, 32)); });
     optional_field(*f, "ipv6_length", p.familiar_ipv6_length,
                    [](const Node& v) { return static_cast<uint8_t>(v.integer(16, 128)); });
-    optional_field(*f, "keep_s", p.familiar_keep_s,
-                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 30 * 86400)); });
+    optional_field(*f, "keep_s", p.familiar_keep_s, [](const Node& v) {
+      return static_cast<uint32_t>(v.integer(1, kMaxDeadlineS));
+    });
   }
   if (auto a = n.find("aor")) {
     a->object({"register", "failures", "window_s", "lock_s", "slots"});
@@ -150,8 +155,9 @@ void read_policy(const Node& n, PolicyConfig& p) {
                    [](const Node& v) { return static_cast<uint16_t>(v.integer(1, 10000)); });
     optional_field(*d, "window_s", p.demerit_window_s,
                    [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 86400)); });
-    optional_field(*d, "ban_s", p.ban_s,
-                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 30 * 86400)); });
+    optional_field(*d, "ban_s", p.ban_s, [](const Node& v) {
+      return static_cast<uint32_t>(v.integer(1, kMaxDeadlineS));
+    });
     optional_field(*d, "malformed", p.demerits_malformed, points);
     optional_field(*d, "rate_limited", p.demerits_rate_limited, points);
     optional_field(*d, "auth_failure", p.demerits_auth_failure, points);

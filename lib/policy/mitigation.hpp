@@ -122,6 +122,8 @@ class Mitigation {
   // Where bans and unbans are recorded, and the full time of the message being judged.
   void set_events(EventRing* ring) { events_ = ring; }
   void set_time(uint64_t now_ns) { now_ns_ = now_ns; }
+  // The worker's clock at the last message judged, in milliseconds (for reports).
+  uint32_t last_ms() const { return static_cast<uint32_t>(now_ns_ / 1'000'000); }
   // After the tokenizer and the signatures: meters and the untrusted budget of the protected
   // `service` (its index). `address` is the aggregate entry of the source's address (port 0), or
   // null.

@@ -8,7 +8,7 @@ namespace sipshield {
 
 nlohmann::json state_report(const std::vector<const Pipeline*>& pipelines) {
   uint64_t sources = 0, capacity = 0, source_failures = 0, dialogs = 0, dialog_failures = 0,
-           held = 0;
+           held = 0, familiar = 0;
   for (const Pipeline* p : pipelines) {
     const auto& table = p->mitigation().table();
     sources += table.size();
@@ -17,10 +17,12 @@ nlohmann::json state_report(const std::vector<const Pipeline*>& pipelines) {
     dialogs += p->mitigation().dialogs().size();
     dialog_failures += p->mitigation().dialogs().insert_failures();
     held += p->reassembler().in_use();
+    familiar += p->mitigation().familiar().size(p->mitigation().last_ms());
   }
   return {{"sources",
            {{"in_use", sources}, {"capacity", capacity}, {"insert_failures", source_failures}}},
           {"dialogs", {{"in_use", dialogs}, {"insert_failures", dialog_failures}}},
+          {"familiar_prefixes", familiar},
           {"datagrams_held", held}};
 }
 

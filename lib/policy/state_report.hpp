@@ -11,7 +11,7 @@ namespace sipshield {
 class Pipeline;
 
 // {"sources": {"in_use", "capacity", "insert_failures"}, "dialogs": {"in_use",
-// "insert_failures"}, "datagrams_held"}
+// "insert_failures"}, "familiar_prefixes", "datagrams_held"}
 nlohmann::json state_report(const std::vector<const Pipeline*>& pipelines);
 
 }  // namespace sipshield

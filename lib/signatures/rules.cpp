@@ -89,7 +89,8 @@ Rule read_rule(const Node& n) {
       action.fail("one of {\"ban_seconds\": N} or {\"demerits\": N}, not both");
     if (auto b = action.find("ban_seconds")) {
       r.action = RuleAction::ban;
-      r.ban_seconds = static_cast<uint32_t>(b->integer(1, 86400 * 30));
+      // At most 20 days: bans end on a wrapping 32-bit millisecond clock (2^31 ms ahead at most).
+      r.ban_seconds = static_cast<uint32_t>(b->integer(1, 86400 * 20));
     } else if (auto d = action.find("demerits")) {
       r.action = RuleAction::demerit;
       r.demerits = static_cast<uint32_t>(d->integer(1, 1000));

@@ -108,6 +108,11 @@ TEST_CASE("config errors name the JSON path and the expected form", "[config]") 
              StartsWith("$.allow[1]: expected an address or prefix"));
   CHECK_THAT(error_of(R"({"policy": {"untrusted": {"publish": {"rate_per_s": 1}}}})"),
              StartsWith("$.policy.untrusted.publish: unknown key (known here: register,"));
+  // Deadlines live on a wrapping 32-bit millisecond clock: no ban or memory beyond 20 days.
+  CHECK_THAT(error_of(R"({"policy": {"demerits": {"ban_s": 2000000}}})"),
+             StartsWith("$.policy.demerits.ban_s: expected an integer from 1 to 1728000"));
+  CHECK_THAT(error_of(R"({"policy": {"familiar": {"ipv4_length": 33}}})"),
+             StartsWith("$.policy.familiar.ipv4_length: expected an integer from 8 to 32"));
   CHECK_THAT(error_of(R"({"policy": {"dialogs": {"grace_s": -1}}})"),
              StartsWith("$.policy.dialogs.grace_s: expected an integer from 0 to 86400"));
   CHECK_THAT(error_of(R"({"default_action": "reject"})"),
