@@ -148,8 +148,8 @@ void read_policy(const Node& n, PolicyConfig& p) {
     }
   }
   if (auto d = n.find("demerits")) {
-    d->object({"threshold", "window_s", "ban_s", "malformed", "rate_limited", "auth_failure",
-               "no_dialog"});
+    d->object({"threshold", "demote", "window_s", "ban_s", "malformed", "rate_limited",
+               "auth_failure", "no_dialog"});
     const auto points = [](const Node& v) { return static_cast<uint16_t>(v.integer(0, 1000)); };
     optional_field(*d, "threshold", p.demerit_threshold,
                    [](const Node& v) { return static_cast<uint16_t>(v.integer(1, 10000)); });
@@ -162,6 +162,11 @@ void read_policy(const Node& n, PolicyConfig& p) {
     optional_field(*d, "rate_limited", p.demerits_rate_limited, points);
     optional_field(*d, "auth_failure", p.demerits_auth_failure, points);
     optional_field(*d, "no_dialog", p.demerits_no_dialog, points);
+    if (auto v = d->find("demote")) {
+      p.demote_threshold = static_cast<uint16_t>(v->integer(0, 10000));
+      if (p.demote_threshold > p.demerit_threshold)
+        v->fail(fmt::format("0 (never) or at most threshold ({})", p.demerit_threshold));
+    }
   }
   if (auto t = n.find("trust")) {
     t->object({"max_s", "nonce_s"});
@@ -229,6 +234,7 @@ json policy_to_json(const PolicyConfig& p) {
         {"keep_s", p.familiar_keep_s}}},
       {"demerits",
        {{"threshold", p.demerit_threshold},
+        {"demote", p.demote_threshold},
         {"window_s", p.demerit_window_s},
         {"ban_s", p.ban_s},
         {"malformed", p.demerits_malformed},

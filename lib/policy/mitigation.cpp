@@ -77,7 +77,20 @@ void Mitigation::demerit(SourceEntry* s, uint16_t points, uint32_t now_ms, Reaso
     s->demerits = 0;
   }
   s->demerits = static_cast<uint16_t>(std::min<uint32_t>(UINT16_MAX, s->demerits + points));
-  if (s->demerits >= config_.demerit_threshold) ban(s, config_.ban_s, now_ms, cause);
+  if (s->demerits >= config_.demerit_threshold) return ban(s, config_.ban_s, now_ms, cause);
+  // A trusted source that misbehaves is demoted first: untrusted meters, scans and budget.
+  if (config_.demote_threshold && s->demerits >= config_.demote_threshold && trusted(s, now_ms)) {
+    s->trusted_until_ms = 0;
+    if (events_) {
+      Event e;
+      e.time_ns = now_ns_;
+      e.type = EventType::source_demoted;
+      e.reason = cause;
+      e.ip = s->ip;
+      e.port = s->port;
+      events_->record(e);
+    }
+  }
 }
 
 // Token bucket in 1/64 message units: refilled by elapsed time, capped at the burst.

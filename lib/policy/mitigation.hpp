@@ -60,7 +60,8 @@ struct PolicyConfig {
   uint8_t familiar_ipv4_length = 24;
   uint8_t familiar_ipv6_length = 48;
   uint32_t familiar_keep_s = 86400;
-  uint16_t demerit_threshold = 20;
+  uint16_t demerit_threshold = 20;  // within the window: banned
+  uint16_t demote_threshold = 10;  // within the window: a trusted source loses its trust (0: never)
   uint32_t demerit_window_s = 60;
   uint32_t ban_s = 600;
   uint16_t demerits_malformed = 5;

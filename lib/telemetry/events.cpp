@@ -97,8 +97,9 @@ std::string event_json(const Event& e, unsigned worker, const std::string& rule_
   char stamp[32];
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
   const std::string timestamp = fmt::format("{}.{:03d}Z", stamp, (e.time_ns / 1'000'000) % 1000);
-  static constexpr const char* kActions[] = {"source-banned", "source-unbanned", "attack-started",
-                                             "attack-ended", "events-suppressed"};
+  static constexpr const char* kActions[] = {"source-banned",  "source-unbanned",
+                                             "source-demoted", "attack-started",
+                                             "attack-ended",   "events-suppressed"};
   nlohmann::json j;
   j["@timestamp"] = timestamp;
   j["event"] = {{"kind", e.type == EventType::suppressed ? "metric" : "alert"},
@@ -109,6 +110,7 @@ std::string event_json(const Event& e, unsigned worker, const std::string& rule_
   switch (e.type) {
     case EventType::source_banned:
     case EventType::source_unbanned:
+    case EventType::source_demoted:
       j["source"] = {{"ip", e.ip.to_string()}, {"port", e.port}};
       detail["cause"] = std::string(reason_name(e.reason));
       if (e.type == EventType::source_banned) detail["ban_seconds"] = e.seconds;

@@ -19,6 +19,7 @@ namespace sipshield {
 enum class EventType : uint8_t {
   source_banned,
   source_unbanned,
+  source_demoted,
   attack_started,
   attack_ended,
   suppressed

@@ -111,6 +111,8 @@ TEST_CASE("config errors name the JSON path and the expected form", "[config]") 
   // Deadlines live on a wrapping 32-bit millisecond clock: no ban or memory beyond 20 days.
   CHECK_THAT(error_of(R"({"policy": {"demerits": {"ban_s": 2000000}}})"),
              StartsWith("$.policy.demerits.ban_s: expected an integer from 1 to 1728000"));
+  CHECK_THAT(error_of(R"({"policy": {"demerits": {"threshold": 8, "demote": 9}}})"),
+             StartsWith("$.policy.demerits.demote: expected 0 (never) or at most threshold (8)"));
   CHECK_THAT(error_of(R"({"policy": {"familiar": {"ipv4_length": 33}}})"),
              StartsWith("$.policy.familiar.ipv4_length: expected an integer from 8 to 32"));
   CHECK_THAT(error_of(R"({"policy": {"dialogs": {"grace_s": -1}}})"),

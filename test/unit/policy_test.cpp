@@ -141,6 +141,25 @@ TEST_CASE("demerits for malformed messages end in a ban", "[policy]") {
   CHECK(v[5].reason == Reason::admitted);
 }
 
+TEST_CASE("a trusted source that misbehaves is demoted before it is banned", "[policy]") {
+  Run run;
+  std::string broken = request("OPTIONS");
+  broken.erase(broken.find("Call-ID"), broken.find("CSeq") - broken.find("Call-ID"));
+  run.from("198.18.16.1", request("REGISTER"));
+  run.to("198.18.16.1", response("200 OK", "REGISTER", "Expires: 300\r\n"));
+  for (int i = 0; i < 10; ++i)
+    run.from("198.18.16.1", request("OPTIONS"), 100);  // trusted: burst 20
+  const size_t before = run.frames.size();
+  run.from("198.18.16.1", broken, 100);
+  run.from("198.18.16.1", broken, 100);  // 10 demerits: demoted, not banned (20)
+  for (int i = 0; i < 10; ++i) run.from("198.18.16.1", request("OPTIONS"), 100);
+  const auto v = run.go();
+  CHECK(count(v, Reason::admitted, 2) - count(v, Reason::admitted, before) == 10);
+  CHECK(count(v, Reason::source_banned, before) == 0);
+  // Untrusted now: its OPTIONS meter allows a burst of 5.
+  CHECK(count(v, Reason::rate_limited, before + 2) >= 5);
+}
+
 TEST_CASE("a ban rule bans the source; its later messages stop at the lookup", "[policy]") {
   Run run;
   run.from("198.18.66.3", request("OPTIONS", "User-Agent: friendly-scanner\r\n"));
