@@ -32,7 +32,9 @@ int run_demo(const RunOptions& base_options, const std::atomic<bool>& stop) {
       (f.toward_server ? outside : inside).write(f.time_us, f.bytes);
   }
 
-  Config config;  // the embedded defaults, with two pcap ports and the scenario's servers
+  // The embedded defaults as a config file would give them (built-in signature rules
+  // included), with two pcap ports and the scenario's servers.
+  Config config = parse_config_text("{}");
   const bool two_cores = std::thread::hardware_concurrency() >= 2;
   config.eal_args = {"--no-huge",
                      "--no-pci",

@@ -181,6 +181,10 @@ def test_demo_runs_and_reports(env):
     row = next(line for line in out.splitlines() if line.strip().startswith("legit registered"))
     in_share = float(row.split()[3].rstrip("%"))
     expect(in_share >= 99.9, f"legitimate frames toward the servers passed: {in_share} %")
+    # The embedded defaults include the built-in signature rules: scanners meet them.
+    expect("sip_signature" in out, "the demo runs without its signature rules")
+    row = next(line for line in out.splitlines() if line.strip().startswith("atk_scanner"))
+    expect(float(row.split()[2].rstrip("%")) == 0.0, f"scanner frames passed: {row}")
     captures = out.strip().splitlines()[-1].split()[-1]
     subprocess.run(["rm", "-rf", captures])
 
