@@ -38,14 +38,7 @@ SourceEntry* Mitigation::source(const PacketMeta& meta, uint64_t hash, uint32_t 
   if (s->messages < UINT8_MAX) ++s->messages;
   if (s->banned_until_ms && !before(now_ms, s->banned_until_ms)) {  // the ban ran out
     s->banned_until_ms = 0;
-    if (events_) {
-      Event e;
-      e.time_ns = now_ns_;
-      e.type = EventType::source_unbanned;
-      e.ip = s->ip;
-      e.port = s->port;
-      events_->record(e);
-    }
+    record(EventType::source_unbanned, *s);
   }
   return s;
 }
@@ -57,17 +50,21 @@ void Mitigation::ban(SourceEntry* s, uint32_t seconds, uint32_t now_ms, Reason c
   s->banned_until_ms = (now_ms + seconds * 1000) | 1;  // never 0: 0 means "not banned"
   s->trusted_until_ms = 0;
   s->demerits = 0;
-  if (events_ && !already) {
-    Event e;
-    e.time_ns = now_ns_;
-    e.type = EventType::source_banned;
-    e.reason = cause;
-    e.rule = rule;
-    e.ip = s->ip;
-    e.port = s->port;
-    e.seconds = seconds;
-    events_->record(e);
-  }
+  if (!already) record(EventType::source_banned, *s, cause, rule, seconds);
+}
+
+void Mitigation::record(EventType type, const SourceEntry& s, Reason cause, uint16_t rule,
+                        uint32_t seconds) {
+  if (!events_) return;
+  Event e;
+  e.time_ns = now_ns_;
+  e.type = type;
+  e.reason = cause;
+  e.rule = rule;
+  e.ip = s.ip;
+  e.port = s.port;
+  e.seconds = seconds;
+  events_->record(e);
 }
 
 void Mitigation::demerit(SourceEntry* s, uint16_t points, uint32_t now_ms, Reason cause) {
@@ -81,15 +78,7 @@ void Mitigation::demerit(SourceEntry* s, uint16_t points, uint32_t now_ms, Reaso
   // A trusted source that misbehaves is demoted first: untrusted meters, scans and budget.
   if (config_.demote_threshold && s->demerits >= config_.demote_threshold && trusted(s, now_ms)) {
     s->trusted_until_ms = 0;
-    if (events_) {
-      Event e;
-      e.time_ns = now_ns_;
-      e.type = EventType::source_demoted;
-      e.reason = cause;
-      e.ip = s->ip;
-      e.port = s->port;
-      events_->record(e);
-    }
+    record(EventType::source_demoted, *s, cause);
   }
 }
 

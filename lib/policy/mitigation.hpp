@@ -159,6 +159,9 @@ class Mitigation {
 
  private:
   bool take(uint16_t& tokens, uint32_t elapsed_ms, const MeterProfile& p) const;
+  // An event about source `s`, if events are recorded.
+  void record(EventType type, const SourceEntry& s, Reason cause = Reason::admitted,
+              uint16_t rule = kNoRule, uint32_t seconds = 0);
   // Refills every class bucket of `e` under `tier`, then spends one token of class `cls`.
   bool meter(SourceEntry& e, size_t cls, const TierProfile& tier, uint32_t now_ms) const;
   static uint32_t nonce_hash(std::string_view nonce);
