@@ -294,6 +294,11 @@ def test_inspect_command_line(env):
     services, unprotected = not_protected("--protect", "198.18.0.10:5060")
     expect(services == ["[2001:db8::10]:5060", "198.18.0.10:5060"], "--protect adds, in order")
     expect(unprotected == 0, f"with both, every frame is for a protected service: {unprotected}")
+    # How full the tables are: the clean capture's clients hold source entries, none refused.
+    with open(report) as f:
+        state = json.load(f)["state"]
+    expect(state["sources"]["capacity"] == 65536 and 0 < state["sources"]["in_use"] < 1000
+           and state["sources"]["insert_failures"] == 0, f"state: {state}")
 
 
 def main():
