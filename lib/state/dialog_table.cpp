@@ -1,23 +1,13 @@
 #include "state/dialog_table.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cstring>
 
-#include "state/source_table.hpp"
+#include "state/deadline.hpp"
 
 namespace sipshield {
 
-DialogTable::DialogTable(uint32_t capacity, const KeyedHash& hash)
-    : hash_(hash), entries_(capacity) {
-  buckets_.assign(std::bit_ceil(uint64_t{capacity} * 2), kNone);
-  bucket_mask_ = buckets_.size() - 1;
-  for (uint32_t i = 0; i < capacity; ++i) {
-    entries_[i] = DialogEntry{};
-    entries_[i].next = i + 1 < capacity ? i + 1 : kNone;
-  }
-  free_head_ = capacity ? 0 : kNone;
-}
+DialogTable::DialogTable(uint32_t capacity, const KeyedHash& hash) : hash_(hash), pool_(capacity) {}
 
 uint64_t DialogTable::call_id_hash(std::string_view call_id) const {
   // Keyed and chained: each block is the previous hash and the next 56 bytes of the Call-ID.
@@ -36,58 +26,28 @@ uint64_t DialogTable::call_id_hash(std::string_view call_id) const {
 }
 
 DialogEntry* DialogTable::find(const DialogKey& key, uint32_t now_ms) {
-  for (uint32_t i = buckets_[hash_(key) & bucket_mask_]; i != kNone; i = entries_[i].next) {
-    DialogEntry& e = entries_[i];
-    if (e.key == key) return before(now_ms, e.expires_ms) ? &e : nullptr;
-  }
-  return nullptr;
+  DialogEntry* e = pool_.find(hash_(key), [&](const DialogEntry& x) { return x.key == key; });
+  return e && before(now_ms, e->expires_ms) ? e : nullptr;
 }
 
 DialogEntry* DialogTable::touch(const DialogKey& key, uint32_t now_ms, uint32_t lifetime_ms) {
-  uint32_t& bucket = buckets_[hash_(key) & bucket_mask_];
-  for (uint32_t i = bucket; i != kNone; i = entries_[i].next) {
-    DialogEntry& e = entries_[i];
-    if (e.key == key) {
-      const uint32_t until = now_ms + lifetime_ms;
-      if (!before(now_ms, e.expires_ms) || before(e.expires_ms, until)) e.expires_ms = until;
-      return &e;
-    }
+  const uint64_t hash = hash_(key);
+  const uint32_t until = now_ms + lifetime_ms;
+  if (DialogEntry* e = pool_.find(hash, [&](const DialogEntry& x) { return x.key == key; })) {
+    if (!before(now_ms, e->expires_ms) || before(e->expires_ms, until)) e->expires_ms = until;
+    return e;
   }
-  if (free_head_ == kNone) {
-    ++insert_failures_;
-    return nullptr;
-  }
-  const uint32_t index = free_head_;
-  DialogEntry& e = entries_[index];
-  free_head_ = e.next;
-  e = DialogEntry{};
-  e.key = key;
-  e.in_use = 1;
-  e.expires_ms = now_ms + lifetime_ms;
-  e.next = bucket;
-  bucket = index;
-  ++size_;
-  return &e;
-}
-
-void DialogTable::unlink(uint32_t index) {
-  DialogEntry& e = entries_[index];
-  uint32_t* link = &buckets_[hash_(e.key) & bucket_mask_];
-  while (*link != index) link = &entries_[*link].next;
-  *link = e.next;
-  e.in_use = 0;
-  e.next = free_head_;
-  free_head_ = index;
-  --size_;
+  DialogEntry* e = pool_.insert(hash);
+  if (!e) return nullptr;
+  e->key = key;
+  e->expires_ms = until;
+  return e;
 }
 
 void DialogTable::expire_step(uint32_t now_ms, unsigned budget) {
-  if (entries_.empty()) return;
-  while (budget-- > 0) {
-    const uint32_t i = hand_;
-    hand_ = hand_ + 1 == entries_.size() ? 0 : hand_ + 1;
-    if (entries_[i].in_use && !before(now_ms, entries_[i].expires_ms)) unlink(i);
-  }
+  pool_.sweep(
+      budget, [&](const DialogEntry& e) { return !before(now_ms, e.expires_ms); },
+      [&](const DialogEntry& e) { return hash_(e.key); });
 }
 
 }  // namespace sipshield

@@ -7,9 +7,9 @@
 
 #include <cstdint>
 #include <string_view>
-#include <vector>
 
 #include "packet/ip_address.hpp"
+#include "state/chained_pool.hpp"
 #include "state/keyed_hash.hpp"
 
 namespace sipshield {
@@ -43,21 +43,12 @@ class DialogTable {
   DialogEntry* touch(const DialogKey& key, uint32_t now_ms, uint32_t lifetime_ms);
   void expire_step(uint32_t now_ms, unsigned budget);
 
-  uint32_t size() const { return size_; }
-  uint64_t insert_failures() const { return insert_failures_; }
+  uint32_t size() const { return pool_.size(); }
+  uint64_t insert_failures() const { return pool_.insert_failures(); }
 
  private:
-  static constexpr uint32_t kNone = UINT32_MAX;
-  void unlink(uint32_t index);
-
   const KeyedHash& hash_;
-  std::vector<DialogEntry> entries_;
-  std::vector<uint32_t> buckets_;
-  uint64_t bucket_mask_;
-  uint32_t free_head_ = kNone;
-  uint32_t size_ = 0;
-  uint32_t hand_ = 0;
-  uint64_t insert_failures_ = 0;
+  ChainedPool<DialogEntry> pool_;
 };
 
 }  // namespace sipshield

@@ -2,7 +2,7 @@
 
 #include <bit>
 
-#include "state/source_table.hpp"  // before(): wrapping millisecond deadlines
+#include "state/deadline.hpp"
 
 namespace sipshield {
 

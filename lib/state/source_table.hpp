@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "packet/ip_address.hpp"
+#include "state/chained_pool.hpp"
+#include "state/deadline.hpp"
 #include "state/keyed_hash.hpp"
 
 namespace sipshield {
@@ -50,52 +52,40 @@ class SourceTable {
  public:
   // `stray_idle_ms`: how long an entry that saw one message and no challenge (a spoofed or
   // one-off source) is kept idle; others are kept `idle_ms`.
-  SourceTable(uint32_t capacity, uint32_t idle_ms, uint32_t stray_idle_ms, const KeyedHash& hash);
+  SourceTable(uint32_t capacity, uint32_t idle_ms, uint32_t stray_idle_ms, const KeyedHash& hash)
+      : hash_(hash), idle_ms_(idle_ms), stray_idle_ms_(stray_idle_ms), pool_(capacity) {}
 
-  SourceEntry* find(const SourceKey& key);
+  uint64_t hash_of(const SourceKey& key) const { return hash_(key); }
+  SourceEntry* find(const SourceKey& key) {
+    return pool_.find(hash_of(key), [&](const SourceEntry& e) { return matches(e, key); });
+  }
   // The entry, created if absent; nullptr when the table is full.
   SourceEntry* find_or_insert(const SourceKey& key, uint32_t now_ms) {
     return find_or_insert(key, hash_of(key), now_ms);
   }
-  // Bulk lookups, as rte_hash does them: hash every key of a burst and prefetch its bucket, then
-  // prefetch the entries the buckets lead to, then look up with the hash already computed.
-  uint64_t hash_of(const SourceKey& key) const { return hash_(key); }
-  void prefetch_bucket(uint64_t hash) const { __builtin_prefetch(&buckets_[hash & bucket_mask_]); }
-  void prefetch_entry(uint64_t hash) const {
-    const uint32_t i = buckets_[hash & bucket_mask_];
-    if (i != kNone) __builtin_prefetch(&entries_[i]);
-  }
+  // With the hash already computed (bulk lookups: see prefetch_bucket).
   SourceEntry* find_or_insert(const SourceKey& key, uint64_t hash, uint32_t now_ms);
-  // Visits up to `budget` entries; frees those idle longer than idle_ms (stray_idle_ms for one
-  // message without a challenge) that are neither
-  // trusted nor banned at `now_ms`.
+  void prefetch_bucket(uint64_t hash) const { pool_.prefetch_bucket(hash); }
+  void prefetch_entry(uint64_t hash) const { pool_.prefetch_entry(hash); }
+  // Visits up to `budget` entries; frees those neither trusted nor banned at `now_ms` that were
+  // idle longer than idle_ms (stray_idle_ms for one message without a challenge).
   void expire_step(uint32_t now_ms, unsigned budget);
 
-  uint32_t size() const { return size_; }
-  uint32_t capacity() const { return static_cast<uint32_t>(entries_.size()); }
-  uint64_t insert_failures() const { return insert_failures_; }
+  uint32_t size() const { return pool_.size(); }
+  uint32_t capacity() const { return pool_.capacity(); }
+  uint64_t insert_failures() const { return pool_.insert_failures(); }
 
  private:
-  static constexpr uint32_t kNone = UINT32_MAX;
   static constexpr unsigned kExpiryPerInsert = 4;  // entries visited per insertion
   static constexpr unsigned kExpiryWhenFull = 64;
-  void unlink(uint32_t index);
+  static bool matches(const SourceEntry& e, const SourceKey& key) {
+    return e.port == key.port && e.ip == key.ip;
+  }
 
   const KeyedHash& hash_;
   uint32_t idle_ms_;
   uint32_t stray_idle_ms_;
-  std::vector<SourceEntry> entries_;
-  std::vector<uint32_t> buckets_;
-  uint64_t bucket_mask_;
-  uint32_t free_head_ = kNone;
-  uint32_t size_ = 0;
-  uint32_t hand_ = 0;  // expiry clock hand
-  uint64_t insert_failures_ = 0;
+  ChainedPool<SourceEntry> pool_;
 };
-
-// Has time `t` passed `deadline`, on a wrapping millisecond clock?
-inline bool before(uint32_t t, uint32_t deadline) {
-  return static_cast<int32_t>(t - deadline) < 0;
-}
 
 }  // namespace sipshield

@@ -1,0 +1,96 @@
+// The storage every per-worker table shares: entries allocated once at start, a free list,
+// buckets chained through Entry::next, and a clock hand that visits a few entries per call for
+// expiry. The owning table hashes its keys and says what matches and what may be freed; a full
+// pool refuses new entries (counted) and never evicts.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <vector>
+
+namespace sipshield {
+
+// Entry: default-constructible, with `uint32_t next` and an integral `in_use`.
+template <class Entry>
+class ChainedPool {
+ public:
+  explicit ChainedPool(uint32_t capacity)
+      : entries_(capacity), buckets_(std::bit_ceil(uint64_t{capacity} * 2), kNone) {
+    bucket_mask_ = buckets_.size() - 1;
+    for (uint32_t i = 0; i < capacity; ++i) entries_[i].next = i + 1 < capacity ? i + 1 : kNone;
+    free_head_ = capacity ? 0 : kNone;
+  }
+
+  // The first entry of `hash`'s chain for which match(entry) holds, or null.
+  template <class Match>
+  Entry* find(uint64_t hash, Match&& match) {
+    for (uint32_t i = buckets_[hash & bucket_mask_]; i != kNone; i = entries_[i].next)
+      if (match(entries_[i])) return &entries_[i];
+    return nullptr;
+  }
+  // A fresh entry (value-initialised, in use) chained under `hash`; null, counted, when full.
+  Entry* insert(uint64_t hash) {
+    if (free_head_ == kNone) {
+      ++insert_failures_;
+      return nullptr;
+    }
+    const uint32_t index = free_head_;
+    Entry& e = entries_[index];
+    free_head_ = e.next;
+    e = Entry{};
+    e.in_use = 1;
+    uint32_t& bucket = buckets_[hash & bucket_mask_];
+    e.next = bucket;
+    bucket = index;
+    ++size_;
+    return &e;
+  }
+  // Visits up to `budget` entries; frees each in use for which expired(entry) holds.
+  // hash_of(entry) gives the hash it was inserted under.
+  template <class Expired, class HashOf>
+  void sweep(unsigned budget, Expired&& expired, HashOf&& hash_of) {
+    if (entries_.empty()) return;
+    while (budget-- > 0) {
+      const uint32_t i = hand_;
+      hand_ = hand_ + 1 == entries_.size() ? 0 : hand_ + 1;
+      if (entries_[i].in_use && expired(entries_[i])) unlink(i, hash_of(entries_[i]));
+    }
+  }
+
+  // Bulk lookups, as rte_hash does them: prefetch a burst's buckets, then the entries they lead
+  // to, then look up.
+  void prefetch_bucket(uint64_t hash) const { __builtin_prefetch(&buckets_[hash & bucket_mask_]); }
+  void prefetch_entry(uint64_t hash) const {
+    const uint32_t i = buckets_[hash & bucket_mask_];
+    if (i != kNone) __builtin_prefetch(&entries_[i]);
+  }
+
+  bool full() const { return free_head_ == kNone; }
+  uint32_t size() const { return size_; }
+  uint32_t capacity() const { return static_cast<uint32_t>(entries_.size()); }
+  uint64_t insert_failures() const { return insert_failures_; }
+
+ private:
+  static constexpr uint32_t kNone = UINT32_MAX;
+
+  void unlink(uint32_t index, uint64_t hash) {
+    Entry& e = entries_[index];
+    uint32_t* link = &buckets_[hash & bucket_mask_];
+    while (*link != index) link = &entries_[*link].next;
+    *link = e.next;
+    e.in_use = 0;
+    e.next = free_head_;
+    free_head_ = index;
+    --size_;
+  }
+
+  std::vector<Entry> entries_;
+  std::vector<uint32_t> buckets_;
+  uint64_t bucket_mask_ = 0;
+  uint32_t free_head_ = kNone;
+  uint32_t size_ = 0;
+  uint32_t hand_ = 0;
+  uint64_t insert_failures_ = 0;
+};
+
+}  // namespace sipshield
