@@ -301,16 +301,23 @@ def test_inspect_command_line(env):
            and state["sources"]["insert_failures"] == 0, f"state: {state}")
 
 
-def main():
+def run_cli(cases, make_env, with_source=False):
+    """The command line of both test scripts: --build BUILD_DIR [--source SOURCE_DIR] CASE."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", required=True)
+    if with_source:
+        parser.add_argument("--source", required=True)
     parser.add_argument("case")
     args = parser.parse_args()
-    case = globals().get("test_" + args.case)
+    case = cases.get("test_" + args.case)
     if case is None:
         print(f"no such case: {args.case}", file=sys.stderr)
         return 2
-    return run_case(args.case, case, Env(os.path.abspath(args.build)))
+    return run_case(args.case, case, make_env(args))
+
+
+def main():
+    return run_cli(globals(), lambda args: Env(os.path.abspath(args.build)))
 
 
 def run_case(name, case, env):

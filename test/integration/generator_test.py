@@ -4,7 +4,6 @@
 
     generator_test.py --build BUILD_DIR --source SOURCE_DIR CASE
 """
-import argparse
 import glob
 import hashlib
 import json
@@ -13,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 
-from daemon_test import expect, read_pcap, run_case
+from daemon_test import expect, read_pcap, run_cli
 
 EAL_ARGS = ["--no-huge", "--no-pci", "--no-shconf", "-m", "512", "-l", "0", "--no-telemetry"]
 
@@ -210,16 +209,9 @@ def test_live_transmission_through_a_port(env):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--build", required=True)
-    parser.add_argument("--source", required=True)
-    parser.add_argument("case")
-    args = parser.parse_args()
-    case = globals().get("test_" + args.case)
-    if case is None:
-        print(f"no such case: {args.case}", file=sys.stderr)
-        return 2
-    return run_case(args.case, case, Env(os.path.abspath(args.build), os.path.abspath(args.source)))
+    return run_cli(globals(),
+                   lambda args: Env(os.path.abspath(args.build), os.path.abspath(args.source)),
+                   with_source=True)
 
 
 if __name__ == "__main__":
