@@ -80,7 +80,9 @@ struct Config {
   SipLimits sip;
   PolicyConfig policy;
   std::string signatures = "builtin";  // "builtin", "none" or a rules file (relative to the config)
-  std::vector<Rule> signature_rules;   // loaded and checked from `signatures`
+  // Loaded and checked from `signatures` by parse_config: a default-constructed Config has no
+  // rules (start from parse_config_text("{}") for the embedded defaults).
+  std::vector<Rule> signature_rules;
   // One message in this many from trusted sources is scanned too (0: never): a registered
   // phone taken over by a scanner still meets the rules, at a small share of the scan's cost.
   uint32_t signature_sample_trusted = 64;

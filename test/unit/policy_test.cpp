@@ -2,6 +2,8 @@
 // tier, demerits and bans, the shared untrusted budget. Time comes from the frames' timestamps.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "dataplane/replay.hpp"
@@ -38,6 +40,7 @@ struct Run {
   std::vector<uint64_t> times;
   uint64_t t = 1'000'000'000;
   uint64_t source_insert_failures = 0;  // after go()
+  std::vector<Event> events;            // after go()
   Run() : config(parse_config_text(R"({"protected": ["198.18.0.10:5060"]})")) {}
   void from(const char* client, const std::string& payload, uint64_t gap_us = 1000,
             const char* server = "198.18.0.10") {
@@ -51,7 +54,13 @@ struct Run {
   std::vector<Verdict> go() {
     test::ensure_eal();
     const KeyedHash hash(5);
-    Replay r(config, hash);
+    struct Events : ReplayListener {
+      std::vector<Event>* out;
+      void released(uint64_t, std::span<const uint8_t>, uint64_t, Verdict) override {}
+      void event(const Event& e) override { out->push_back(e); }
+    } listener;
+    listener.out = &events;
+    Replay r(config, hash, &listener);
     for (size_t i = 0; i < frames.size(); ++i) r.feed(times[i], frames[i]);
     r.finish();
     source_insert_failures = r.pipeline().mitigation().table().insert_failures();
@@ -158,6 +167,10 @@ TEST_CASE("a trusted source that misbehaves is demoted before it is banned", "[p
   CHECK(count(v, Reason::source_banned, before) == 0);
   // Untrusted now: its OPTIONS meter allows a burst of 5.
   CHECK(count(v, Reason::rate_limited, before + 2) >= 5);
+  const auto demoted = std::count_if(run.events.begin(), run.events.end(), [](const Event& e) {
+    return e.type == EventType::source_demoted && e.reason == Reason::sip_missing_call_id;
+  });
+  CHECK(demoted == 1);
 }
 
 TEST_CASE("a ban rule bans the source; its later messages stop at the lookup", "[policy]") {
