@@ -116,6 +116,11 @@ size_t closing_quote(std::string_view msg, size_t from, size_t to) {
   return to;
 }
 
+// msg.substr without its bounds check (which throws): every caller passes a range inside `msg`.
+inline std::string_view view(std::string_view msg, size_t from, size_t n) {
+  return {msg.data() + from, n};
+}
+
 struct Text {  // a cursor over a part of the message
   std::string_view msg;
   size_t pos, end;
@@ -186,7 +191,7 @@ void for_each_param(std::string_view msg, size_t from, size_t to, F&& f) {
     while (p < to && is_lws(msg[p])) ++p;
     size_t q = p;
     while (q < to && msg[q] != '=' && msg[q] != ';' && !is_lws(msg[q])) ++q;
-    const std::string_view name = msg.substr(p, q - p);
+    const std::string_view name = view(msg, p, q - p);
     while (q < to && is_lws(msg[q])) ++q;
     Span value;
     bool has_value = false;
@@ -243,8 +248,8 @@ bool parse_uri(std::string_view msg, size_t from, size_t to, SipUri& uri) {
     ++colon;
   }
   if (colon == from || colon >= to) return false;
-  const bool sip = iequals(msg.substr(from, colon - from), "sip") ||
-                   iequals(msg.substr(from, colon - from), "sips");
+  const bool sip = iequals(view(msg, from, colon - from), "sip") ||
+                   iequals(view(msg, from, colon - from), "sips");
   if (!sip) return true;  // tel:, urn: ...: opaque to us, still a URI
   size_t host = colon + 1;
   // userinfo may hold ';', '?' and ',' (RFC 4475 semiuri, intmeth): the host follows the last
@@ -259,7 +264,7 @@ bool parse_uri(std::string_view msg, size_t from, size_t to, SipUri& uri) {
   size_t e = host;
   if (e < to && msg[e] == '[') {
     while (e < to && msg[e] != ']') ++e;
-    if (e == to || !valid_ipv6_reference(msg.substr(host, e + 1 - host))) return false;
+    if (e == to || !valid_ipv6_reference(view(msg, host, e + 1 - host))) return false;
     ++e;
   } else {
     while (e < to && !in_class(msg[e], kUriHostEnd)) ++e;
@@ -271,7 +276,7 @@ bool parse_uri(std::string_view msg, size_t from, size_t to, SipUri& uri) {
     size_t p = ++e;
     while (e < to && is_digit(msg[e])) ++e;
     uint64_t port;
-    if (!decimal(msg.substr(p, e - p), 65535, port)) return false;
+    if (!decimal(view(msg, p, e - p), 65535, port)) return false;
     uri.port = static_cast<uint16_t>(port);
   }
   uri.has_headers = e < to && e + find_char(msg.data() + e, to - e, '?') < to;
@@ -313,7 +318,7 @@ bool parse_name_addr(std::string_view msg, size_t from, size_t to, NameAddr& out
     if (msg[from] == '"') return false;  // a quoted name without <uri> (RFC 4475 quotbal)
     // addr-spec: header parameters start at the first ';' after the host, which follows the
     // first '@' (a user part may hold ';'). After the host: no '?' headers, ',' or LWS.
-    const size_t at = msg.substr(from, to - from).find('@');
+    const size_t at = view(msg, from, to - from).find('@');
     const size_t host = at == std::string_view::npos ? from : from + at + 1;
     size_t semi = find_top_level(msg, host, to, ';');
     size_t uri_to = semi;
@@ -352,7 +357,7 @@ bool parse_via(std::string_view msg, size_t from, size_t to, Via& via) {
   Text t{msg, from, to};
   const auto word = [&](std::string_view expect) {
     t.skip_lws();
-    if (t.end - t.pos < expect.size() || !iequals(msg.substr(t.pos, expect.size()), expect))
+    if (t.end - t.pos < expect.size() || !iequals(view(msg, t.pos, expect.size()), expect))
       return false;
     t.pos += expect.size();
     t.skip_lws();
@@ -367,7 +372,7 @@ bool parse_via(std::string_view msg, size_t from, size_t to, Via& via) {
   const size_t host = t.pos;
   if (!t.done() && t.peek() == '[') {
     while (!t.done() && t.peek() != ']') ++t.pos;
-    if (t.done() || !valid_ipv6_reference(msg.substr(host, t.pos + 1 - host))) return false;
+    if (t.done() || !valid_ipv6_reference(view(msg, host, t.pos + 1 - host))) return false;
     ++t.pos;
   } else {
     while (!t.done() && in_class(t.peek(), kViaHost)) ++t.pos;
@@ -381,7 +386,7 @@ bool parse_via(std::string_view msg, size_t from, size_t to, Via& via) {
     const size_t p = t.pos;
     while (!t.done() && is_digit(t.peek())) ++t.pos;
     uint64_t port;
-    if (!decimal(msg.substr(p, t.pos - p), 65535, port)) return false;
+    if (!decimal(view(msg, p, t.pos - p), 65535, port)) return false;
     via.port = static_cast<uint16_t>(port);
     t.skip_lws();
   }
@@ -417,7 +422,7 @@ void for_each_auth_param(std::string_view msg, size_t from, size_t to, F&& f) {
     while (i < to && (is_lws(msg[i]) || msg[i] == ',')) ++i;
     size_t n = i;
     while (n < to && !in_class(msg[n], kAuthNameEnd)) ++n;
-    const std::string_view name = msg.substr(i, n - i);
+    const std::string_view name = view(msg, i, n - i);
     while (n < to && is_lws(msg[n])) ++n;
     if (n >= to || msg[n] != '=') return;
     ++n;
@@ -610,12 +615,12 @@ constexpr SipVerdict fail(Reason r) {
 }
 
 SipVerdict parse_start_line(std::string_view msg, size_t from, size_t to, SipMessage& m) {
-  const std::string_view line = msg.substr(from, to - from);
-  if (line.size() >= 4 && iequals(line.substr(0, 4), "SIP/")) {
+  const std::string_view line = view(msg, from, to - from);
+  if (line.size() >= 4 && iequals(view(line, 0, 4), "SIP/")) {
     m.kind = SipKind::response;
     const size_t sp = line.find(' ');
     if (sp == std::string_view::npos) return fail(Reason::sip_bad_start_line);
-    if (!iequals(line.substr(0, sp), "SIP/2.0")) return fail(Reason::sip_bad_version);
+    if (!iequals(view(line, 0, sp), "SIP/2.0")) return fail(Reason::sip_bad_version);
     size_t e = sp + 1;
     while (e < line.size() && is_digit(line[e])) ++e;
     uint64_t code;
@@ -640,11 +645,11 @@ SipVerdict parse_start_line(std::string_view msg, size_t from, size_t to, SipMes
   if (version.find(' ') != std::string_view::npos || version.find('\t') != std::string_view::npos)
     return fail(Reason::sip_bad_start_line);
   if (!iequals(version, "SIP/2.0")) {
-    const bool looks = version.size() > 4 && iequals(version.substr(0, 4), "SIP/");
+    const bool looks = version.size() > 4 && iequals(view(version, 0, 4), "SIP/");
     return fail(looks ? Reason::sip_bad_version : Reason::sip_bad_start_line);
   }
   m.method_text = {static_cast<uint16_t>(from), static_cast<uint16_t>(sp1)};
-  m.method = method_from_text(line.substr(0, sp1));
+  m.method = method_from_text(view(line, 0, sp1));
   const size_t uri_from = from + sp1 + 1, uri_to = from + sp2;
   if (msg[uri_from] == '<') return fail(Reason::sip_bad_request_uri);  // RFC 4475 ltgtruri
   if (!parse_uri(msg, uri_from, uri_to, m.request_uri)) return fail(Reason::sip_bad_request_uri);
@@ -712,7 +717,7 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
   const auto finish = [&]() -> SipVerdict {
     if (header_to == 0) return {true, Reason::admitted};
     if (header_to - header_from > limits.max_header_bytes) return fail(Reason::sip_header_too_long);
-    const std::string_view name = msg.substr(header_from, name_to - header_from);
+    const std::string_view name = view(msg, header_from, name_to - header_from);
     const size_t vfrom = colon + 1, vto = header_to;
     ++m.header_count;
     switch (identify(name)) {
@@ -748,7 +753,7 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
         size_t d = v.offset;
         while (d < size_t(v.offset) + v.length && is_digit(msg[d])) ++d;
         uint64_t n;
-        if (!decimal(msg.substr(v.offset, d - v.offset), 0x7fffffff, n))
+        if (!decimal(view(msg, v.offset, d - v.offset), 0x7fffffff, n))
           return fail(Reason::sip_bad_cseq);
         m.cseq = static_cast<uint32_t>(n);
         const Span method = trimmed(msg, d, size_t(v.offset) + v.length);
@@ -845,7 +850,7 @@ SipVerdict tokenize(std::string_view msg, SipMessage& m, const SipLimits& limits
         size_t d = v.offset;
         while (d < size_t(v.offset) + v.length && is_digit(msg[d])) ++d;
         uint64_t n;
-        if (decimal(msg.substr(v.offset, d - v.offset), UINT64_MAX / 10, n))
+        if (decimal(view(msg, v.offset, d - v.offset), UINT64_MAX / 10, n))
           m.retry_after = static_cast<int32_t>(std::min<uint64_t>(n, INT32_MAX));
         break;
       }
