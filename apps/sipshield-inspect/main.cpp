@@ -54,13 +54,11 @@ class OutputFiles : public ReplayListener {
  public:
   std::unique_ptr<PcapWriter> pass, drop;
   std::unique_ptr<std::ofstream> events;
-  const SignatureDatabase* rules = nullptr;
   uint64_t event_count = 0;
   void event(const Event& e) override {
     ++event_count;
     if (!events) return;
-    const std::string rule = rules && e.rule != kNoRule ? rules->rules()[e.rule].id : "";
-    *events << event_json(e, 0, rule) << "\n";
+    *events << event_json(e, 0) << "\n";
   }
   void released(uint64_t, std::span<const uint8_t> frame, uint64_t time_us, Verdict v) override {
     auto& writer = v.action == Action::pass ? pass : drop;
@@ -167,7 +165,6 @@ int run(int argc, char** argv) {
   Eal eal(offline_eal_args("sipshield-inspect"));
   const KeyedHash hash;
   Replay replay(config, hash, &outputs);
-  if (const auto* scanner = replay.pipeline().scanner()) outputs.rules = &scanner->database();
   CapturedFrame frame;
   uint64_t first_us = 0, last_us = 0;
   while (reader.next(frame)) {

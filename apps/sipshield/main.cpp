@@ -36,11 +36,18 @@ constexpr const char* kUsage = R"(usage: sipshield [EAL options] -- --config FIL
   --demo              run the built-in scenario: users and floods from a capture, through the
                       real ports (net_pcap) and workers, then a readable report
 SIGINT or SIGTERM stops the daemon gracefully; it then prints its final counters as JSON.
+SIGHUP reloads the signature rules from the config file (signatures.rules) without a restart:
+trust, bans and counters stay; a config or rules file with an error is refused, the rules in
+use stay.
 )";
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 extern "C" void on_signal(int) {
   g_stop.store(true);
+}
+extern "C" void on_reload(int) {
+  g_reload.store(true);
 }
 
 int run(int argc, char** argv) {
@@ -114,8 +121,14 @@ int run(int argc, char** argv) {
     return 0;
   }
 
+  // The whole file is read and checked again; only its signature rules are applied.
+  options.reload_requested = &g_reload;
+  options.load_signature_rules = [path = *config_file] {
+    return load_config(path).signature_rules;
+  };
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  std::signal(SIGHUP, on_reload);
   const RunResult result = run_dataplane(config, options, g_stop);
   fmt::print(stderr, "sipshield: stopped\n{}", render_verdict_table(result.totals));
   const std::string json = result.summary.dump(2);

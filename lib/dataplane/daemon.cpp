@@ -57,6 +57,12 @@ std::string stats_line(const CounterTotals& t) {
       t.rx[0], t.rx[1], t.tx[0], t.tx[1], t.total_dropped(), top, t.tx_failed[0] + t.tx_failed[1]);
 }
 
+// Adds hit counts by rule id (signature_hits objects).
+void add_hits(nlohmann::json& into, const nlohmann::json& hits) {
+  for (auto it = hits.begin(); it != hits.end(); ++it)
+    into[it.key()] = into.value(it.key(), uint64_t{0}) + it.value().get<uint64_t>();
+}
+
 }  // namespace
 
 RunResult run_dataplane(const Config& config, const RunOptions& options,
@@ -123,10 +129,10 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   inside.start(static_cast<uint16_t>(workers), pool->get());
 
   const KeyedHash hash;  // one secret per start, shared read-only by every worker's tables
-  // Compiled once; every worker scans it with its own scratch.
-  const auto signatures = config.signature_rules.empty()
-                              ? nullptr
-                              : std::make_unique<SignatureDatabase>(config.signature_rules);
+  // Compiled at start and on reload; every worker scans it with its own scratch.
+  auto signatures = config.signature_rules.empty()
+                        ? nullptr
+                        : std::make_unique<SignatureDatabase>(config.signature_rules);
   const auto prefixes = config.allow.empty() && config.deny.empty()
                             ? nullptr
                             : std::make_unique<PrefixLists>(config.allow, config.deny);
@@ -163,22 +169,83 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   }
   uint64_t events_written = 0;
   AttackMerger attacks;  // one attack per drop reason across the workers
+  // Workers stamp events with their clock: the TSC's nanoseconds since boot, or capture time.
+  const auto wall_ns = [] {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  };
+  const uint64_t tsc_to_wall_ns = packet_clock ? 0 : wall_ns() - clock.now_ns();
   const auto drain_events = [&] {
     Event e;
     for (unsigned w = 0; w < worker_objects.size(); ++w) {
       auto& ring = worker_objects[w]->events();
       while (ring.next(e)) {
+        e.time_ns += tsc_to_wall_ns;
         if (!attacks.pass(e, w)) continue;
         ++events_written;
         if (!events_out.is_open()) continue;
-        const auto* scanner = worker_objects[w]->pipeline().scanner();
-        const std::string rule =
-            scanner && e.rule != kNoRule ? scanner->database().rules()[e.rule].id : "";
-        events_out << event_json(e, w, rule) << '\n';
+        events_out << event_json(e, w) << '\n';
       }
     }
     if (events_out.is_open()) events_out.flush();
   };
+
+  // Signature reload: compile on this lcore, offer each worker a scanner, and once every worker
+  // has taken its own, free the old scanners and rules. Their hits are kept by rule id, and the
+  // rings are drained first, because their events point at the old rules.
+  uint32_t generation = 0;
+  std::unique_ptr<SignatureDatabase> offered_rules;
+  bool reload_pending = false;
+  nlohmann::json retired_hits = nlohmann::json::object();
+  const auto rule_count = [](const std::unique_ptr<SignatureDatabase>& db) {
+    return db ? db->rules().size() : size_t{0};
+  };
+  const auto write_reload_event = [&](size_t rules, const std::string& error) {
+    if (!events_out.is_open()) return;
+    events_out << rules_reload_json(wall_ns(), rules, error) << '\n';
+    events_out.flush();
+  };
+  const auto start_reload = [&] {
+    try {
+      auto rules = options.load_signature_rules();
+      auto db = rules.empty() ? nullptr : std::make_unique<SignatureDatabase>(std::move(rules));
+      std::vector<std::unique_ptr<SignatureScanner>> scanners;
+      for (size_t w = 0; w < worker_objects.size(); ++w)
+        scanners.push_back(db ? std::make_unique<SignatureScanner>(*db) : nullptr);
+      ++generation;
+      for (size_t w = 0; w < worker_objects.size(); ++w)
+        worker_objects[w]->offer_scanner(std::move(scanners[w]), generation);
+      offered_rules = std::move(db);
+      reload_pending = true;
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "sipshield: signature reload refused, keeping {} rule(s): {}\n",
+                 rule_count(signatures), e.what());
+      write_reload_event(rule_count(signatures), e.what());
+    }
+  };
+  const auto finish_reload = [&] {
+    std::vector<std::unique_ptr<SignatureScanner>> old;
+    std::vector<const SignatureScanner*> counted;
+    for (auto& w : worker_objects) {
+      old.push_back(w->returned_scanner());
+      counted.push_back(old.back().get());
+    }
+    add_hits(retired_hits, signature_hits(counted));
+    drain_events();
+    fmt::print(stderr, "sipshield: signatures reloaded: {} rule(s), were {}\n",
+               rule_count(offered_rules), rule_count(signatures));
+    old.clear();
+    signatures = std::move(offered_rules);
+    reload_pending = false;
+    write_reload_event(rule_count(signatures), "");
+  };
+  const auto every_worker_took = [&] {
+    for (const auto& w : worker_objects)
+      if (!w->took_scanner(generation)) return false;
+    return true;
+  };
+
   const uint64_t started = clock.now_ns();
   uint64_t next_stats = started + uint64_t{config.stats_interval_s} * 1'000'000'000;
   while (!stop_requested.load()) {
@@ -195,6 +262,9 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
       if (idle) break;
     }
     drain_events();
+    if (reload_pending && every_worker_took()) finish_reload();
+    if (!reload_pending && options.reload_requested && options.reload_requested->exchange(false))
+      start_reload();
     if (config.stats_interval_s > 0 && now >= next_stats) {
       fmt::print(stderr, "sipshield: {}\n", stats_line(totals_now()));
       next_stats += uint64_t{config.stats_interval_s} * 1'000'000'000;
@@ -202,6 +272,10 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   }
   stop_workers.store(true);
   rte_eal_mp_wait_lcore();
+  if (reload_pending) {  // a worker stopped before it took its scanner: swap it in for it
+    for (auto& w : worker_objects) w->take_offered_scanner();
+    finish_reload();
+  }
   drain_events();
 
   RunResult result;
@@ -230,7 +304,9 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
        [&] {
          std::vector<const SignatureScanner*> scanners;
          for (const auto& w : worker_objects) scanners.push_back(w->pipeline().scanner());
-         return signature_hits(scanners);
+         nlohmann::json hits = retired_hits;  // rules replaced by a reload, then the current ones
+         add_hits(hits, signature_hits(scanners));
+         return hits;
        }()},
   };
   return result;

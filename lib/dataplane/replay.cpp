@@ -81,7 +81,7 @@ Replay::~Replay() {
 
 void Replay::feed(uint64_t time_us, std::span<const uint8_t> frame) {
   const Direction direction = capture_direction(frame, services_);
-  if (burst_count_ && (direction != burst_direction_ || burst_count_ == kBurstSize)) flush_burst();
+  if (burst_count_ && direction != burst_direction_) flush_burst();
   burst_direction_ = direction;
 
   rte_mbuf* m = rte_pktmbuf_alloc(pool_.get());
@@ -105,6 +105,7 @@ void Replay::feed(uint64_t time_us, std::span<const uint8_t> frame) {
   *RTE_MBUF_DYNFIELD(m, index_offset_, uint64_t*) = next_index_++;
   verdicts_.push_back({Action::drop, Reason::frag_incomplete});  // until judged
   burst_[burst_count_++] = m;
+  if (burst_count_ == kBurstSize) flush_burst();  // judged as soon as it is whole
 }
 
 void Replay::flush_burst() {

@@ -47,6 +47,7 @@ class Replay {
   uint64_t frames() const { return next_index_; }
   const std::vector<Verdict>& verdicts() const { return verdicts_; }
   const Pipeline& pipeline() const { return pipeline_; }
+  Pipeline& pipeline() { return pipeline_; }
 
  private:
   friend class ReplaySink;

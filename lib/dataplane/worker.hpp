@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <utility>
 
 #include <rte_common.h>
 
@@ -30,6 +32,28 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   // middle of a replay does not look idle to the main lcore.
   uint64_t idle_since_ns() const { return idle_since_ns_.load(std::memory_order_relaxed); }
 
+  // Signature reload, a hand-off without locks. The main lcore offers a scanner for the new
+  // rules (null: no signature stage) under a new generation; the worker swaps it in between
+  // bursts and hands back the scanner it replaced, which the main lcore frees.
+  void offer_scanner(std::unique_ptr<SignatureScanner> next, uint32_t generation) {
+    offered_ = next.release();
+    offered_generation_.store(generation, std::memory_order_release);
+  }
+  bool took_scanner(uint32_t generation) const {
+    return taken_generation_.load(std::memory_order_acquire) == generation;
+  }
+  std::unique_ptr<SignatureScanner> returned_scanner() {  // once took_scanner()
+    return std::unique_ptr<SignatureScanner>(std::exchange(returned_, nullptr));
+  }
+  // The worker between bursts, or the main lcore once the worker has stopped.
+  void take_offered_scanner() {
+    const uint32_t generation = offered_generation_.load(std::memory_order_acquire);
+    if (generation == taken_generation_.load(std::memory_order_relaxed)) return;
+    returned_ = pipeline_.replace_scanner(std::unique_ptr<SignatureScanner>(offered_)).release();
+    offered_ = nullptr;
+    taken_generation_.store(generation, std::memory_order_release);
+  }
+
  private:
   void run_in_capture_order(const std::atomic<bool>& stop);
   void judge(Direction from, rte_mbuf* const* frames, uint16_t n, uint64_t now);
@@ -39,6 +63,10 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   uint16_t queue_;
   TscClock clock_;
   std::atomic<uint64_t> idle_since_ns_{0};
+  SignatureScanner* offered_ = nullptr;   // written before offered_generation_
+  SignatureScanner* returned_ = nullptr;  // written before taken_generation_
+  std::atomic<uint32_t> offered_generation_{0};
+  std::atomic<uint32_t> taken_generation_{0};
   void mark_idle(bool idle) {
     if (!idle) {
       if (idle_since_ns_.load(std::memory_order_relaxed))

@@ -44,7 +44,7 @@ SourceEntry* Mitigation::source(const PacketMeta& meta, uint64_t hash, uint32_t 
 }
 
 void Mitigation::ban(SourceEntry* s, uint32_t seconds, uint32_t now_ms, Reason cause,
-                     uint16_t rule) {
+                     const Rule* rule) {
   if (!s) return;
   const bool already = banned(s, now_ms);
   s->banned_until_ms = (now_ms + seconds * 1000) | 1;  // never 0: 0 means "not banned"
@@ -53,7 +53,7 @@ void Mitigation::ban(SourceEntry* s, uint32_t seconds, uint32_t now_ms, Reason c
   if (!already) record(EventType::source_banned, *s, cause, rule, seconds);
 }
 
-void Mitigation::record(EventType type, const SourceEntry& s, Reason cause, uint16_t rule,
+void Mitigation::record(EventType type, const SourceEntry& s, Reason cause, const Rule* rule,
                         uint32_t seconds) {
   if (!events_) return;
   Event e;

@@ -119,7 +119,7 @@ class Mitigation {
   // Adds demerits; at the threshold within the window, the source is banned (for `cause`).
   void demerit(SourceEntry* s, uint16_t points, uint32_t now_ms, Reason cause);
   void ban(SourceEntry* s, uint32_t seconds, uint32_t now_ms, Reason cause,
-           uint16_t rule = kNoRule);
+           const Rule* rule = nullptr);
   // Where bans and unbans are recorded, and the full time of the message being judged.
   void set_events(EventRing* ring) { events_ = ring; }
   void set_time(uint64_t now_ns) { now_ns_ = now_ns; }
@@ -161,7 +161,7 @@ class Mitigation {
   bool take(uint16_t& tokens, uint32_t elapsed_ms, const MeterProfile& p) const;
   // An event about source `s`, if events are recorded.
   void record(EventType type, const SourceEntry& s, Reason cause = Reason::admitted,
-              uint16_t rule = kNoRule, uint32_t seconds = 0);
+              const Rule* rule = nullptr, uint32_t seconds = 0);
   // Refills every class bucket of `e` under `tier`, then spends one token of class `cls`.
   bool meter(SourceEntry& e, size_t cls, const TierProfile& tier, uint32_t now_ms) const;
   static uint32_t nonce_hash(std::string_view nonce);

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -76,7 +77,7 @@ class Pipeline {
         reassembler_(config.reassembly, hash) {
     mitigation_.set_events(&events_);
     if (shared.signatures && !shared.signatures->rules().empty())
-      scanner_.emplace(*shared.signatures);
+      scanner_ = std::make_unique<SignatureScanner>(*shared.signatures);
     if (shared.prefixes && !shared.prefixes->empty()) prefixes_ = shared.prefixes;
   }
 
@@ -95,7 +96,13 @@ class Pipeline {
   const Mitigation& mitigation() const { return mitigation_; }
   // Bans and attacks, for the main lcore or the replay to drain (single consumer).
   EventRing& events() { return events_; }
-  const SignatureScanner* scanner() const { return scanner_ ? &*scanner_ : nullptr; }
+  const SignatureScanner* scanner() const { return scanner_.get(); }
+  // Scans with `next` from now on (null: no signature stage) and returns the scanner it
+  // replaces, for its owner to free off the fast path. Between bursts only (signature reload).
+  std::unique_ptr<SignatureScanner> replace_scanner(std::unique_ptr<SignatureScanner> next) {
+    std::swap(scanner_, next);
+    return next;
+  }
 
   // Judges `count` frames that arrived on one port. `now_ns` is the burst's clock (TSC based)
   // unless packet timestamps are in use.
@@ -347,7 +354,7 @@ class Pipeline {
       if (hit.rule != kNoRule) {
         const Rule& r = scanner_->database().rules()[hit.rule];
         if (r.action == RuleAction::ban)
-          mitigation_.ban(src, r.ban_seconds, now_ms, Reason::sip_signature, hit.rule);
+          mitigation_.ban(src, r.ban_seconds, now_ms, Reason::sip_signature, &r);
         if (r.action == RuleAction::demerit)
           mitigation_.demerit(src, uint16_t(r.demerits), now_ms, Reason::sip_signature);
       }
@@ -396,7 +403,7 @@ class Pipeline {
   uint32_t sample_trusted_;
   uint32_t trusted_unscanned_ = 0;
   SipMessage message_;  // the message being judged; reused, never allocated
-  std::optional<SignatureScanner> scanner_;
+  std::unique_ptr<SignatureScanner> scanner_;
   const PrefixLists* prefixes_ = nullptr;
   Reassembler reassembler_;
   WorkerCounters counters_;

@@ -1,5 +1,7 @@
 #include "telemetry/events.hpp"
 
+#include "signatures/rules.hpp"
+
 #include <ctime>
 
 #include <fmt/format.h>
@@ -90,13 +92,33 @@ void AttackDetector::roll(uint64_t now_ns, EventRing& ring) {
   }
 }
 
-std::string event_json(const Event& e, unsigned worker, const std::string& rule_id) {
-  const time_t secs = static_cast<time_t>(e.time_ns / 1'000'000'000);
+namespace {
+std::string iso_timestamp(uint64_t time_ns) {
+  const time_t secs = static_cast<time_t>(time_ns / 1'000'000'000);
   tm utc{};
   gmtime_r(&secs, &utc);
   char stamp[32];
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
-  const std::string timestamp = fmt::format("{}.{:03d}Z", stamp, (e.time_ns / 1'000'000) % 1000);
+  return fmt::format("{}.{:03d}Z", stamp, (time_ns / 1'000'000) % 1000);
+}
+}  // namespace
+
+std::string rules_reload_json(uint64_t time_ns, size_t rules, const std::string& error) {
+  nlohmann::json j;
+  j["@timestamp"] = iso_timestamp(time_ns);
+  j["event"] = {{"kind", "event"},
+                {"category", {"configuration"}},
+                {"type", {"change"}},
+                {"action", error.empty() ? "signatures-reloaded" : "signatures-reload-refused"},
+                {"outcome", error.empty() ? "success" : "failure"},
+                {"module", "sipshield"}};
+  if (!error.empty()) j["message"] = error;
+  j["sipshield"] = {{"signature_rules", rules}};
+  return j.dump();
+}
+
+std::string event_json(const Event& e, unsigned worker) {
+  const std::string timestamp = iso_timestamp(e.time_ns);
   static constexpr const char* kActions[] = {"source-banned",  "source-unbanned",
                                              "source-demoted", "attack-started",
                                              "attack-ended",   "events-suppressed"};
@@ -125,7 +147,7 @@ std::string event_json(const Event& e, unsigned worker, const std::string& rule_
       detail["suppressed_events"] = e.count;
       break;
   }
-  if (!rule_id.empty()) j["rule"] = {{"id", rule_id}};
+  if (e.rule) j["rule"] = {{"id", e.rule->id}};
   j["sipshield"] = detail;
   return j.dump();
 }

@@ -16,6 +16,8 @@
 
 namespace sipshield {
 
+struct Rule;
+
 enum class EventType : uint8_t {
   source_banned,
   source_unbanned,
@@ -29,7 +31,9 @@ struct Event {
   uint64_t time_ns = 0;
   EventType type = EventType::source_banned;
   Reason reason = Reason::admitted;  // the ban's cause, or the attack's drop reason
-  uint16_t rule = kNoRule;
+  // The signature rule behind a ban. A pointer, not an index: rules reloaded while the event
+  // waits in its ring still resolve (the daemon frees old rules only once the rings are drained).
+  const Rule* rule = nullptr;
   uint16_t port = 0;
   IpAddress ip;
   uint32_t seconds = 0;  // ban length
@@ -106,7 +110,9 @@ class AttackDetector {
   std::array<State, kReasonCount> state_{};
 };
 
-// One ECS-style JSON line (no trailing newline). `rule_id` names e.rule when known.
-std::string event_json(const Event& e, unsigned worker, const std::string& rule_id);
+// One ECS-style JSON line (no trailing newline).
+std::string event_json(const Event& e, unsigned worker);
+// The same for a signature reload: `rules` loaded, or refused for `error` (the old rules stay).
+std::string rules_reload_json(uint64_t time_ns, size_t rules, const std::string& error);
 
 }  // namespace sipshield

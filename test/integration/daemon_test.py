@@ -5,6 +5,7 @@ sipshield-inspect, on captures written by make-capture.
     daemon_test.py --build BUILD_DIR CASE     (CASE: one of the functions named test_*)
 """
 import argparse
+import datetime
 import json
 import os
 import signal
@@ -217,6 +218,83 @@ def test_sigterm_stops_gracefully_with_final_counters(env):
     expect(final["counters"]["ports"]["outside"]["rx"] > 1000, "it was forwarding before the stop")
     expect(final["counters"]["ports"]["outside"]["forwarded"] > 1000, "and forwarding to inside")
     expect("stopped" in err, "says it stopped")
+
+
+def test_sighup_reloads_signature_rules(env):
+    prefix = env.capture("clean")
+    rules = env.path("rules.json")
+
+    def write_rules(*rule_list):
+        with open(rules, "w") as f:
+            json.dump({"rules": list(rule_list)}, f)
+
+    write_rules({"id": "count-every-cseq", "pattern": ".", "scope": "header:CSeq",
+                 "action": "count", "description": "counts every message"})
+    # The looped capture floods: rate violations must not ban its sources before the new rule
+    # can (a banned source is dropped before the scan).
+    config = env.config(prefix + "-outside.pcap", prefix + "-inside.pcap",
+                        {"signatures": {"rules": "rules.json"},
+                         "policy": {"demerits": {"rate_limited": 0, "no_dialog": 0}}})
+    with open(config) as f:
+        cfg = json.load(f)
+    # The capture loops until the signal; no server answers, so every source stays untrusted
+    # and every message is scanned. The TSC clock: events must still carry wall-clock time.
+    cfg["ports"]["outside"]["device"] = f"net_pcap0,rx_pcap={prefix}-outside.pcap,infinite_rx=1"
+    cfg["ports"]["inside"]["device"] = "net_null0"
+    with open(config, "w") as f:
+        json.dump(cfg, f)
+    events = env.path("events.jsonl")
+    started = time.time()
+    proc = subprocess.Popen([env.daemon, "--config", config, "--events", events],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2.0)
+        expect(proc.poll() is None, "daemon exited before the reload")
+        write_rules({"id": "every-call-id", "pattern": ".", "scope": "header:Call-ID",
+                     "action": {"ban_seconds": 60}, "description": "matches every message"})
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.5)
+        with open(rules, "w") as f:
+            f.write('{"rules": [{"id": "broken", "pattern": "(", "scope": "message", '
+                    '"action": "drop"}]}')
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        expect(proc.poll() is None, "daemon exited after the reloads")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    expect(proc.returncode == 0, f"exit code {proc.returncode}: {err}")
+    expect("signatures reloaded: 1 rule(s), were 1" in err, f"says it reloaded: {err}")
+    expect("signature reload refused, keeping 1 rule(s): $.signatures.rules:" in err
+           and "rules.json" in err, f"names the refused file: {err}")
+    final = json.loads(out[out.index("{"):])
+    hits = final["signature_hits"]
+    # Each source: one message matched (and dropped), then banned by the rule.
+    expect(hits.get("every-call-id", 0) >= 10 and "broken" not in hits,
+           f"the new rule matched, the refused one never ran: {hits}")
+    expect(hits.get("count-every-cseq", 0) > 1000,
+           f"the replaced rule's hits are kept: {hits}")
+    dropped = final["counters"]["dropped_by_reason"]
+    expect(dropped.get("sip_signature", 0) >= 10 and dropped.get("source_banned", 0) > 1000,
+           f"the new rule drops, then its bans: {dropped}")
+    with open(events) as f:
+        lines = [json.loads(line) for line in f]
+    actions = [e["event"]["action"] for e in lines]
+    expect(actions.count("signatures-reloaded") == 1
+           and actions.count("signatures-reload-refused") == 1, f"reload events: {actions}")
+    refused = next(e for e in lines if e["event"]["action"] == "signatures-reload-refused")
+    expect(refused["event"]["outcome"] == "failure" and "rules.json" in refused["message"],
+           f"refusal event: {refused}")
+    bans = [e for e in lines if e["event"]["action"] == "source-banned"
+            and e.get("rule", {}).get("id") == "every-call-id"]
+    expect(bans, f"bans name the reloaded rule: {actions}")
+    stamp = datetime.datetime.strptime(bans[0]["@timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    stamp = stamp.replace(tzinfo=datetime.timezone.utc).timestamp()
+    expect(started - 5 < stamp < time.time() + 5,
+           f"events carry wall-clock time, not the TSC's: {bans[0]['@timestamp']}")
 
 
 def test_startup_refusals_are_clear(env):

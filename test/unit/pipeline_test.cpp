@@ -4,6 +4,8 @@
 
 #include <map>
 
+#include <fmt/format.h>
+
 #include "dataplane/replay.hpp"
 #include "support.hpp"
 
@@ -211,6 +213,47 @@ TEST_CASE("datagrams to a protected service must be SIP the tokenizer accepts", 
         std::vector<Verdict>{pass(Reason::admitted), pass(Reason::sip_keepalive),
                              drop(Reason::sip_control_bytes), drop(Reason::sip_bad_start_line),
                              drop(Reason::sip_missing_call_id), pass(Reason::not_protected)});
+}
+
+TEST_CASE("a replaced scanner judges from the next frame on; the old one keeps its hits",
+          "[pipeline][signatures]") {
+  test::ensure_eal();
+  Config c = protecting({"198.18.0.10:5060"});
+  const auto rule = [](const char* id, const char* pattern) {
+    return fmt::format(R"({{"id": "{}", "pattern": "{}", "scope": "header:Call-ID",
+                          "action": "drop"}})",
+                       id, pattern);
+  };
+  c.signature_rules = parse_rules(fmt::format(R"({{"rules": [{}]}})", rule("payload", "payload")));
+  const SignatureDatabase reloaded(
+      parse_rules(fmt::format(R"({{"rules": [{}]}})", rule("nothing", "no-such-call-id"))));
+  const KeyedHash hash(1);
+  Replay r(c, hash, nullptr);
+  uint64_t time_us = 1'000'000;
+  const auto feed_burst = [&] {  // a whole burst is judged as it fills; one source per frame
+    for (unsigned i = 0; i < kBurstSize; ++i, time_us += 1000) {
+      const std::string source = fmt::format("198.18.2.{}", time_us / 1000 % 250);
+      r.feed(time_us, build_udp(ep(source.c_str()), ep("198.18.0.10"), test::payload_of(400))[0]);
+    }
+  };
+  feed_burst();
+  auto old = r.pipeline().replace_scanner(std::make_unique<SignatureScanner>(reloaded));
+  feed_burst();
+  REQUIRE(old);
+  CHECK(old->database().rules()[0].id == "payload");
+  CHECK(old->hits()[0] == kBurstSize);
+  CHECK(r.pipeline().scanner()->database().rules()[0].id == "nothing");
+  auto none = r.pipeline().replace_scanner(nullptr);  // "signatures": {"rules": "none"}
+  CHECK(none->hits()[0] == 0);
+  feed_burst();
+  r.finish();
+  CHECK(r.pipeline().scanner() == nullptr);
+  std::map<std::string, size_t> first, later;
+  for (size_t i = 0; i < r.verdicts().size(); ++i)
+    ++(i < kBurstSize ? first : later)[fmt::format("{}/{}", action_name(r.verdicts()[i].action),
+                                                   reason_name(r.verdicts()[i].reason))];
+  CHECK(first == std::map<std::string, size_t>{{"drop/sip_signature", kBurstSize}});
+  CHECK(later == std::map<std::string, size_t>{{"pass/admitted", 2 * kBurstSize}});
 }
 
 TEST_CASE("a fragmented SIP message is tokenized whole", "[pipeline][sip][fragments]") {

@@ -542,7 +542,7 @@ TEST_CASE("an attack starts above the threshold and ends after quiet seconds", "
   CHECK(events[1].type == EventType::attack_ended);
   CHECK(events[1].peak_pps == 300);
   CHECK(events[1].count == 4 * 150 + 300 + 50);
-  const auto line = nlohmann::json::parse(event_json(events[1], 2, ""));
+  const auto line = nlohmann::json::parse(event_json(events[1], 2));
   CHECK(line["event"]["action"] == "attack-ended");
   CHECK(line["sipshield"]["peak_pps"] == 300);
   CHECK(line["@timestamp"].get<std::string>().find("1970-01-01T00:00:") == 0);
