@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 
@@ -247,25 +248,41 @@ def test_sighup_reloads_signature_rules(env):
     started = time.time()
     proc = subprocess.Popen([env.daemon, "--config", config, "--events", events],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stderr_lines = []
+    reader = threading.Thread(target=lambda: stderr_lines.extend(proc.stderr), daemon=True)
+    reader.start()
+
+    def wait_for(text, seconds=20):
+        deadline = time.time() + seconds
+        while time.time() < deadline and proc.poll() is None:
+            if any(text in line for line in list(stderr_lines)):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"no '{text}' on stderr: {''.join(stderr_lines)}")
+
     try:
-        time.sleep(2.0)
-        expect(proc.poll() is None, "daemon exited before the reload")
+        wait_for("worker(s)")
+        time.sleep(1.0)  # the first rules scan for a while
         write_rules({"id": "every-call-id", "pattern": ".", "scope": "header:Call-ID",
                      "action": {"ban_seconds": 60}, "description": "matches every message"})
         proc.send_signal(signal.SIGHUP)
-        time.sleep(1.5)
+        wait_for("signatures reloaded")
+        time.sleep(0.5)  # the new rule scans for a while
         with open(rules, "w") as f:
             f.write('{"rules": [{"id": "broken", "pattern": "(", "scope": "message", '
                     '"action": "drop"}]}')
         proc.send_signal(signal.SIGHUP)
-        time.sleep(1.0)
+        wait_for("signature reload refused")
         expect(proc.poll() is None, "daemon exited after the reloads")
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
+        proc.wait(timeout=15)  # the final JSON (a few KB) fits in the pipe
+        out = proc.stdout.read()
+        reader.join(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    err = "".join(stderr_lines)
     expect(proc.returncode == 0, f"exit code {proc.returncode}: {err}")
     expect("signatures reloaded: 1 rule(s), were 1" in err, f"says it reloaded: {err}")
     expect("signature reload refused, keeping 1 rule(s): $.signatures.rules:" in err
