@@ -47,7 +47,9 @@ forward and what it would drop, and why.
                     and ending), one ECS-style JSON line each, with capture timestamps
   --quiet           no verdict table on stdout
   --message FILE    read one SIP message (a UDP payload, bytes as they are) and print how the
-                    filter reads it: the verdict, the reason, every parsed field, as JSON
+                    filter reads it: the verdict, the reason, every parsed field and the
+                    signature rules that match it (those of --config, or the built-in ones),
+                    as JSON
 )";
 
 class OutputFiles : public ReplayListener {
@@ -119,15 +121,28 @@ int run(int argc, char** argv) {
     }
   }
   if (optind == argc && message_file && !pcap_file) {
-    const Config config = config_file ? load_config(*config_file) : Config{};
+    const Config config = config_file ? load_config(*config_file) : parse_config_text("{}");
     std::ifstream in(*message_file, std::ios::binary);
     if (!in) throw PcapError(fmt::format("cannot read {}", *message_file));
     const std::string payload((std::istreambuf_iterator<char>(in)),
                               std::istreambuf_iterator<char>());
     SipMessage message;
     const SipVerdict verdict = tokenize(payload, message, config.sip);
-    fmt::print("{}\n", sip_message_json(payload, message, verdict)
-                           .dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+    nlohmann::json out = sip_message_json(payload, message, verdict);
+    // Scanned as the pipeline scans a source without trust: valid messages, not keepalives.
+    if (verdict.ok && message.kind != SipKind::keepalive && !config.signature_rules.empty()) {
+      const SignatureDatabase rules(config.signature_rules);
+      SignatureScanner scanner(rules);
+      const auto hit = scanner.scan(payload, message, /*every_rule=*/true);
+      nlohmann::json matched = nlohmann::json::array();
+      for (size_t i = 0; i < rules.rules().size(); ++i)
+        if (scanner.hits()[i]) matched.push_back(rules.rules()[i].id);
+      out["signatures"] = {
+          {"rules", rules.rules().size()},
+          {"matched", matched},
+          {"decisive", hit.decisive ? nlohmann::json(rules.rules()[hit.rule].id) : nullptr}};
+    }
+    fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
     return 0;
   }
   if (optind != argc || !pcap_file) {

@@ -23,6 +23,7 @@ struct ScanContext {
   std::vector<uint32_t>& counted_in;  // per rule: the scan that last counted it
   uint32_t scan;
   SignatureScanner::Hit result;
+  bool every_rule;  // scan on past a decisive match
 };
 
 char lower(char c) {
@@ -100,7 +101,7 @@ int on_match(unsigned id, unsigned long long, unsigned long long to, unsigned, v
     c.result.rule = static_cast<uint16_t>(id);
     c.result.decisive = decisive;
   }
-  return decisive ? 1 : 0;  // a drop is final: stop scanning
+  return decisive && !c.every_rule ? 1 : 0;  // a drop is final: stop scanning
 }
 
 }  // namespace
@@ -149,17 +150,19 @@ SignatureScanner::~SignatureScanner() {
   hs_free_scratch(scratch_);
 }
 
-SignatureScanner::Hit SignatureScanner::scan(std::string_view message, const SipMessage& parsed) {
+SignatureScanner::Hit SignatureScanner::scan(std::string_view message, const SipMessage& parsed,
+                                             bool every_rule) {
   if (++scans_ == 0) {  // wrapped: no stamp may look current
     std::fill(counted_in_.begin(), counted_in_.end(), 0);
     scans_ = 1;
   }
-  ScanContext context{message, parsed, database_.rules(), hits_, counted_in_, scans_, {}};
+  ScanContext context{message, parsed, database_.rules(), hits_, counted_in_,
+                      scans_,  {},     every_rule};
   for (auto* db : database_.databases()) {
     // HS_SCAN_TERMINATED: a decisive rule stopped the scan; nothing else can fail here.
     hs_scan(db, message.data(), static_cast<unsigned>(message.size()), 0, scratch_, on_match,
             &context);
-    if (context.result.decisive) break;
+    if (context.result.decisive && !every_rule) break;
   }
   return context.result;
 }

@@ -46,8 +46,9 @@ class SignatureScanner {
     uint16_t rule = kNoRule;  // the first decisive (drop, ban) rule, else the first rule hit
     bool decisive = false;
   };
-  // Scans `message` (already tokenized into `parsed`). No allocation.
-  Hit scan(std::string_view message, const SipMessage& parsed);
+  // Scans `message` (already tokenized into `parsed`). No allocation. The scan stops at the
+  // first decisive match unless `every_rule` (to list each rule that matches: hits()).
+  Hit scan(std::string_view message, const SipMessage& parsed, bool every_rule = false);
 
   const SignatureDatabase& database() const { return database_; }
   // Per rule, this worker: messages in which the rule matched in its scope.

@@ -379,10 +379,24 @@ def test_inspect_command_line(env):
     parsed = json.loads(env.run_inspect("--message", message).stdout)
     expect(parsed["verdict"] == "valid" and parsed["method"] == "REGISTER", str(parsed))
     expect(parsed["from"]["tag"] == "a1" and parsed["user_agent"] == "friendly-scanner", str(parsed))
+    # The built-in rules: the SIPVicious User-Agent matches, and decides (a ban).
+    expect(parsed["signatures"]["matched"] == ["sipvicious-ua"]
+           and parsed["signatures"]["decisive"] == "sipvicious-ua"
+           and parsed["signatures"]["rules"] > 20, str(parsed["signatures"]))
+    rules = env.path("count-rules.json")
+    with open(rules, "w") as f:
+        json.dump({"rules": [{"id": "note-register", "pattern": "REGISTER", "scope": "start_line",
+                              "action": "count"}]}, f)
+    own = env.config(prefix + "-outside.pcap", prefix + "-inside.pcap",
+                     {"signatures": {"rules": "count-rules.json"}}, name="own-rules.json")
+    parsed = json.loads(env.run_inspect("--config", own, "--message", message).stdout)
+    expect(parsed["signatures"] == {"rules": 1, "matched": ["note-register"], "decisive": None},
+           f"a count rule matches without deciding: {parsed['signatures']}")
     with open(message, "wb") as f:
         f.write(b"REGISTER sip:example.test SIP/2.0\r\nCSeq: 3 INVITE\r\n\r\n")
     parsed = json.loads(env.run_inspect("--message", message).stdout)
     expect(parsed["verdict"] == "malformed" and parsed["reason"] == "sip_missing_via", str(parsed))
+    expect("signatures" not in parsed, "a malformed message is not scanned")
 
     services, unprotected = not_protected()
     expect(services == ["[2001:db8::10]:5060"] and unprotected > 20, "IPv4 is not protected yet")

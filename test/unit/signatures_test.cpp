@@ -105,6 +105,25 @@ TEST_CASE("a decisive rule wins over a count rule hit earlier", "[signatures]") 
   CHECK(scan.scanner.hits()[1] == 2);
 }
 
+TEST_CASE("a scan stops at the deciding rule unless asked for every rule", "[signatures]") {
+  const auto rules = parse_rules(R"({"rules": [
+    {"id": "ban-ua", "pattern": "friendly", "scope": "header:User-Agent", "action": {"ban_seconds": 60}},
+    {"id": "drop-ua", "pattern": "scanner", "scope": "header:User-Agent", "action": "drop"},
+    {"id": "note-body", "pattern": "probe", "scope": "body", "action": "count"}]})");
+  const std::string text = request("User-Agent: friendly-scanner\r\n", "probe");
+  SipMessage m;
+  REQUIRE(tokenize(text, m).ok);
+  const SignatureDatabase db(rules);
+  SignatureScanner pipeline(db), inspect(db);
+  const auto first = pipeline.scan(text, m);
+  const auto every = inspect.scan(text, m, /*every_rule=*/true);
+  // The same decision; the pipeline stopped there, the full scan went on through the body.
+  CHECK(db.rules()[first.rule].id == "ban-ua");
+  CHECK((first.rule == every.rule && first.decisive && every.decisive));
+  CHECK(pipeline.hits() == std::vector<uint64_t>{1, 0, 0});
+  CHECK(inspect.hits() == std::vector<uint64_t>{1, 1, 1});
+}
+
 TEST_CASE("a rule that matches twice in one message counts one hit", "[signatures]") {
   Scan scan(parse_rules(R"({"rules": [
     {"id": "opt", "pattern": "OPTIONS", "scope": "message", "action": "count"}]})"));
