@@ -36,9 +36,9 @@ constexpr const char* kUsage = R"(usage: sipshield [EAL options] -- --config FIL
   --demo              run the built-in scenario: users and floods from a capture, through the
                       real ports (net_pcap) and workers, then a readable report
 SIGINT or SIGTERM stops the daemon gracefully; it then prints its final counters as JSON.
-SIGHUP reloads the signature rules from the config file (signatures.rules) without a restart:
-trust, bans and counters stay; a config or rules file with an error is refused, the rules in
-use stay.
+SIGHUP reloads the signature rules (signatures.rules) and the allow and deny prefixes from the
+config file without a restart: trust, bans and counters stay; a config or rules file with an
+error is refused and the tables in use stay; other changes wait for a restart.
 )";
 
 std::atomic<bool> g_stop{false};
@@ -121,11 +121,9 @@ int run(int argc, char** argv) {
     return 0;
   }
 
-  // The whole file is read and checked again; only its signature rules are applied.
+  // The whole file is read and checked again; its signature rules and prefix lists apply.
   options.reload_requested = &g_reload;
-  options.load_signature_rules = [path = *config_file] {
-    return load_config(path).signature_rules;
-  };
+  options.reload_config = [path = *config_file] { return load_config(path); };
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGHUP, on_reload);

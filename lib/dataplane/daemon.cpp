@@ -13,10 +13,12 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "dataplane/clock.hpp"
 #include "dataplane/eal.hpp"
 #include "dataplane/port.hpp"
+#include "dataplane/reload.hpp"
 #include "dataplane/worker.hpp"
 #include "policy/state_report.hpp"
 
@@ -55,12 +57,6 @@ std::string stats_line(const CounterTotals& t) {
       "rx outside {} inside {} | forwarded to inside {} to outside {} | "
       "dropped {}{} | tx failed {}",
       t.rx[0], t.rx[1], t.tx[0], t.tx[1], t.total_dropped(), top, t.tx_failed[0] + t.tx_failed[1]);
-}
-
-// Adds hit counts by rule id (signature_hits objects).
-void add_hits(nlohmann::json& into, const nlohmann::json& hits) {
-  for (auto it = hits.begin(); it != hits.end(); ++it)
-    into[it.key()] = into.value(it.key(), uint64_t{0}) + it.value().get<uint64_t>();
 }
 
 }  // namespace
@@ -129,14 +125,10 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   inside.start(static_cast<uint16_t>(workers), pool->get());
 
   const KeyedHash hash;  // one secret per start, shared read-only by every worker's tables
-  // Compiled at start and on reload; every worker scans it with its own scratch.
-  auto signatures = config.signature_rules.empty()
-                        ? nullptr
-                        : std::make_unique<SignatureDatabase>(config.signature_rules);
-  const auto prefixes = config.allow.empty() && config.deny.empty()
-                            ? nullptr
-                            : std::make_unique<PrefixLists>(config.allow, config.deny);
-  const SharedTables shared{signatures.get(), prefixes.get()};
+  // Signature rules (each worker scans with its own scratch) and prefix lists, built at start
+  // and on reload.
+  TableReload tables(config);
+  const SharedTables shared = tables.shared();
   std::vector<std::unique_ptr<Worker>> worker_objects;
   std::vector<Launch> launches(workers);
   std::atomic<bool> stop_workers{false};
@@ -191,59 +183,37 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     if (events_out.is_open()) events_out.flush();
   };
 
-  // Signature reload: compile on this lcore, offer each worker a scanner, and once every worker
-  // has taken its own, free the old scanners and rules. Their hits are kept by rule id, and the
-  // rings are drained first, because their events point at the old rules.
-  uint32_t generation = 0;
-  std::unique_ptr<SignatureDatabase> offered_rules;
-  bool reload_pending = false;
-  nlohmann::json retired_hits = nlohmann::json::object();
-  const auto rule_count = [](const std::unique_ptr<SignatureDatabase>& db) {
-    return db ? db->rules().size() : size_t{0};
-  };
-  const auto write_reload_event = [&](size_t rules, const std::string& error) {
+  // Reload (SIGHUP): the new config is read and checked whole; its signature rules and prefix
+  // lists are built here and handed to the workers; the rest waits for a restart.
+  Config running = config;
+  std::vector<std::string> need_restart;
+  const auto write_reload_event = [&](const std::string& error) {
     if (!events_out.is_open()) return;
-    events_out << rules_reload_json(wall_ns(), rules, error) << '\n';
+    events_out << reload_json(wall_ns(), tables.in_force(), need_restart, error) << '\n';
     events_out.flush();
   };
   const auto start_reload = [&] {
     try {
-      auto rules = options.load_signature_rules();
-      auto db = rules.empty() ? nullptr : std::make_unique<SignatureDatabase>(std::move(rules));
-      std::vector<std::unique_ptr<SignatureScanner>> scanners;
-      for (size_t w = 0; w < worker_objects.size(); ++w)
-        scanners.push_back(db ? std::make_unique<SignatureScanner>(*db) : nullptr);
-      ++generation;
-      for (size_t w = 0; w < worker_objects.size(); ++w)
-        worker_objects[w]->offer_scanner(std::move(scanners[w]), generation);
-      offered_rules = std::move(db);
-      reload_pending = true;
+      Config next = options.reload_config();
+      tables.offer(next, worker_objects);
+      need_restart = settings_needing_restart(running, next);
+      running.signature_rules = next.signature_rules;
+      running.signatures = next.signatures;
+      running.allow = next.allow;
+      running.deny = next.deny;
     } catch (const std::exception& e) {
-      fmt::print(stderr, "sipshield: signature reload refused, keeping {} rule(s): {}\n",
-                 rule_count(signatures), e.what());
-      write_reload_event(rule_count(signatures), e.what());
+      fmt::print(stderr, "sipshield: reload refused, keeping {}: {}\n", tables.summary(), e.what());
+      need_restart.clear();
+      write_reload_event(e.what());
     }
   };
   const auto finish_reload = [&] {
-    std::vector<std::unique_ptr<SignatureScanner>> old;
-    std::vector<const SignatureScanner*> counted;
-    for (auto& w : worker_objects) {
-      old.push_back(w->returned_scanner());
-      counted.push_back(old.back().get());
-    }
-    add_hits(retired_hits, signature_hits(counted));
-    drain_events();
-    fmt::print(stderr, "sipshield: signatures reloaded: {} rule(s), were {}\n",
-               rule_count(offered_rules), rule_count(signatures));
-    old.clear();
-    signatures = std::move(offered_rules);
-    reload_pending = false;
-    write_reload_event(rule_count(signatures), "");
-  };
-  const auto every_worker_took = [&] {
-    for (const auto& w : worker_objects)
-      if (!w->took_scanner(generation)) return false;
-    return true;
+    if (!tables.finish(worker_objects, drain_events)) return;
+    fmt::print(stderr, "sipshield: reloaded: {}\n", tables.summary());
+    if (!need_restart.empty())
+      fmt::print(stderr, "sipshield: reload: {} changed; applied at the next restart\n",
+                 fmt::join(need_restart, ", "));
+    write_reload_event("");
   };
 
   const uint64_t started = clock.now_ns();
@@ -262,8 +232,8 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
       if (idle) break;
     }
     drain_events();
-    if (reload_pending && every_worker_took()) finish_reload();
-    if (!reload_pending && options.reload_requested && options.reload_requested->exchange(false))
+    if (tables.pending()) finish_reload();
+    if (!tables.pending() && options.reload_requested && options.reload_requested->exchange(false))
       start_reload();
     if (config.stats_interval_s > 0 && now >= next_stats) {
       fmt::print(stderr, "sipshield: {}\n", stats_line(totals_now()));
@@ -272,8 +242,8 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   }
   stop_workers.store(true);
   rte_eal_mp_wait_lcore();
-  if (reload_pending) {  // a worker stopped before it took its scanner: swap it in for it
-    for (auto& w : worker_objects) w->take_offered_scanner();
+  if (tables.pending()) {  // a worker stopped before it took its offer: swap it in for it
+    for (auto& w : worker_objects) w->take_offered_tables();
     finish_reload();
   }
   drain_events();
@@ -304,9 +274,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
        [&] {
          std::vector<const SignatureScanner*> scanners;
          for (const auto& w : worker_objects) scanners.push_back(w->pipeline().scanner());
-         nlohmann::json hits = retired_hits;  // rules replaced by a reload, then the current ones
-         add_hits(hits, signature_hits(scanners));
-         return hits;
+         return tables.hits(scanners);
        }()},
   };
   return result;

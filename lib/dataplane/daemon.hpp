@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
-#include "signatures/rules.hpp"
 #include "telemetry/counters.hpp"
 
 namespace sipshield {
@@ -21,11 +20,11 @@ struct RunOptions {
   unsigned idle_exit_ms = 0;  // stop once no frame arrived for this long (replays, tests); 0: never
   double duration_s = 0;      // stop after this long; 0: until a signal
   std::string events_file;    // JSON lines of bans and attacks; empty: not written
-  // Signature reload (SIGHUP): when the flag is raised, the daemon lowers it, calls the loader
-  // (which throws ConfigError naming the JSON path) and swaps the rules in on every worker.
-  // A refused reload keeps the rules in use.
+  // Reload (SIGHUP): when the flag is raised, the daemon lowers it, reads the config again
+  // (the loader throws ConfigError naming the JSON path) and swaps its signature rules and
+  // allow/deny prefixes in on every worker. A refused reload keeps the tables in use.
   std::atomic<bool>* reload_requested = nullptr;
-  std::function<std::vector<Rule>()> load_signature_rules;
+  std::function<Config()> reload_config;
 };
 
 struct RunResult {

@@ -67,7 +67,7 @@ void Worker::run(const std::atomic<bool>& stop) {
   if (pipeline_.uses_packet_timestamps()) return run_in_capture_order(stop);
   rte_mbuf* frames[kBurstSize];
   while (!stop.load(std::memory_order_relaxed)) {
-    take_offered_scanner();
+    take_offered_tables();
     bool idle = true;
     for (const Direction from : {Direction::from_outside, Direction::from_inside}) {
       const auto d = static_cast<size_t>(from);
@@ -134,7 +134,7 @@ void Worker::run_in_capture_order(const std::atomic<bool>& stop) {
     return progressed;
   };
   while (!stop.load(std::memory_order_relaxed)) {
-    take_offered_scanner();
+    take_offered_tables();
     for (size_t d = 0; d < 2; ++d) {
       Pending& p = pending[d];
       if (p.head == p.count) p.head = p.count = 0;

@@ -32,25 +32,31 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   // middle of a replay does not look idle to the main lcore.
   uint64_t idle_since_ns() const { return idle_since_ns_.load(std::memory_order_relaxed); }
 
-  // Signature reload, a hand-off without locks. The main lcore offers a scanner for the new
-  // rules (null: no signature stage) under a new generation; the worker swaps it in between
-  // bursts and hands back the scanner it replaced, which the main lcore frees.
-  void offer_scanner(std::unique_ptr<SignatureScanner> next, uint32_t generation) {
-    offered_ = next.release();
+  // Reload, a hand-off without locks: the worker's acknowledgement is its quiescent state.
+  // The main lcore offers, under a new generation, a scanner for the new signature rules (null:
+  // no signature stage) and the new prefix lists; the worker swaps them in between bursts and
+  // hands back the scanner it replaced. The main lcore frees what was replaced once every
+  // worker has taken its offer.
+  void offer_tables(std::unique_ptr<SignatureScanner> scanner, const PrefixLists* prefixes,
+                    uint32_t generation) {
+    offered_scanner_ = scanner.release();
+    offered_prefixes_ = prefixes;
     offered_generation_.store(generation, std::memory_order_release);
   }
-  bool took_scanner(uint32_t generation) const {
+  bool took_tables(uint32_t generation) const {
     return taken_generation_.load(std::memory_order_acquire) == generation;
   }
-  std::unique_ptr<SignatureScanner> returned_scanner() {  // once took_scanner()
-    return std::unique_ptr<SignatureScanner>(std::exchange(returned_, nullptr));
+  std::unique_ptr<SignatureScanner> returned_scanner() {  // once took_tables()
+    return std::unique_ptr<SignatureScanner>(std::exchange(returned_scanner_, nullptr));
   }
   // The worker between bursts, or the main lcore once the worker has stopped.
-  void take_offered_scanner() {
+  void take_offered_tables() {
     const uint32_t generation = offered_generation_.load(std::memory_order_acquire);
     if (generation == taken_generation_.load(std::memory_order_relaxed)) return;
-    returned_ = pipeline_.replace_scanner(std::unique_ptr<SignatureScanner>(offered_)).release();
-    offered_ = nullptr;
+    returned_scanner_ =
+        pipeline_.replace_scanner(std::unique_ptr<SignatureScanner>(offered_scanner_)).release();
+    pipeline_.replace_prefixes(offered_prefixes_);
+    offered_scanner_ = nullptr;
     taken_generation_.store(generation, std::memory_order_release);
   }
 
@@ -63,8 +69,9 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   uint16_t queue_;
   TscClock clock_;
   std::atomic<uint64_t> idle_since_ns_{0};
-  SignatureScanner* offered_ = nullptr;   // written before offered_generation_
-  SignatureScanner* returned_ = nullptr;  // written before taken_generation_
+  SignatureScanner* offered_scanner_ = nullptr;  // both written before offered_generation_
+  const PrefixLists* offered_prefixes_ = nullptr;
+  SignatureScanner* returned_scanner_ = nullptr;  // written before taken_generation_
   std::atomic<uint32_t> offered_generation_{0};
   std::atomic<uint32_t> taken_generation_{0};
   void mark_idle(bool idle) {

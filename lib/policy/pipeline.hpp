@@ -98,10 +98,15 @@ class Pipeline {
   EventRing& events() { return events_; }
   const SignatureScanner* scanner() const { return scanner_.get(); }
   // Scans with `next` from now on (null: no signature stage) and returns the scanner it
-  // replaces, for its owner to free off the fast path. Between bursts only (signature reload).
+  // replaces, for its owner to free off the fast path. Between bursts only (reload).
   std::unique_ptr<SignatureScanner> replace_scanner(std::unique_ptr<SignatureScanner> next) {
     std::swap(scanner_, next);
     return next;
+  }
+  // Looks up allow and deny prefixes in `next` from now on (null or empty: none). The caller
+  // owns both tables and frees the old one once no worker reads it. Between bursts only.
+  void replace_prefixes(const PrefixLists* next) {
+    prefixes_ = next && !next->empty() ? next : nullptr;
   }
 
   // Judges `count` frames that arrived on one port. `now_ns` is the burst's clock (TSC based)

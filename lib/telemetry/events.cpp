@@ -103,17 +103,19 @@ std::string iso_timestamp(uint64_t time_ns) {
 }
 }  // namespace
 
-std::string rules_reload_json(uint64_t time_ns, size_t rules, const std::string& error) {
+std::string reload_json(uint64_t time_ns, const nlohmann::json& in_force,
+                        const std::vector<std::string>& need_restart, const std::string& error) {
   nlohmann::json j;
   j["@timestamp"] = iso_timestamp(time_ns);
   j["event"] = {{"kind", "event"},
                 {"category", {"configuration"}},
                 {"type", {"change"}},
-                {"action", error.empty() ? "signatures-reloaded" : "signatures-reload-refused"},
+                {"action", error.empty() ? "config-reloaded" : "config-reload-refused"},
                 {"outcome", error.empty() ? "success" : "failure"},
                 {"module", "sipshield"}};
   if (!error.empty()) j["message"] = error;
-  j["sipshield"] = {{"signature_rules", rules}};
+  j["sipshield"] = in_force;
+  if (!need_restart.empty()) j["sipshield"]["need_restart"] = need_restart;
   return j.dump();
 }
 

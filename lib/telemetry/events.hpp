@@ -10,6 +10,9 @@
 #include <bitset>
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "packet/ip_address.hpp"
 #include "telemetry/reasons.hpp"
@@ -112,7 +115,9 @@ class AttackDetector {
 
 // One ECS-style JSON line (no trailing newline).
 std::string event_json(const Event& e, unsigned worker);
-// The same for a signature reload: `rules` loaded, or refused for `error` (the old rules stay).
-std::string rules_reload_json(uint64_t time_ns, size_t rules, const std::string& error);
+// The same for a reload (SIGHUP): applied, with what is now in force (`in_force`, an object)
+// and the settings that wait for a restart; or refused for `error`, the old tables in force.
+std::string reload_json(uint64_t time_ns, const nlohmann::json& in_force,
+                        const std::vector<std::string>& need_restart, const std::string& error);
 
 }  // namespace sipshield

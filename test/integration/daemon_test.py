@@ -221,7 +221,7 @@ def test_sigterm_stops_gracefully_with_final_counters(env):
     expect("stopped" in err, "says it stopped")
 
 
-def test_sighup_reloads_signature_rules(env):
+def test_sighup_reloads_rules_and_prefixes(env):
     prefix = env.capture("clean")
     rules = env.path("rules.json")
 
@@ -265,14 +265,19 @@ def test_sighup_reloads_signature_rules(env):
         time.sleep(1.0)  # the first rules scan for a while
         write_rules({"id": "every-call-id", "pattern": ".", "scope": "header:Call-ID",
                      "action": {"ban_seconds": 60}, "description": "matches every message"})
+        # Reloaded with the rules: a deny prefix (the IPv6 clients). Not reloaded: the stats.
+        cfg["deny"] = ["2001:db8:1::/48"]
+        cfg["stats_interval_s"] = 5
+        with open(config, "w") as f:
+            json.dump(cfg, f)
         proc.send_signal(signal.SIGHUP)
-        wait_for("signatures reloaded")
+        wait_for("sipshield: reloaded:")
         time.sleep(0.5)  # the new rule scans for a while
         with open(rules, "w") as f:
             f.write('{"rules": [{"id": "broken", "pattern": "(", "scope": "message", '
                     '"action": "drop"}]}')
         proc.send_signal(signal.SIGHUP)
-        wait_for("signature reload refused")
+        wait_for("reload refused")
         expect(proc.poll() is None, "daemon exited after the reloads")
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)  # the final JSON (a few KB) fits in the pipe
@@ -284,9 +289,12 @@ def test_sighup_reloads_signature_rules(env):
             proc.wait()
     err = "".join(stderr_lines)
     expect(proc.returncode == 0, f"exit code {proc.returncode}: {err}")
-    expect("signatures reloaded: 1 rule(s), were 1" in err, f"says it reloaded: {err}")
-    expect("signature reload refused, keeping 1 rule(s): $.signatures.rules:" in err
-           and "rules.json" in err, f"names the refused file: {err}")
+    expect("reloaded: 1 signature rule(s), 0 allow and 1 deny prefix(es)" in err,
+           f"says what it reloaded: {err}")
+    expect("stats_interval_s changed; applied at the next restart" in err,
+           f"says what waits for a restart: {err}")
+    expect("reload refused, keeping 1 signature rule(s), 0 allow and 1 deny prefix(es): "
+           "$.signatures.rules:" in err and "rules.json" in err, f"names the refused file: {err}")
     final = json.loads(out[out.index("{"):])
     hits = final["signature_hits"]
     # Each source: one message matched (and dropped), then banned by the rule.
@@ -297,12 +305,17 @@ def test_sighup_reloads_signature_rules(env):
     dropped = final["counters"]["dropped_by_reason"]
     expect(dropped.get("sip_signature", 0) >= 10 and dropped.get("source_banned", 0) > 1000,
            f"the new rule drops, then its bans: {dropped}")
+    expect(dropped.get("denied_prefix", 0) > 100, f"the new deny prefix drops: {dropped}")
     with open(events) as f:
         lines = [json.loads(line) for line in f]
     actions = [e["event"]["action"] for e in lines]
-    expect(actions.count("signatures-reloaded") == 1
-           and actions.count("signatures-reload-refused") == 1, f"reload events: {actions}")
-    refused = next(e for e in lines if e["event"]["action"] == "signatures-reload-refused")
+    expect(actions.count("config-reloaded") == 1
+           and actions.count("config-reload-refused") == 1, f"reload events: {actions}")
+    reloaded = next(e for e in lines if e["event"]["action"] == "config-reloaded")
+    expect(reloaded["sipshield"] == {"signature_rules": 1, "allow_prefixes": 0, "deny_prefixes": 1,
+                                     "need_restart": ["stats_interval_s"]},
+           f"reload event: {reloaded}")
+    refused = next(e for e in lines if e["event"]["action"] == "config-reload-refused")
     expect(refused["event"]["outcome"] == "failure" and "rules.json" in refused["message"],
            f"refusal event: {refused}")
     bans = [e for e in lines if e["event"]["action"] == "source-banned"

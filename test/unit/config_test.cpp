@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
+#include "dataplane/reload.hpp"
 #include "support.hpp"
 
 using namespace sipshield;
@@ -151,4 +152,19 @@ TEST_CASE("port errors name the port", "[config]") {
                                     "inside": {"device": "b"}}})",
                       "/nonexistent"),
              StartsWith("$.ports.outside.profile: cannot open /nonexistent/nope.json"));
+}
+
+TEST_CASE("a reload names the settings that wait for a restart", "[config][reload]") {
+  const Config running = parse_config_text(R"({"workers": 1, "deny": ["198.18.9.0/24"]})");
+  // What a reload applies: signature rules, allow and deny.
+  CHECK(settings_needing_restart(
+            running, parse_config_text(R"({"workers": 1, "signatures": {"rules": "none"},
+                                           "allow": ["198.18.7.0/24"]})"))
+            .empty());
+  // The rest, by top-level key; signatures.sample_trusted is read at start only.
+  CHECK(settings_needing_restart(running,
+                                 parse_config_text(R"({"workers": 2, "deny": ["198.18.9.0/24"],
+                                           "signatures": {"sample_trusted": 8},
+                                           "sip": {"max_headers": 64}})")) ==
+        std::vector<std::string>{"signatures", "sip", "workers"});
 }
