@@ -128,7 +128,11 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   // Signature rules (each worker scans with its own scratch) and prefix lists, built at start
   // and on reload.
   TableReload tables(config);
-  const SharedTables shared = tables.shared();
+  // Prefixes that produced trusted users, learned and read by every worker.
+  FamiliarPrefixes familiar(config.policy.familiar_prefixes, config.policy.familiar_ipv4_length,
+                            config.policy.familiar_ipv6_length, hash);
+  SharedTables shared = tables.shared();
+  shared.familiar = &familiar;
   std::vector<std::unique_ptr<Worker>> worker_objects;
   std::vector<Launch> launches(workers);
   std::atomic<bool> stop_workers{false};

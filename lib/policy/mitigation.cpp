@@ -19,12 +19,16 @@ MethodClass method_class(const SipMessage& m) {
   }
 }
 
-Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t services)
+Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t services,
+                       FamiliarPrefixes* familiar)
     : config_(config),
       table_(config.max_sources, config.idle_s * 1000, config.stray_idle_s * 1000, hash),
       dialogs_(config.max_dialogs, hash),
-      familiar_(config.familiar_prefixes, config.familiar_ipv4_length, config.familiar_ipv6_length,
-                hash),
+      own_familiar_(familiar ? nullptr
+                             : std::make_unique<FamiliarPrefixes>(
+                                   config.familiar_prefixes, config.familiar_ipv4_length,
+                                   config.familiar_ipv6_length, hash)),
+      familiar_(familiar ? familiar : own_familiar_.get()),
       aors_(std::bit_ceil(std::max<uint32_t>(config.aor_slots, 1))),
       budgets_(std::max<size_t>(services, 1),
                Budget{0, uint32_t{config.untrusted_budget_burst} * 64}),
@@ -123,7 +127,7 @@ Pace Mitigation::pace(const SourceEntry* s, uint32_t now_ms) const {
   if (age_ms >= kPoliteAfterMs &&
       s->messages <= 1 + (age_ms * config_.polite_rate_per_s + 999) / 1000)
     return Pace::polite;
-  return familiar_.familiar(s->ip, now_ms) ? Pace::familiar : Pace::newcomer;
+  return familiar_->familiar(s->ip, now_ms) ? Pace::familiar : Pace::newcomer;
 }
 
 // A budget bucket in 1/64 message units: refilled by elapsed time up to `cap`; a message may
@@ -300,7 +304,7 @@ void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_
             ? 0
             : (now_ms + std::min<uint32_t>(uint32_t(expires), config_.trust_max_s) * 1000) | 1;
     if (expires != 0)
-      familiar_.learn(meta.dst, (now_ms + config_.familiar_keep_s * 1000) | 1, now_ms);
+      familiar_->learn(meta.dst, (now_ms + config_.familiar_keep_s * 1000) | 1, now_ms);
     s->demerits = 0;
     s->tokens.fill(UINT16_MAX);  // a new tier starts with its full burst
     return;

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -56,7 +57,7 @@ struct PolicyConfig {
   // `familiar_keep_s`; a young source from one of them ranks `familiar`: above the newcomers'
   // floor, and with a bucket of its own (`familiar_budget`) instead of the newcomers'. 0
   // prefixes: off.
-  uint32_t familiar_prefixes = 65536;  // per worker
+  uint32_t familiar_prefixes = 65536;  // one table, shared by the daemon's workers
   uint8_t familiar_ipv4_length = 24;
   uint8_t familiar_ipv6_length = 48;
   uint32_t familiar_keep_s = 86400;
@@ -97,7 +98,9 @@ enum class Pace : uint8_t { polite, familiar, newcomer, bursty };
 class Mitigation {
  public:
   // `services`: how many protected services there are, each with its own untrusted budget.
-  Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t services = 1);
+  // `familiar`: the table of familiar prefixes the daemon's workers share; null: one of its own.
+  Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t services = 1,
+             FamiliarPrefixes* familiar = nullptr);
 
   // Before the tokenizer: the source's entry (created if there is room), or null.
   SourceEntry* source(const PacketMeta& meta, uint64_t hash, uint32_t now_ms);
@@ -154,7 +157,7 @@ class Mitigation {
   const DialogTable& dialogs() const { return dialogs_; }
 
   const SourceTable& table() const { return table_; }
-  const FamiliarPrefixes& familiar() const { return familiar_; }
+  const FamiliarPrefixes& familiar() const { return *familiar_; }
   const PolicyConfig& config() const { return config_; }
 
  private:
@@ -174,7 +177,8 @@ class Mitigation {
   PolicyConfig config_;
   SourceTable table_;
   DialogTable dialogs_;
-  FamiliarPrefixes familiar_;
+  std::unique_ptr<FamiliarPrefixes> own_familiar_;  // when no shared table is given
+  FamiliarPrefixes* familiar_;
   struct AorState {
     uint32_t meter_ms = 0;
     uint32_t window_ms = 0;

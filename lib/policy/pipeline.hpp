@@ -64,6 +64,7 @@ class ServiceSet {
 struct SharedTables {
   const SignatureDatabase* signatures = nullptr;
   const PrefixLists* prefixes = nullptr;
+  FamiliarPrefixes* familiar = nullptr;  // written by every worker (lock-free); null: per pipeline
 };
 
 class Pipeline {
@@ -72,7 +73,7 @@ class Pipeline {
       : services_(config.protected_services),
         default_action_(config.default_action),
         sip_limits_(config.sip),
-        mitigation_(config.policy, hash, services_.size()),
+        mitigation_(config.policy, hash, services_.size(), shared.familiar),
         sample_trusted_(config.signature_sample_trusted),
         reassembler_(config.reassembly, hash) {
     mitigation_.set_events(&events_);

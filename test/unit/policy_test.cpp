@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dataplane/replay.hpp"
+#include "policy/mitigation.hpp"
 #include "state/familiar_prefixes.hpp"
 #include "state/source_table.hpp"
 #include "support.hpp"
@@ -427,6 +428,40 @@ TEST_CASE("familiar prefixes: a full neighbourhood gives way to the entry neares
   CHECK_FALSE(f.familiar(test::ip("198.18.0.1"), 1));  // the one that would end first
   for (int i = 1; i < 8; ++i)
     CHECK(f.familiar(test::ip(("198.18." + std::to_string(i) + ".1").c_str()), 1));
+}
+
+TEST_CASE("workers share familiar prefixes: learned on one, familiar on another", "[policy]") {
+  const KeyedHash hash(13);
+  const PolicyConfig policy;
+  FamiliarPrefixes shared(policy.familiar_prefixes, policy.familiar_ipv4_length,
+                          policy.familiar_ipv6_length, hash);
+  Mitigation worker0(policy, hash, 1, &shared), worker1(policy, hash, 1, &shared);
+  Mitigation alone(policy, hash);  // the offline replay's: a table of its own
+  // The registrar's 200 OK to a REGISTER from 198.18.16.5 crosses worker 0 (RSS sent it there).
+  const std::string ok = response("200 OK", "REGISTER", "Expires: 300\r\n");
+  const Frame frame = build_udp(ep("198.18.0.10"), ep("198.18.16.5"), ok)[0];
+  PacketMeta meta;
+  REQUIRE(parse_frame(frame.data(), static_cast<uint32_t>(frame.size()), meta).ok);
+  SipMessage m;
+  REQUIRE(tokenize(ok, m).ok);
+  worker0.learn(meta, m, ok, 1000);
+  alone.learn(meta, m, ok, 1000);
+  // A first contact from the same /24 reaches worker 1: familiar there too.
+  PacketMeta newcomer = meta;
+  newcomer.src = test::ip("198.18.16.77");
+  newcomer.src_port = 5060;
+  const auto pace_on = [&](Mitigation& w, const PacketMeta& from) {
+    return w.pace(w.source(from, 2000), 2000);
+  };
+  CHECK(pace_on(worker1, newcomer) == Pace::familiar);
+  newcomer.src = test::ip("198.18.17.77");
+  CHECK(pace_on(worker1, newcomer) == Pace::newcomer);
+  // Without the shared table, another worker would not know it.
+  Mitigation unshared(policy, hash);
+  newcomer.src = test::ip("198.18.16.78");
+  CHECK(pace_on(unshared, newcomer) == Pace::newcomer);
+  CHECK(pace_on(alone, newcomer) == Pace::familiar);
+  CHECK(&worker0.familiar() == &worker1.familiar());
 }
 
 TEST_CASE("first contacts from prefixes with trusted users have a bucket of their own",
