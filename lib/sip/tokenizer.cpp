@@ -333,7 +333,7 @@ bool parse_name_addr(std::string_view msg, size_t from, size_t to, NameAddr& out
     if (i >= to) break;
     // Quoted parameter values are fine; stray brackets are not.
     if (msg[i] != '"') return false;
-    const size_t close = i + 1 + find_char(msg.data() + i + 1, to - i - 1, '"');
+    const size_t close = closing_quote(msg, i + 1, to);  // a quoted-pair may escape a '"'
     if (close >= to) return false;
     i = close;
   }

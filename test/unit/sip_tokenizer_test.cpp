@@ -197,6 +197,22 @@ TEST_CASE("compact and long header forms read the same", "[sip]") {
   CHECK(ja["body_length"] == 2);
 }
 
+TEST_CASE("a quoted header parameter may hold an escaped quote", "[sip]") {
+  // RFC 3261 25.1: quoted-pair in a quoted-string gen-value. One escaped quote leaves the count
+  // of '"' odd: only an escape-aware search finds where the value ends.
+  const auto contact = [](const std::string& params) {
+    return "REGISTER sip:example.test SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.1.1;branch=z9hG4bK7\r\n"
+           "From: <sip:1001@example.test>;tag=a1\r\nTo: <sip:1001@example.test>\r\n"
+           "Call-ID: x1\r\nCSeq: 3 REGISTER\r\nContact: <sip:1001@198.18.1.1>" +
+           params + "\r\nContent-Length: 0\r\n\r\n";
+  };
+  SipMessage m;
+  const std::string escaped = contact(";note=\"a\\\"b\";expires=60");
+  REQUIRE(run(escaped, m).ok);
+  CHECK(m.contact_expires == 60);
+  CHECK(run(contact(";note=\"a\\\"b;expires=60"), m).reason == Reason::sip_bad_name_addr);
+}
+
 TEST_CASE("UDP bodies end at Content-Length (RFC 3261 18.3)", "[sip]") {
   const std::string head =
       "MESSAGE sip:a@example.test SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
