@@ -86,17 +86,26 @@ void Mitigation::demerit(SourceEntry* s, uint16_t points, uint32_t now_ms, Reaso
   }
 }
 
-// Token bucket in 1/64 message units: refilled by elapsed time, capped at the burst.
-bool Mitigation::take(uint16_t& tokens, uint32_t elapsed_ms, const MeterProfile& p) const {
-  const uint64_t cap = uint64_t{p.burst} * 64;
-  const uint64_t refill = uint64_t{elapsed_ms} * p.rate_per_s * 64 / 1000;
-  const uint64_t t = std::min<uint64_t>(cap, uint64_t{tokens} + refill);
-  if (t < 64) {
-    tokens = static_cast<uint16_t>(t);
-    return false;
-  }
-  tokens = static_cast<uint16_t>(t - 64);
+namespace {
+
+// Token buckets, meters and budgets alike, count in 1/64 message units: a bucket refills by
+// elapsed time up to its cap, and a message takes 64 while more than `floor` remains.
+uint64_t refilled(uint64_t tokens, uint32_t elapsed_ms, uint64_t rate_per_s, uint64_t cap) {
+  return std::min<uint64_t>(cap, tokens + uint64_t{elapsed_ms} * rate_per_s * 64 / 1000);
+}
+bool take_one(uint64_t& tokens, uint64_t floor = 0) {
+  if (tokens < floor + 64) return false;
+  tokens -= 64;
   return true;
+}
+
+}  // namespace
+
+bool Mitigation::take(uint16_t& tokens, uint32_t elapsed_ms, const MeterProfile& p) const {
+  uint64_t t = refilled(tokens, elapsed_ms, p.rate_per_s, uint64_t{p.burst} * 64);
+  const bool ok = take_one(t);
+  tokens = static_cast<uint16_t>(t);
+  return ok;
 }
 
 bool Mitigation::meter(SourceEntry& e, size_t cls, const TierProfile& tier, uint32_t now_ms) const {
@@ -108,9 +117,8 @@ bool Mitigation::meter(SourceEntry& e, size_t cls, const TierProfile& tier, uint
     if (c == cls) {
       ok = take(e.tokens[c], elapsed, tier.classes[c]);
     } else {
-      const uint64_t cap = uint64_t{tier.classes[c].burst} * 64;
-      e.tokens[c] = static_cast<uint16_t>(std::min<uint64_t>(
-          cap, e.tokens[c] + uint64_t{elapsed} * tier.classes[c].rate_per_s * 64 / 1000));
+      e.tokens[c] = static_cast<uint16_t>(refilled(e.tokens[c], elapsed, tier.classes[c].rate_per_s,
+                                                   uint64_t{tier.classes[c].burst} * 64));
     }
   }
   return ok;
@@ -130,19 +138,14 @@ Pace Mitigation::pace(const SourceEntry* s, uint32_t now_ms) const {
   return familiar_->familiar(s->ip, now_ms) ? Pace::familiar : Pace::newcomer;
 }
 
-// A budget bucket in 1/64 message units: refilled by elapsed time up to `cap`; a message may
-// take a token only while the bucket holds more than `floor`.
+// A budget bucket: a message may take a token only while it holds more than `floor`.
 bool Mitigation::refill_and_take(Budget& b, uint64_t rate_per_s, uint64_t cap, uint64_t floor,
                                  uint32_t now_ms) {
-  const uint32_t elapsed = now_ms - b.ms;
+  uint64_t t = refilled(b.tokens, now_ms - b.ms, rate_per_s, cap);
   b.ms = now_ms;
-  const uint64_t t = std::min<uint64_t>(cap, b.tokens + uint64_t{elapsed} * rate_per_s * 64 / 1000);
-  if (t < floor + 64) {
-    b.tokens = static_cast<uint32_t>(t);
-    return false;
-  }
-  b.tokens = static_cast<uint32_t>(t - 64);
-  return true;
+  const bool ok = take_one(t, floor);
+  b.tokens = static_cast<uint32_t>(t);
+  return ok;
 }
 
 // Ranked shedding: when a flood drains the budget to the newcomers' floor, polite sources still
@@ -157,9 +160,10 @@ bool Mitigation::spend_budget(size_t service, Pace pace, uint32_t now_ms) {
   // Whole messages in the floor: a burst of 1 still admits.
   const uint64_t floor = burst * floor_percent / 100 * 64;
   Budget& main = budgets_[service];
-  if (pace == Pace::polite)
-    return refill_and_take(main, config_.untrusted_budget_pps * percent / 100, burst * 64, floor,
-                           now_ms);
+  if (!refill_and_take(main, config_.untrusted_budget_pps * percent / 100, burst * 64, floor,
+                       now_ms))
+    return false;
+  if (pace == Pace::polite) return true;
   // First contacts also need a token of their own bucket: one for familiar prefixes, one for
   // the rest, so that a flood forged from either side cannot starve the other.
   const bool familiar = pace == Pace::familiar;
@@ -167,9 +171,6 @@ bool Mitigation::spend_budget(size_t service, Pace pace, uint32_t now_ms) {
   const MeterProfile& profile = familiar ? config_.familiar_budget : config_.newcomer_budget;
   const uint64_t first_cap = uint64_t{profile.burst} * percent / 100 * 64;
   const uint64_t first_rate = uint64_t{profile.rate_per_s} * percent / 100;
-  if (!refill_and_take(main, config_.untrusted_budget_pps * percent / 100, burst * 64, floor,
-                       now_ms))
-    return false;
   if (refill_and_take(first, first_rate, first_cap, 0, now_ms)) return true;
   main.tokens += 64;  // not admitted: the main bucket keeps its token
   return false;
