@@ -42,11 +42,9 @@ std::optional<IpPrefix> IpPrefix::parse(std::string_view text) {
       return std::nullopt;
   }
   IpPrefix p;
-  p.address = *address;
   p.length = static_cast<uint8_t>(address->is_v4() ? 96 + len : len);
-  // Clear host bits so that equal prefixes compare equal and print canonically.
-  for (unsigned bit = p.length; bit < 128; ++bit)
-    p.address.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
+  // Host bits cleared, so that equal prefixes compare equal and print canonically.
+  p.address = address->masked(p.length);
   return p;
 }
 

@@ -27,6 +27,14 @@ struct IpAddress {
     return a;
   }
 
+  // This address with every bit from `length` on (in the 128-bit mapped space) cleared.
+  IpAddress masked(unsigned length) const {
+    IpAddress a = *this;
+    for (unsigned bit = length; bit < 128; ++bit)
+      a.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
+    return a;
+  }
+
   bool is_v4() const {
     static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     return std::memcmp(bytes.data(), kMapped, 12) == 0;

@@ -31,11 +31,7 @@ FamiliarPrefixes::FamiliarPrefixes(uint32_t capacity, uint8_t ipv4_length, uint8
       mask_(slots_.empty() ? 0 : slots_.size() - 1) {}
 
 FamiliarPrefixes::Key FamiliarPrefixes::key_of(const IpAddress& address) const {
-  IpAddress prefix = address;
-  const unsigned keep = address.is_v4() ? ipv4_bits_ : ipv6_bits_;
-  for (unsigned bit = keep; bit < 128; ++bit)
-    prefix.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
-  const uint64_t h = hash_(prefix);
+  const uint64_t h = hash_(address.masked(address.is_v4() ? ipv4_bits_ : ipv6_bits_));
   // The slot from the low bits, the fingerprint from the high ones: independent of each other.
   const auto fingerprint = static_cast<uint32_t>(h >> 32);
   return {h, fingerprint ? fingerprint : 1};
