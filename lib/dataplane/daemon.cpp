@@ -188,8 +188,8 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   };
 
   // Reload (SIGHUP): the new config is read and checked whole; its signature rules and prefix
-  // lists are built here and handed to the workers; the rest waits for a restart.
-  Config running = config;
+  // lists are built here and handed to the workers; the rest waits for a restart, so it is
+  // compared with the config the daemon started with.
   std::vector<std::string> need_restart;
   const auto write_reload_event = [&](const std::string& error) {
     if (!events_out.is_open()) return;
@@ -200,11 +200,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     try {
       Config next = options.reload_config();
       tables.offer(next, worker_objects);
-      need_restart = settings_needing_restart(running, next);
-      running.signature_rules = next.signature_rules;
-      running.signatures = next.signatures;
-      running.allow = next.allow;
-      running.deny = next.deny;
+      need_restart = settings_needing_restart(config, next);
     } catch (const std::exception& e) {
       fmt::print(stderr, "sipshield: reload refused, keeping {}: {}\n", tables.summary(), e.what());
       need_restart.clear();

@@ -79,7 +79,7 @@ class Pipeline {
     mitigation_.set_events(&events_);
     if (shared.signatures && !shared.signatures->rules().empty())
       scanner_ = std::make_unique<SignatureScanner>(*shared.signatures);
-    if (shared.prefixes && !shared.prefixes->empty()) prefixes_ = shared.prefixes;
+    replace_prefixes(shared.prefixes);
   }
 
   // Time from each frame's capture timestamp (microseconds in the mbuf dynfield at `offset`, as

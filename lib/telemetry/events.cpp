@@ -1,11 +1,11 @@
 #include "telemetry/events.hpp"
 
-#include "signatures/rules.hpp"
-
 #include <ctime>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "signatures/rules.hpp"
 
 namespace sipshield {
 
