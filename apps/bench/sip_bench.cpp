@@ -77,6 +77,46 @@ std::vector<std::string> scenario_messages(bool legitimate_only) {
   return out;
 }
 
+// One row: cycles per message, the mean over `stream` passed `rounds` times (one message
+// repeated, or a stream of different ones). Scanned as the pipeline scans: valid messages that
+// are not keepalives ("-" when there are none).
+void print_row(std::string_view name, const std::vector<std::string>& stream, unsigned rounds,
+               SignatureScanner& scanner) {
+  size_t total = 0;
+  for (const auto& text : stream) total += text.size();
+  std::vector<SipMessage> parsed(stream.size());
+  std::vector<size_t> scanned;
+  for (size_t i = 0; i < stream.size(); ++i)
+    if (tokenize(stream[i], parsed[i]).ok && parsed[i].kind != SipKind::keepalive)
+      scanned.push_back(i);
+  SipMessage m;
+  volatile size_t sink = 0;
+  const auto per_message = [&](auto&& each, size_t n) {
+    return cycles_per_call([&] { each(); }, rounds) / static_cast<double>(std::max<size_t>(n, 1));
+  };
+  const auto over_stream = [&](auto&& f) {
+    return per_message(
+        [&] {
+          for (const auto& text : stream) sink = f(text);
+        },
+        stream.size());
+  };
+  const double tok = over_stream([&](const std::string& t) { return tokenize(t, m).ok; });
+  const std::string scan =
+      scanned.empty()
+          ? "-"
+          : fmt::format("{:.0f}", per_message(
+                                      [&] {
+                                        for (size_t i : scanned)
+                                          sink = scanner.scan(stream[i], parsed[i]).rule;
+                                      },
+                                      scanned.size()));
+  const double bytes = over_stream(table_pass);
+  const double lines = over_stream(line_split);
+  fmt::print("  {:<40} {:>6} {:>9.0f} {:>6} {:>14.0f} {:>11.0f}\n", name,
+             total / std::max<size_t>(stream.size(), 1), tok, scan, bytes, lines);
+}
+
 const std::string kRegister =
     "REGISTER sip:example.test SIP/2.0\r\n"
     "Via: SIP/2.0/UDP 198.18.16.5:5060;branch=z9hG4bK4f2d8a1c9e7b3;rport\r\n"
@@ -146,62 +186,13 @@ int main() {
              hz / 1e9, db.rules().size(), db.databases().size());
   fmt::print("  {:<40} {:>6} {:>9} {:>6} {:>14} {:>11}\n", "message", "bytes", "tokenize", "scan",
              "byte-by-byte", "line split");
-  for (const auto& [name, text] : messages) {
-    SipMessage m;
-    volatile bool sink = false;
-    const double tok = cycles_per_call([&] { sink = tokenize(text, m).ok; }, 200000);
-    std::string scan = "-";
-    if (tokenize(text, m).ok && m.kind != SipKind::keepalive) {
-      volatile uint16_t rule = 0;
-      scan = fmt::format("{:.0f}",
-                         cycles_per_call([&] { rule = scanner.scan(text, m).rule; }, 100000));
-    }
-    volatile size_t count = 0;
-    const double bytes = cycles_per_call([&] { count = table_pass(text); }, 200000);
-    const double lines = cycles_per_call([&] { count = line_split(text); }, 200000);
-    fmt::print("  {:<40} {:>6} {:>9.0f} {:>6} {:>14.0f} {:>11.0f}\n", name, text.size(), tok, scan,
-               bytes, lines);
-  }
-
+  for (const auto& [name, text] : messages) print_row(name, {text}, 200000, scanner);
   // Means per message over a stream of different messages (bytes: the mean size).
   for (const bool legitimate : {true, false}) {
     const auto stream = scenario_messages(legitimate);
-    size_t total = 0;
-    for (const auto& text : stream) total += text.size();
-    std::vector<SipMessage> parsed(stream.size());
-    std::vector<size_t> scanned;  // what the pipeline would scan: valid, not keepalives
-    for (size_t i = 0; i < stream.size(); ++i)
-      if (tokenize(stream[i], parsed[i]).ok && parsed[i].kind != SipKind::keepalive)
-        scanned.push_back(i);
-    SipMessage m;
-    volatile size_t count = 0;
-    const auto per_message = [&](auto&& f, size_t n) {
-      return cycles_per_call(f, 20) / static_cast<double>(n ? n : 1);
-    };
-    const double tok = per_message(
-        [&] {
-          for (const auto& text : stream) count = tokenize(text, m).ok;
-        },
-        stream.size());
-    const double scan = per_message(
-        [&] {
-          for (size_t i : scanned) count = scanner.scan(stream[i], parsed[i]).rule;
-        },
-        scanned.size());
-    const double bytes = per_message(
-        [&] {
-          for (const auto& text : stream) count = table_pass(text);
-        },
-        stream.size());
-    const double lines = per_message(
-        [&] {
-          for (const auto& text : stream) count = line_split(text);
-        },
-        stream.size());
-    const std::string name =
-        fmt::format("built-in scenario, {} {} msgs", legitimate ? "legit" : "all", stream.size());
-    fmt::print("  {:<40} {:>6} {:>9.0f} {:>6.0f} {:>14.0f} {:>11.0f}\n", name,
-               total / std::max<size_t>(stream.size(), 1), tok, scan, bytes, lines);
+    print_row(
+        fmt::format("built-in scenario, {} {} msgs", legitimate ? "legit" : "all", stream.size()),
+        stream, 20, scanner);
   }
   return 0;
 }
