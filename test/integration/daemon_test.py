@@ -71,6 +71,19 @@ class Env:
             json.dump(cfg, f)
         return path
 
+    def looping_config(self, prefix, extra=None):
+        """A config whose outside port replays PREFIX-outside.pcap without end (infinite_rx) and
+        whose inside port is a sink: only a signal stops the daemon, and no server answers.
+        Returns the file's path and its content."""
+        path = self.config(prefix + "-outside.pcap", prefix + "-inside.pcap", extra)
+        with open(path) as f:
+            cfg = json.load(f)
+        cfg["ports"]["outside"]["device"] = f"net_pcap0,rx_pcap={prefix}-outside.pcap,infinite_rx=1"
+        cfg["ports"]["inside"]["device"] = "net_null0"
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        return path, cfg
+
     def run_daemon(self, config, *args, timeout=60):
         report = self.path("daemon-report.json")
         proc = subprocess.run([self.daemon, "--config", config, "--report", report, *args],
@@ -194,15 +207,7 @@ def test_two_port_replay_matches_inspect(env):
 
 
 def test_sigterm_stops_gracefully_with_final_counters(env):
-    prefix = env.capture("clean")
-    config = env.config(prefix + "-outside.pcap", prefix + "-inside.pcap")
-    # infinite_rx: the capture loops forever, so only the signal can stop the daemon.
-    with open(config) as f:
-        cfg = json.load(f)
-    cfg["ports"]["outside"]["device"] = f"net_pcap0,rx_pcap={prefix}-outside.pcap,infinite_rx=1"
-    cfg["ports"]["inside"]["device"] = "net_null0"
-    with open(config, "w") as f:
-        json.dump(cfg, f)
+    config, _ = env.looping_config(env.capture("clean"))
     proc = subprocess.Popen([env.daemon, "--config", config], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -233,17 +238,11 @@ def test_sighup_reloads_rules_and_prefixes(env):
                  "action": "count", "description": "counts every message"})
     # The looped capture floods: rate violations must not ban its sources before the new rule
     # can (a banned source is dropped before the scan).
-    config = env.config(prefix + "-outside.pcap", prefix + "-inside.pcap",
-                        {"signatures": {"rules": "rules.json"},
-                         "policy": {"demerits": {"rate_limited": 0, "no_dialog": 0}}})
-    with open(config) as f:
-        cfg = json.load(f)
-    # The capture loops until the signal; no server answers, so every source stays untrusted
-    # and every message is scanned. The TSC clock: events must still carry wall-clock time.
-    cfg["ports"]["outside"]["device"] = f"net_pcap0,rx_pcap={prefix}-outside.pcap,infinite_rx=1"
-    cfg["ports"]["inside"]["device"] = "net_null0"
-    with open(config, "w") as f:
-        json.dump(cfg, f)
+    # No server answers, so every source stays untrusted and every message is scanned. The TSC
+    # clock: events must still carry wall-clock time.
+    config, cfg = env.looping_config(
+        prefix, {"signatures": {"rules": "rules.json"},
+                 "policy": {"demerits": {"rate_limited": 0, "no_dialog": 0}}})
     events = env.path("events.jsonl")
     started = time.time()
     proc = subprocess.Popen([env.daemon, "--config", config, "--events", events],
