@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
-#include "config/json_reader.hpp"
 #include "config/run_main.hpp"
+#include "core/json_reader.hpp"
 #include "dataplane/replay.hpp"
 #include "packet/pcap_file.hpp"
 #include "policy/state_report.hpp"

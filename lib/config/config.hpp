@@ -12,35 +12,12 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "packet/ip_address.hpp"
-#include "packet/reassembly.hpp"
-#include "policy/mitigation.hpp"
+#include "core/errors.hpp"
+#include "core/ip_address.hpp"
+#include "policy/settings.hpp"
 #include "signatures/rules.hpp"
-#include "sip/message.hpp"
-#include "telemetry/reasons.hpp"
 
 namespace sipshield {
-
-class ConfigError : public std::runtime_error {
- public:
-  ConfigError(const std::string& path, const std::string& message)
-      : std::runtime_error(path + ": " + message), path_(path) {}
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-// A protected UDP SIP service: address or prefix, and a port (nullopt: any port).
-struct ServiceMatch {
-  IpPrefix prefix;
-  std::optional<uint16_t> port;
-
-  // "198.18.0.10", "198.18.0.10:5060", "198.18.0.0/24:5060", "2001:db8::10",
-  // "[2001:db8::10]:5060", "[2001:db8::/64]:5060".
-  static std::optional<ServiceMatch> parse(std::string_view text);
-  std::string to_string() const;
-};
 
 enum class ClockSource : uint8_t { automatic, tsc, packet };
 
@@ -67,25 +44,19 @@ struct MempoolConfig {
   uint16_t cache = 256;
 };
 
-struct Config {
+// The pipeline's settings (protected services, limits, policy) plus what only the daemon and
+// the tools read.
+struct Config : PipelineSettings {
   std::vector<std::string> eal_args;
   std::optional<PortConfig> outside;
   std::optional<PortConfig> inside;
   unsigned workers = 1;
-  std::vector<ServiceMatch> protected_services;
-  std::vector<IpPrefix> allow;  // trunks, peer SBCs: no signatures, meters or budget
-  std::vector<IpPrefix> deny;   // dropped before anything else
-  Action default_action = Action::pass;
-  ReassemblyLimits reassembly;
-  SipLimits sip;
-  PolicyConfig policy;
+  std::vector<IpPrefix> allow;         // trunks, peer SBCs: no signatures, meters or budget
+  std::vector<IpPrefix> deny;          // dropped before anything else
   std::string signatures = "builtin";  // "builtin", "none" or a rules file (relative to the config)
   // Loaded and checked from `signatures` by parse_config: a default-constructed Config has no
   // rules (start from parse_config_text("{}") for the embedded defaults).
   std::vector<Rule> signature_rules;
-  // One message in this many from trusted sources is scanned too (0: never): a registered
-  // phone taken over by a scanner still meets the rules, at a small share of the scan's cost.
-  uint32_t signature_sample_trusted = 64;
   ClockSource clock = ClockSource::automatic;
   MempoolConfig mempool;
   unsigned stats_interval_s = 10;  // 0: no periodic stats line

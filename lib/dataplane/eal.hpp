@@ -7,14 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.hpp"
+
 struct rte_mempool;
 
 namespace sipshield {
-
-class DataplaneError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 class Eal {
  public:

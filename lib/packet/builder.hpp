@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "packet/ip_address.hpp"
+#include "core/ip_address.hpp"
 
 namespace sipshield {
 

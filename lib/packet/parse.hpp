@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
-#include "packet/ip_address.hpp"
-#include "telemetry/reasons.hpp"
+#include "core/ip_address.hpp"
+#include "core/reasons.hpp"
 
 namespace sipshield {
 

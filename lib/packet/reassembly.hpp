@@ -13,9 +13,9 @@
 #include <span>
 #include <vector>
 
-#include "packet/ip_address.hpp"
-#include "state/keyed_hash.hpp"
-#include "telemetry/reasons.hpp"
+#include "core/ip_address.hpp"
+#include "core/keyed_hash.hpp"
+#include "core/reasons.hpp"
 
 namespace sipshield {
 

@@ -10,13 +10,13 @@
 #include <string_view>
 #include <vector>
 
+#include "core/reasons.hpp"
 #include "packet/parse.hpp"
 #include "sip/message.hpp"
 #include "state/dialog_table.hpp"
 #include "state/familiar_prefixes.hpp"
 #include "state/source_table.hpp"
 #include "telemetry/events.hpp"
-#include "telemetry/reasons.hpp"
 
 namespace sipshield {
 

@@ -18,14 +18,14 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_prefetch.h>
 
-#include "config/config.hpp"
+#include "core/keyed_hash.hpp"
 #include "packet/parse.hpp"
 #include "packet/reassembly.hpp"
 #include "policy/mitigation.hpp"
 #include "policy/prefix_lists.hpp"
+#include "policy/settings.hpp"
 #include "signatures/engine.hpp"
 #include "sip/message.hpp"
-#include "state/keyed_hash.hpp"
 #include "telemetry/counters.hpp"
 
 namespace sipshield {
@@ -69,7 +69,7 @@ struct SharedTables {
 
 class Pipeline {
  public:
-  Pipeline(const Config& config, const KeyedHash& hash, const SharedTables& shared)
+  Pipeline(const PipelineSettings& config, const KeyedHash& hash, const SharedTables& shared)
       : services_(config.protected_services),
         default_action_(config.default_action),
         sip_limits_(config.sip),

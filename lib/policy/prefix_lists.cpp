@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "dataplane/eal.hpp"
+#include "core/errors.hpp"
 
 namespace sipshield {
 namespace {

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "packet/ip_address.hpp"
+#include "core/ip_address.hpp"
 
 struct rte_lpm;
 struct rte_lpm6;

@@ -9,8 +9,8 @@
 
 #include <fmt/format.h>
 
-#include "config/config.hpp"
-#include "telemetry/counters.hpp"
+#include "core/counter.hpp"
+#include "core/errors.hpp"
 
 namespace sipshield {
 namespace {

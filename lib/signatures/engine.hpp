@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include "core/reasons.hpp"
 #include "signatures/rules.hpp"
 #include "sip/message.hpp"
-#include "telemetry/reasons.hpp"
 
 struct hs_database;
 struct hs_scratch;

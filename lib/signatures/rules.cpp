@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "config/json_reader.hpp"
+#include "core/json_reader.hpp"
 
 namespace sipshield {
 namespace {

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <type_traits>
 
-#include "telemetry/reasons.hpp"
+#include "core/reasons.hpp"
 
 namespace sipshield {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "state/deadline.hpp"
+#include "core/deadline.hpp"
 
 namespace sipshield {
 

@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <string_view>
 
-#include "packet/ip_address.hpp"
+#include "core/ip_address.hpp"
+#include "core/keyed_hash.hpp"
 #include "state/chained_pool.hpp"
-#include "state/keyed_hash.hpp"
 
 namespace sipshield {
 

@@ -2,7 +2,7 @@
 
 #include <bit>
 
-#include "state/deadline.hpp"
+#include "core/deadline.hpp"
 
 namespace sipshield {
 namespace {

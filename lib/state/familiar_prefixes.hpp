@@ -16,8 +16,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "packet/ip_address.hpp"
-#include "state/keyed_hash.hpp"
+#include "core/ip_address.hpp"
+#include "core/keyed_hash.hpp"
 
 namespace sipshield {
 

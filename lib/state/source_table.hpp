@@ -9,10 +9,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "packet/ip_address.hpp"
+#include "core/deadline.hpp"
+#include "core/ip_address.hpp"
+#include "core/keyed_hash.hpp"
 #include "state/chained_pool.hpp"
-#include "state/deadline.hpp"
-#include "state/keyed_hash.hpp"
 
 namespace sipshield {
 

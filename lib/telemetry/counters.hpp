@@ -1,28 +1,19 @@
-// Per-worker counters: written by one worker with plain stores, read by the main lcore off the
-// fast path. std::atomic_ref with relaxed order compiles to plain moves on x86: no lock prefix.
+// Per-worker verdict counters (single-writer, core/counter.hpp), summed by the main lcore.
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <cstdint>
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "telemetry/reasons.hpp"
+#include "core/counter.hpp"
+#include "core/reasons.hpp"
 
 namespace sipshield {
 
 enum class Direction : uint8_t { from_outside = 0, from_inside = 1 };
 inline constexpr const char* direction_name(Direction d) {
   return d == Direction::from_outside ? "outside" : "inside";
-}
-
-inline void bump(uint64_t& counter, uint64_t by = 1) {
-  std::atomic_ref<uint64_t> ref(counter);
-  ref.store(ref.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
-}
-inline uint64_t read(const uint64_t& counter) {
-  return std::atomic_ref<const uint64_t>(counter).load(std::memory_order_relaxed);
 }
 
 struct alignas(64) WorkerCounters {

@@ -14,8 +14,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "packet/ip_address.hpp"
-#include "telemetry/reasons.hpp"
+#include "core/ip_address.hpp"
+#include "core/reasons.hpp"
 
 namespace sipshield {
 

@@ -1,4 +1,4 @@
-#include "config/json_reader.hpp"
+#include "core/json_reader.hpp"
 
 #include <fstream>
 #include <sstream>

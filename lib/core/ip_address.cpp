@@ -1,4 +1,4 @@
-#include "packet/ip_address.hpp"
+#include "core/ip_address.hpp"
 
 #include <arpa/inet.h>
 

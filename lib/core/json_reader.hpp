@@ -14,7 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "config/config.hpp"
+#include "core/errors.hpp"
 
 namespace sipshield {
 

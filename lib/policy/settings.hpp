@@ -1,0 +1,42 @@
+// The part of the configuration that the per-burst pipeline reads. Config (lib/config) extends
+// it with ports, EAL and file names, so the pipeline depends on the settings it uses and not on
+// the JSON layer above it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/ip_address.hpp"
+#include "core/reasons.hpp"
+#include "packet/reassembly.hpp"
+#include "policy/mitigation.hpp"
+#include "sip/message.hpp"
+
+namespace sipshield {
+
+// A protected UDP SIP service: address or prefix, and a port (nullopt: any port).
+struct ServiceMatch {
+  IpPrefix prefix;
+  std::optional<uint16_t> port;
+
+  // "198.18.0.10", "198.18.0.10:5060", "198.18.0.0/24:5060", "2001:db8::10",
+  // "[2001:db8::10]:5060", "[2001:db8::/64]:5060".
+  static std::optional<ServiceMatch> parse(std::string_view text);
+  std::string to_string() const;
+};
+
+struct PipelineSettings {
+  std::vector<ServiceMatch> protected_services;
+  Action default_action = Action::pass;
+  ReassemblyLimits reassembly;
+  SipLimits sip;
+  PolicyConfig policy;
+  // One message in this many from trusted sources is scanned too (0: never): a registered
+  // phone taken over by a scanner still meets the rules, at a small share of the scan's cost.
+  uint32_t signature_sample_trusted = 64;
+};
+
+}  // namespace sipshield
