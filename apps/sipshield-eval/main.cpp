@@ -10,12 +10,29 @@
 
 #include "telemetry/evaluation.hpp"
 
+namespace {
+
+constexpr const char* kUsage =
+    R"(usage: sipshield-eval --labels PREFIX.labels.tsv --verdicts V.jsonl [--json OUT.json]
+
+Scores a filter's verdicts (sipshield-inspect --verdicts) against the labels sipshield-gen wrote
+for the same capture: per label and per group, the share of frames and flows that passed.
+
+  --labels FILE     PREFIX.labels.tsv from sipshield-gen --out PREFIX
+  --verdicts FILE   one JSON line per frame, in capture order, from sipshield-inspect --verdicts
+  --json FILE       write the scores as JSON to FILE as well
+  --help            this text
+)";
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace sipshield;
   std::optional<std::string> labels, verdicts, json_out;
   static const option kOptions[] = {{"labels", required_argument, nullptr, 'l'},
                                     {"verdicts", required_argument, nullptr, 'v'},
                                     {"json", required_argument, nullptr, 'j'},
+                                    {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
   for (int c; (c = getopt_long(argc, argv, "", kOptions, nullptr)) != -1;) {
     switch (c) {
@@ -28,14 +45,16 @@ int main(int argc, char** argv) {
       case 'j':
         json_out = optarg;
         break;
+      case 'h':
+        fmt::print("{}", kUsage);
+        return 0;
       default:
+        fmt::print(stderr, "{}", kUsage);
         return 2;
     }
   }
   if (!labels || !verdicts || optind != argc) {
-    fmt::print(stderr,
-               "usage: sipshield-eval --labels PREFIX.labels.tsv --verdicts V.jsonl "
-               "[--json OUT.json]\n");
+    fmt::print(stderr, "sipshield-eval: --labels and --verdicts are required\n{}", kUsage);
     return 2;
   }
   try {

@@ -36,6 +36,12 @@ constexpr const char* kUsage = R"(usage: sipshield-gen [--scenario FILE] --out P
   --inside-device DEV   port for server-to-client frames (omitted: those frames are not sent)
   --rate PPS            total frames per second, sent in bursts of up to 32
   --loops N             play the scenario N times (default 1)
+  --help                this text
+
+--live starts DPDK's EAL with the options before "--". On a machine without hugepages, into
+a capture file through a net_pcap port:
+  sipshield-gen --no-huge --no-shconf -m 512 --no-pci -l 0 --
+                --live --device net_pcap0,tx_pcap=out.pcap --rate 10000
 )";
 
 std::atomic<bool> g_stop{false};

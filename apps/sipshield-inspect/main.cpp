@@ -28,10 +28,12 @@ using namespace sipshield;
 constexpr const char* kUsage =
     R"(usage: sipshield-inspect [--config FILE] --pcap IN.pcap [--protect ADDR[:PORT]]...
                          [--verdicts OUT.jsonl] [--pass OUT.pcap] [--drop OUT.pcap]
-                         [--report OUT.json] [--quiet]
+                         [--report OUT.json] [--events OUT.jsonl] [--quiet]
+       sipshield-inspect [--config FILE] --message FILE
 
 Replays a capture (both directions) through the filter's pipeline and reports what it would
-forward and what it would drop, and why.
+forward and what it would drop, and why. A capture cut short inside a frame: every output is
+written for the whole frames before it, then the damaged frame is named and the exit code is 1.
 
   --config FILE     the daemon's config (default: the built-in default config; ports and EAL
                     settings are ignored here)
@@ -50,6 +52,7 @@ forward and what it would drop, and why.
                     filter reads it: the verdict, the reason, every parsed field and the
                     signature rules that match it (those of --config, or the built-in ones),
                     as JSON
+  --help            this text
 )";
 
 class OutputFiles : public ReplayListener {
@@ -155,9 +158,14 @@ int run(int argc, char** argv) {
   nlohmann::json document =
       config_file ? read_json_file(*config_file, "$") : nlohmann::json::object();
   for (const auto& spec : protect) {
-    if (!ServiceMatch::parse(spec))
-      throw ConfigError("--protect " + spec,
-                        "expected ADDR[/LEN][:PORT], e.g. 198.18.0.10:5060 or [2001:db8::10]:5060");
+    if (!ServiceMatch::parse(spec)) {
+      // The config parser's own words for a bad entry, under the option's name.
+      try {
+        parse_config(nlohmann::json{{"protected", {spec}}}, {});
+      } catch (const ConfigError& e) {
+        throw ConfigError("--protect " + spec, std::string(e.what()).substr(e.path().size() + 2));
+      }
+    }
     if (document.is_object()) document["protected"].push_back(spec);
   }
   const Config config =
@@ -182,10 +190,17 @@ int run(int argc, char** argv) {
   Replay replay(config, hash, &outputs);
   CapturedFrame frame;
   uint64_t first_us = 0, last_us = 0;
-  while (reader.next(frame)) {
-    if (replay.frames() == 0) first_us = frame.time_us;
-    last_us = frame.time_us;
-    replay.feed(frame.time_us, frame.bytes);
+  // A capture cut short (a copy interrupted, a capture killed) still tells about the frames
+  // before the cut: judge and write those, then fail naming the damaged frame.
+  std::optional<PcapDamaged> damage;
+  try {
+    while (reader.next(frame)) {
+      if (replay.frames() == 0) first_us = frame.time_us;
+      last_us = frame.time_us;
+      replay.feed(frame.time_us, frame.bytes);
+    }
+  } catch (const PcapDamaged& e) {
+    damage = e;
   }
   replay.finish();
 
@@ -227,6 +242,11 @@ int run(int argc, char** argv) {
                double(last_us - first_us) / 1e6);
     fmt::print("protected: {}\n{}", services.empty() ? "(none)" : services,
                render_verdict_table(totals));
+  }
+  if (damage) {
+    fmt::print(stderr, "sipshield-inspect: {}; {} the {} frames before it\n", damage->what(),
+               verdicts_file ? "verdicts written for" : "judged only", replay.frames());
+    return 1;
   }
   return 0;
 }

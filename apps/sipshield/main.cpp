@@ -24,7 +24,7 @@ namespace {
 using namespace sipshield;
 
 constexpr const char* kUsage = R"(usage: sipshield [EAL options] -- --config FILE [options]
-       sipshield --demo
+       sipshield --demo [--keep DIR]
 
   --config FILE       JSON config (docs/configuration.md); EAL options in it come first, the
                       command line's after
@@ -34,7 +34,11 @@ constexpr const char* kUsage = R"(usage: sipshield [EAL options] -- --config FIL
   --duration S        stop after S seconds
   --events FILE       append bans, unbans and attacks as ECS-style JSON lines to FILE
   --demo              run the built-in scenario: users and floods from a capture, through the
-                      real ports (net_pcap) and workers, then a readable report
+                      real ports (net_pcap) and workers, then a readable report; its captures
+                      go to a temporary directory that is removed at exit
+  --keep DIR          with --demo: write the captures (input and forwarded, per port) to DIR
+                      and keep them
+  --help              this text
 SIGINT or SIGTERM stops the daemon gracefully; it then prints its final counters as JSON.
 SIGHUP reloads the signature rules (signatures.rules) and the allow and deny prefixes from the
 config file without a restart: trust, bans and counters stay; a config or rules file with an
@@ -54,7 +58,7 @@ int run(int argc, char** argv) {
   CommandLine cmd = split_command_line(argc, argv);
   auto& app_argv = cmd.app;
 
-  std::optional<std::string> config_file, report_file;
+  std::optional<std::string> config_file, report_file, keep_dir;
   bool check_only = false, demo = false;
   RunOptions options;
   options.program = argv[0];
@@ -66,6 +70,7 @@ int run(int argc, char** argv) {
                                     {"duration", required_argument, nullptr, 'd'},
                                     {"demo", no_argument, nullptr, 'D'},
                                     {"events", required_argument, nullptr, 'E'},
+                                    {"keep", required_argument, nullptr, 'K'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
   const int app_argc = cmd.app_argc();
@@ -93,6 +98,9 @@ int run(int argc, char** argv) {
         case 'E':
           options.events_file = optarg;
           break;
+        case 'K':
+          keep_dir = optarg;
+          break;
         case 'h':
           fmt::print("{}", kUsage);
           return 0;
@@ -110,7 +118,14 @@ int run(int argc, char** argv) {
     fmt::print(stderr, "sipshield: unexpected argument \"{}\"\n{}", app_argv[optind], kUsage);
     return 2;
   }
-  if (demo) return run_demo(options, g_stop);
+  if (keep_dir && !demo) {
+    fmt::print(stderr, "sipshield: --keep goes with --demo\n{}", kUsage);
+    return 2;
+  }
+  // A stopped run (the demo too) ends through its destructors, which remove the demo's files.
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  if (demo) return run_demo(options, g_stop, keep_dir);
   if (!config_file) {
     fmt::print(stderr, "sipshield: --config is required (or --demo)\n{}", kUsage);
     return 2;
@@ -124,8 +139,6 @@ int run(int argc, char** argv) {
   // The whole file is read and checked again; its signature rules and prefix lists apply.
   options.reload_requested = &g_reload;
   options.reload_config = [path = *config_file] { return load_config(path); };
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
   std::signal(SIGHUP, on_reload);
   const RunResult result = run_dataplane(config, options, g_stop);
   fmt::print(stderr, "sipshield: stopped\n{}", render_verdict_table(result.totals));

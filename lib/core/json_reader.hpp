@@ -109,10 +109,12 @@ void optional_field(const Node& parent, std::string_view key, T& target, F&& rea
   if (auto node = parent.find(key)) target = read(*node);
 }
 
-// Parses JSON text; an error is a ConfigError at `origin`.
+// Parses JSON text; an error is a ConfigError at `origin`, a key given twice in one object is
+// one at its own path ($.policy.sources.max).
 nlohmann::json parse_json_text(std::string_view text, const std::string& origin);
 
-// Parses a JSON file; errors (unreadable, not JSON) are ConfigErrors at `path_for_errors`.
+// Parses a JSON file; errors (unreadable, not JSON) are ConfigErrors at `path_for_errors`, a key
+// given twice one at its own path.
 nlohmann::json read_json_file(const std::filesystem::path& file,
                               const std::string& path_for_errors);
 

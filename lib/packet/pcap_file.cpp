@@ -34,7 +34,7 @@ void PcapWriter::flush() {
   pcap_dump_flush(dumper_);
 }
 
-PcapReader::PcapReader(const std::filesystem::path& file) {
+PcapReader::PcapReader(const std::filesystem::path& file) : file_(file.string()) {
   char error[PCAP_ERRBUF_SIZE];
   handle_ = pcap_open_offline(file.c_str(), error);
   if (!handle_) throw PcapError(fmt::format("cannot read {}: {}", file.string(), error));
@@ -53,7 +53,15 @@ bool PcapReader::next(CapturedFrame& frame) {
   const u_char* data;
   const int rc = pcap_next_ex(handle_, &header, &data);
   if (rc == PCAP_ERROR_BREAK) return false;
-  if (rc != 1) throw PcapError(fmt::format("damaged capture: {}", pcap_geterr(handle_)));
+  if (rc != 1) {
+    // libpcap: "truncated dump file; tried to read 1500 captured bytes, only got 200".
+    const std::string error = pcap_geterr(handle_);
+    const bool truncated = error.starts_with("truncated");
+    throw PcapDamaged(fmt::format("{}: frame {} is {} (damaged capture)", file_, frames_ + 1,
+                                  truncated ? "truncated" : "unreadable: " + error),
+                      frames_ + 1);
+  }
+  ++frames_;
   frame.time_us = uint64_t(header->ts.tv_sec) * 1'000'000 + uint64_t(header->ts.tv_usec);
   frame.bytes.assign(data, data + header->caplen);
   return true;

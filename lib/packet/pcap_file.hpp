@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 struct pcap;
@@ -21,6 +22,16 @@ struct CapturedFrame {
 class PcapError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// A record that ends early or makes no sense: every frame before it was read whole.
+class PcapDamaged : public PcapError {
+ public:
+  PcapDamaged(const std::string& message, uint64_t frame) : PcapError(message), frame_(frame) {}
+  uint64_t frame() const { return frame_; }  // the damaged frame's number, from 1
+
+ private:
+  uint64_t frame_;
 };
 
 class PcapWriter {
@@ -45,11 +56,13 @@ class PcapReader {
   PcapReader(const PcapReader&) = delete;
   PcapReader& operator=(const PcapReader&) = delete;
 
-  // Next frame, or false at the end of the file. Throws PcapError on a damaged file.
+  // Next frame, or false at the end of the file. Throws PcapDamaged naming the file and frame.
   bool next(CapturedFrame& frame);
 
  private:
   pcap* handle_ = nullptr;
+  std::string file_;
+  uint64_t frames_ = 0;  // read so far
 };
 
 std::vector<CapturedFrame> read_pcap(const std::filesystem::path& file);
