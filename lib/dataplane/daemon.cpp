@@ -6,7 +6,10 @@
 #include <rte_log.h>
 #include <rte_mbuf_dyn.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -35,6 +38,37 @@ int worker_main(void* arg) {
   launch->worker->run(*launch->stop);
   return 0;
 }
+
+// The lcores running workers. Stops and joins them when it goes out of scope, so an error after
+// a launch never unwinds the ports, the pool and the tables under running workers.
+class LaunchedWorkers {
+ public:
+  explicit LaunchedWorkers(std::atomic<bool>& stop) : stop_(stop) {}
+  LaunchedWorkers(const LaunchedWorkers&) = delete;
+  LaunchedWorkers& operator=(const LaunchedWorkers&) = delete;
+  ~LaunchedWorkers() {
+    if (lcores_.empty()) return;
+    fmt::print(stderr, "sipshield: stopping {} worker(s) after an error\n", lcores_.size());
+    stop_and_join();
+  }
+
+  void launch(Launch& launch, unsigned lcore) {
+    if (rte_eal_remote_launch(worker_main, &launch, lcore) != 0)
+      throw DataplaneError(
+          fmt::format("cannot launch worker {} on lcore {}", lcores_.size(), lcore));
+    lcores_.push_back(lcore);
+  }
+
+  void stop_and_join() {
+    stop_.store(true);
+    for (const unsigned lcore : lcores_) rte_eal_wait_lcore(lcore);
+    lcores_.clear();
+  }
+
+ private:
+  std::atomic<bool>& stop_;
+  std::vector<unsigned> lcores_;
+};
 
 uint32_t mbufs_needed(const Config& config, unsigned workers) {
   const uint32_t descriptors = config.outside->rx_descriptors + config.outside->tx_descriptors +
@@ -65,6 +99,14 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
                         const std::atomic<bool>& stop_requested) {
   if (!config.outside || !config.inside)
     throw ConfigError("$.ports", "the daemon needs ports.outside and ports.inside");
+  // Opened before anything starts: a bad path fails the start before any worker runs.
+  std::ofstream events_out;
+  if (!options.events_file.empty()) {
+    events_out.open(options.events_file, std::ios::app);
+    if (!events_out)
+      throw DataplaneError(fmt::format("--events {}: cannot open for appending: {}",
+                                       options.events_file, std::strerror(errno)));
+  }
 
   std::vector<std::string> eal_args{options.program};
   eal_args.insert(eal_args.end(), config.eal_args.begin(), config.eal_args.end());
@@ -134,22 +176,26 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   SharedTables shared = tables.shared();
   shared.familiar = &familiar;
   std::vector<std::unique_ptr<Worker>> worker_objects;
-  std::vector<Launch> launches(workers);
-  std::atomic<bool> stop_workers{false};
-  unsigned lcore = rte_get_next_lcore(-1, 1, 0);
-  for (unsigned w = 0; w < workers; ++w, lcore = rte_get_next_lcore(lcore, 1, 0)) {
+  for (unsigned w = 0; w < workers; ++w)
     worker_objects.push_back(std::make_unique<Worker>(config, hash, shared, outside.id(),
                                                       inside.id(), static_cast<uint16_t>(w),
                                                       packet_clock ? timestamp_offset : -1));
-    launches[w] = {worker_objects.back().get(), &stop_workers};
-    if (rte_eal_remote_launch(worker_main, &launches[w], lcore) != 0)
-      throw DataplaneError(fmt::format("cannot launch worker {} on lcore {}", w, lcore));
+  std::vector<Launch> launches(workers);
+  std::atomic<bool> stop_workers{false};
+  LaunchedWorkers launched(stop_workers);  // from here on, every exit stops and joins them
+  unsigned lcore = rte_get_next_lcore(-1, 1, 0);
+  for (unsigned w = 0; w < workers; ++w, lcore = rte_get_next_lcore(lcore, 1, 0)) {
+    launches[w] = {worker_objects[w].get(), &stop_workers};
+    launched.launch(launches[w], lcore);
   }
   fmt::print(stderr,
              "sipshield: {} worker(s); outside {} [{}], inside {} [{}]; {} protected service(s); "
              "clock {}\n",
              workers, outside.device(), outside.driver(), inside.device(), inside.driver(),
              config.protected_services.size(), packet_clock ? "packet timestamps" : "tsc");
+  // Fault injection for the tests (docs/operations.md): a start-up error with workers running.
+  if (const char* fail = std::getenv("SIPSHIELD_TEST_FAIL_AFTER_LAUNCH"); fail && *fail == '1')
+    throw DataplaneError("SIPSHIELD_TEST_FAIL_AFTER_LAUNCH: injected failure after the launch");
 
   const TscClock clock;
   const auto totals_now = [&] {
@@ -158,11 +204,6 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     return t;
   };
   // Events: drained from every worker's ring by this lcore, written as JSON lines.
-  std::ofstream events_out;
-  if (!options.events_file.empty()) {
-    events_out.open(options.events_file, std::ios::app);
-    if (!events_out) throw DataplaneError(fmt::format("cannot write {}", options.events_file));
-  }
   uint64_t events_written = 0;
   AttackMerger attacks;  // one attack per drop reason across the workers
   // Workers stamp events with their clock: the TSC's nanoseconds since boot, or capture time.
@@ -240,8 +281,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
       next_stats += uint64_t{config.stats_interval_s} * 1'000'000'000;
     }
   }
-  stop_workers.store(true);
-  rte_eal_mp_wait_lcore();
+  launched.stop_and_join();
   if (tables.pending()) {  // a worker stopped before it took its offer: swap it in for it
     for (auto& w : worker_objects) w->take_offered_tables();
     finish_reload();

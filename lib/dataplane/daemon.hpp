@@ -33,7 +33,9 @@ struct RunResult {
 };
 
 // Runs until a signal sets `stop_requested`, the duration passes or the links go idle.
-// Throws DataplaneError (or ConfigError) when start-up checks refuse.
+// Throws DataplaneError (or ConfigError) when start-up checks refuse; outputs (events) are
+// opened before any worker starts, and workers already launched when an error is thrown are
+// stopped and joined before it leaves.
 RunResult run_dataplane(const Config& config, const RunOptions& options,
                         const std::atomic<bool>& stop_requested);
 

@@ -8,6 +8,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -103,6 +104,90 @@ class Env:
 def expect(condition, message):
     if not condition:
         raise AssertionError(message)
+
+
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+
+
+def expect_clean_exit_1(code, stderr, what):
+    """Exit code exactly 1 (a start-up error), not a signal, and no sanitizer report."""
+    expect(code == 1, f"{what}: exit code {code}, want 1:\n{stderr[-1500:]}")
+    expect(not any(mark in stderr for mark in SANITIZER_MARKS),
+           f"{what}: sanitizer report:\n{stderr[-3000:]}")
+
+
+def stats_counter(name):
+    """A predicate for Daemon.wait_for: the value of `name` (e.g. "rx outside") on a stats line."""
+    pattern = re.compile(re.escape(name) + r" (\d+)")
+
+    def value(line):
+        match = pattern.search(line) if line.startswith("sipshield: rx outside") else None
+        return int(match.group(1)) if match else None
+    return value
+
+
+class Daemon:
+    """The daemon in the background. Its stderr is read as it comes, and the tests wait on what
+    it says (start-up line, stats lines, reloads) with a bound, never on the clock."""
+
+    def __init__(self, env, *args, extra_env=None):
+        self.proc = subprocess.Popen([env.daemon, *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True,
+                                     env={**os.environ, **(extra_env or {})})
+        self.lines, self.stdout, self.seen = [], [], 0
+        self.readers = [threading.Thread(target=lambda: self.lines.extend(self.proc.stderr)),
+                        threading.Thread(target=lambda: self.stdout.append(self.proc.stdout.read()))]
+        for reader in self.readers:
+            reader.daemon = True
+            reader.start()
+
+    def stderr(self):
+        return "".join(self.lines)
+
+    def wait_for(self, what, match, seconds=30):
+        """Waits for a stderr line after the last one waited for: `match` is a substring, or a
+        function returning something true for the line. Returns that (the line for a substring);
+        fails naming `what` when the daemon exits or `seconds` pass first."""
+        test = (lambda line: line if match in line else None) if isinstance(match, str) else match
+        deadline = time.monotonic() + seconds
+        while True:
+            exited = self.proc.poll() is not None
+            if exited:
+                self.readers[0].join(timeout=10)
+            lines = list(self.lines)
+            for at in range(self.seen, len(lines)):
+                found = test(lines[at])
+                if found:
+                    self.seen = at + 1
+                    return found
+            self.seen = len(lines)
+            if exited:
+                raise AssertionError(f"daemon exited {self.proc.returncode} before {what}:\n"
+                                     f"{self.stderr()[-1500:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {what} on stderr within {seconds} s:\n"
+                                     f"{self.stderr()[-1500:]}")
+            time.sleep(0.05)
+
+    def stop(self, seconds=30):
+        """SIGTERM, then its exit code, stdout and stderr once it has exited."""
+        expect(self.proc.poll() is None, f"daemon exited before the stop:\n{self.stderr()[-1500:]}")
+        self.proc.send_signal(signal.SIGTERM)
+        return self.wait(seconds)
+
+    def wait(self, seconds=30):
+        try:
+            self.proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"daemon still running {seconds} s later:\n{self.stderr()[-1500:]}")
+        for reader in self.readers:
+            reader.join(timeout=10)
+        return self.proc.returncode, "".join(self.stdout), self.stderr()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def test_clean_capture_crosses_both_ways_unchanged(env):
@@ -207,19 +292,16 @@ def test_two_port_replay_matches_inspect(env):
 
 
 def test_sigterm_stops_gracefully_with_final_counters(env):
-    config, _ = env.looping_config(env.capture("clean"))
-    proc = subprocess.Popen([env.daemon, "--config", config], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    config, _ = env.looping_config(env.capture("clean"), {"stats_interval_s": 1})
+    daemon = Daemon(env, "--config", config)
     try:
-        time.sleep(2.0)
-        expect(proc.poll() is None, "daemon exited before the signal")
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
+        daemon.wait_for("start-up line", "worker(s);")
+        daemon.wait_for("stats line with 1000 frames forwarded to inside",
+                        lambda line: (stats_counter("forwarded to inside")(line) or 0) > 1000)
+        code, out, err = daemon.stop()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    expect(proc.returncode == 0, f"exit code {proc.returncode}: {err}")
+        daemon.kill()
+    expect(code == 0, f"exit code {code}: {err}")
     final = json.loads(out[out.index("{"):])
     expect(final["counters"]["ports"]["outside"]["rx"] > 1000, "it was forwarding before the stop")
     expect(final["counters"]["ports"]["outside"]["forwarded"] > 1000, "and forwarding to inside")
@@ -239,29 +321,19 @@ def test_sighup_reloads_rules_and_prefixes(env):
     # The looped capture floods: rate violations must not ban its sources before the new rule
     # can (a banned source is dropped before the scan).
     # No server answers, so every source stays untrusted and every message is scanned. The TSC
-    # clock: events must still carry wall-clock time.
+    # clock: events must still carry wall-clock time. Stats every second: the waits read them.
     config, cfg = env.looping_config(
-        prefix, {"signatures": {"rules": "rules.json"},
+        prefix, {"signatures": {"rules": "rules.json"}, "stats_interval_s": 1,
                  "policy": {"demerits": {"rate_limited": 0, "no_dialog": 0}}})
     events = env.path("events.jsonl")
+    twenty_loops = 20 * len(read_pcap(prefix + "-outside.pcap"))  # frames
+    rx = stats_counter("rx outside")
     started = time.time()
-    proc = subprocess.Popen([env.daemon, "--config", config, "--events", events],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stderr_lines = []
-    reader = threading.Thread(target=lambda: stderr_lines.extend(proc.stderr), daemon=True)
-    reader.start()
-
-    def wait_for(text, seconds=20):
-        deadline = time.time() + seconds
-        while time.time() < deadline and proc.poll() is None:
-            if any(text in line for line in list(stderr_lines)):
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"no '{text}' on stderr: {''.join(stderr_lines)}")
-
+    daemon = Daemon(env, "--config", config, "--events", events)
     try:
-        wait_for("worker(s)")
-        time.sleep(1.0)  # the first rules scan for a while
+        daemon.wait_for("start-up line", "worker(s);")
+        daemon.wait_for(f"stats line with {twenty_loops} frames received (the first rules scan them)",
+                        lambda line: (rx(line) or 0) >= twenty_loops)
         write_rules({"id": "every-call-id", "pattern": ".", "scope": "header:Call-ID",
                      "action": {"ban_seconds": 60}, "description": "matches every message"})
         # Reloaded with the rules: a deny prefix (the IPv6 clients). Not reloaded: the stats.
@@ -269,25 +341,20 @@ def test_sighup_reloads_rules_and_prefixes(env):
         cfg["stats_interval_s"] = 5
         with open(config, "w") as f:
             json.dump(cfg, f)
-        proc.send_signal(signal.SIGHUP)
-        wait_for("sipshield: reloaded:")
-        time.sleep(0.5)  # the new rule scans for a while
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_for("reload line", "sipshield: reloaded:")
+        reloaded_at = daemon.wait_for("stats line after the reload", rx)
+        daemon.wait_for(f"stats line with {twenty_loops} more frames received (the new rule's turn)",
+                        lambda line: (rx(line) or 0) >= reloaded_at + twenty_loops)
         with open(rules, "w") as f:
             f.write('{"rules": [{"id": "broken", "pattern": "(", "scope": "message", '
                     '"action": "drop"}]}')
-        proc.send_signal(signal.SIGHUP)
-        wait_for("reload refused")
-        expect(proc.poll() is None, "daemon exited after the reloads")
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=15)  # the final JSON (a few KB) fits in the pipe
-        out = proc.stdout.read()
-        reader.join(timeout=10)
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_for("reload refusal", "reload refused")
+        code, out, err = daemon.stop()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    err = "".join(stderr_lines)
-    expect(proc.returncode == 0, f"exit code {proc.returncode}: {err}")
+        daemon.kill()
+    expect(code == 0, f"exit code {code}: {err}")
     expect("reloaded: 1 signature rule(s), 0 allow and 1 deny prefix(es)" in err,
            f"says what it reloaded: {err}")
     expect("stats_interval_s changed; applied at the next restart" in err,
@@ -356,6 +423,40 @@ def test_startup_refusals_are_clear(env):
     expect("no RSS" in proc.stderr and "falling back to one queue and one worker" in proc.stderr,
            f"fallback warning missing:\n{proc.stderr[-600:]}")
     expect(json.loads(proc.stdout[proc.stdout.index("{"):])["workers"] == 1, "runs one worker")
+
+
+def test_startup_failure_before_launch_is_clear(env):
+    """An events file that cannot be opened refuses the start before any worker runs."""
+    empty = env.path("empty.pcap")
+    write_empty_pcap(empty)
+    events = env.path("no-such-dir/events.jsonl")
+    proc = subprocess.run([env.daemon, "--config", env.config(empty, empty), "--events", events,
+                           "--duration", "3"], capture_output=True, text=True, timeout=60)
+    expect_clean_exit_1(proc.returncode, proc.stderr, "unwritable --events")
+    want = f"sipshield: --events {events}: cannot open for appending: No such file or directory"
+    expect(want in proc.stderr, f"stderr lacks {want!r}:\n{proc.stderr[-1500:]}")
+    expect("worker(s)" not in proc.stderr, f"workers were started:\n{proc.stderr[-1500:]}")
+    expect(proc.stdout == "", f"no final counters after a failed start: {proc.stdout[:300]}")
+
+
+def test_failure_after_launch_stops_workers(env):
+    """An error with a worker running on a looped capture (the fault-injection hook,
+    docs/operations.md) stops and joins it before the ports and the pool go: exit 1, no crash,
+    no sanitizer report."""
+    config, _ = env.looping_config(env.capture("clean"))
+    daemon = Daemon(env, "--config", config,
+                    extra_env={"SIPSHIELD_TEST_FAIL_AFTER_LAUNCH": "1"})
+    try:
+        code, out, err = daemon.wait(60)
+    finally:
+        daemon.kill()
+    expect_clean_exit_1(code, err, "failure after launch")
+    said = [line for line in err.splitlines() if line.startswith("sipshield: ")]
+    want = ["worker(s);", "stopping 1 worker(s) after an error",
+            "SIPSHIELD_TEST_FAIL_AFTER_LAUNCH: injected failure after the launch"]
+    expect(len(said) == 3 and all(w in line for w, line in zip(want, said)),
+           f"want the start-up line, the stop of the worker, then the error:\n{err[-1500:]}")
+    expect(out == "", f"no final counters after a failed start: {out[:300]}")
 
 
 def test_inspect_command_line(env):

@@ -1,6 +1,9 @@
 // L2-L4 parse: every well-formed shape it must read, and every malformed one it must name.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <memory>
+
 #include "support.hpp"
 
 using namespace sipshield;
@@ -31,6 +34,16 @@ void insert_ipv6_ext(Frame& f, uint8_t type, std::vector<uint8_t> ext) {
 std::vector<uint8_t> dest_options() {
   return {0, 0, 1, 4, 0, 0, 0, 0};
 }  // PadN, 8 bytes
+
+// Why a frame whose headers lie as in `whole` is dropped once cut to n bytes, short of its end.
+Reason cut_reason(uint32_t n, const PacketMeta& whole) {
+  const bool v4 = whole.ip_version == 4;
+  if (n < 14) return Reason::eth_truncated;
+  if (n < whole.l3_offset) return Reason::vlan_truncated;
+  if (n < whole.l3_offset + (v4 ? 20u : 40u))
+    return v4 ? Reason::ipv4_truncated : Reason::ipv6_truncated;
+  return v4 ? Reason::ipv4_bad_total_length : Reason::ipv6_bad_payload_length;
+}
 
 Reason drop_reason(const Frame& f) {
   PacketMeta meta;
@@ -92,6 +105,14 @@ TEST_CASE("802.1Q and QinQ tags are walked", "[parse]") {
     CHECK(meta.l3_offset == l3_offset(*o));
     CHECK(meta.dst_port == 5060);
   }
+  // The pre-standard QinQ EtherType 0x9100 as the outer tag.
+  Frame legacy = build_udp(ep("198.18.0.1"), ep("198.18.0.10"), "x", two)[0];
+  legacy[12] = 0x91;
+  legacy[13] = 0x00;
+  PacketMeta meta;
+  REQUIRE(parse(legacy, meta).ok);
+  CHECK(meta.vlan_count == 2);
+  CHECK(meta.dst_port == 5060);
 }
 
 TEST_CASE("non-IP frames parse as non-IP", "[parse]") {
@@ -104,12 +125,13 @@ TEST_CASE("non-IP frames parse as non-IP", "[parse]") {
 TEST_CASE("IPv6 UDP, with extension headers before UDP", "[parse]") {
   Frame f = udp6(50);
   insert_ipv6_ext(f, 60, dest_options());
-  insert_ipv6_ext(f, 0, dest_options());  // hop-by-hop first
+  insert_ipv6_ext(f, 43, {0, 0, 0, 0, 0, 0, 0, 0});  // routing, no segments left
+  insert_ipv6_ext(f, 0, dest_options());             // hop-by-hop first
   PacketMeta meta;
   REQUIRE(parse(f, meta).ok);
   CHECK(meta.ip_version == 6);
   CHECK(meta.src == test::ip("2001:db8::1"));
-  CHECK(meta.l4_offset == kL3 + 40 + 16);
+  CHECK(meta.l4_offset == kL3 + 40 + 24);
   CHECK(meta.dst_port == 5060);
   CHECK(meta.payload_length == 50);
 }
@@ -308,10 +330,53 @@ TEST_CASE("malformed fragments are refused before taking state", "[parse][malfor
   }
 }
 
-TEST_CASE("every reason has a unique name and a description", "[reasons]") {
-  for (size_t i = 0; i < kReasonCount; ++i) {
-    CHECK_FALSE(kReasonNames[i].empty());
-    CHECK_FALSE(kReasonDescriptions[i].empty());
-    CHECK(reason_from_name(kReasonNames[i]) == static_cast<Reason>(i));
+TEST_CASE("a frame cut before its IP packet ends is dropped without reading past it",
+          "[parse][malformed]") {
+  // The length fields are checked against the frame before anything behind them is read. Each
+  // prefix sits in an exact-size heap buffer: ASan catches a read past it.
+  FrameOptions qinq, fragmented;
+  qinq.vlans = {100, 200};
+  fragmented.mtu = 600;
+  Frame v6_ext = udp6(100);
+  insert_ipv6_ext(v6_ext, 60, dest_options());
+  const std::pair<const char*, Frame> frames[] = {
+      {"IPv4", udp4(100)},
+      {"IPv4 in QinQ",
+       build_udp(ep("198.18.0.1"), ep("198.18.0.10"), test::bytes_of(100), qinq)[0]},
+      {"IPv6 with destination options", v6_ext},
+      {"first IPv6 fragment",
+       build_udp(ep("2001:db8::1"), ep("2001:db8::10"), test::bytes_of(1500), fragmented)[0]},
+  };
+  for (const auto& [name, frame] : frames) {
+    INFO(name);
+    PacketMeta whole;
+    REQUIRE(parse(frame, whole).ok);
+    for (uint32_t n = 0; n < frame.size(); ++n) {
+      INFO("cut to " << n << " of " << frame.size() << " bytes");
+      const auto exact = std::make_unique<uint8_t[]>(n);
+      std::copy_n(frame.begin(), n, exact.get());
+      PacketMeta meta;
+      const auto outcome = parse_frame(exact.get(), n, meta);
+      REQUIRE_FALSE(outcome.ok);
+      CHECK(reason_name(outcome.reason) == reason_name(cut_reason(n, whole)));
+    }
+  }
+}
+
+TEST_CASE("IP that is not UDP is read as such, never as UDP", "[parse]") {
+  // TCP to port 5060 must reach the default action, not the SIP stages.
+  Frame tcp4 = udp4(40);
+  tcp4[kL3 + 9] = 6;
+  refresh_ipv4_checksum(tcp4, kL3);
+  Frame tcp6 = udp6(40);
+  tcp6[kL3 + 6] = 6;
+  for (const Frame* f : {&tcp4, &tcp6}) {
+    PacketMeta meta;
+    REQUIRE(parse(*f, meta).ok);
+    CHECK(meta.ip_version == (f == &tcp4 ? 4 : 6));
+    CHECK(meta.l4_proto == 6);
+    CHECK_FALSE(meta.has_udp);
+    CHECK(meta.dst_port == 0);
+    CHECK(meta.payload_length == 0);
   }
 }
