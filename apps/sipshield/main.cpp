@@ -136,6 +136,13 @@ int run(int argc, char** argv) {
     return 0;
   }
 
+  // Opened before the run: an unwritable report path fails at start, not after hours of work.
+  std::ofstream report;
+  if (report_file) {
+    report.open(*report_file);
+    if (!report) throw DataplaneError(fmt::format("cannot write the report file {}", *report_file));
+  }
+
   // The whole file is read and checked again; its signature rules and prefix lists apply.
   options.reload_requested = &g_reload;
   options.reload_config = [path = *config_file] { return load_config(path); };
@@ -146,9 +153,9 @@ int run(int argc, char** argv) {
   fmt::print("{}\n", json);
   std::fflush(stdout);
   if (report_file) {
-    std::ofstream out(*report_file);
-    if (!out) throw DataplaneError(fmt::format("cannot write {}", *report_file));
-    out << json << "\n";
+    report << json << "\n";
+    if (!report.flush())
+      throw DataplaneError(fmt::format("cannot write the report file {}", *report_file));
   }
   return 0;
 }

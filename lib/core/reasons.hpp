@@ -6,7 +6,6 @@
 
 #include <array>
 #include <cstdint>
-#include <optional>
 #include <string_view>
 
 namespace sipshield {
@@ -122,12 +121,6 @@ constexpr std::string_view reason_name(Reason r) {
 }
 constexpr std::string_view reason_description(Reason r) {
   return kReasonDescriptions[static_cast<size_t>(r)];
-}
-
-inline std::optional<Reason> reason_from_name(std::string_view name) {
-  for (size_t i = 0; i < kReasonCount; ++i)
-    if (kReasonNames[i] == name) return static_cast<Reason>(i);
-  return std::nullopt;
 }
 
 enum class Action : uint8_t { pass, drop };
