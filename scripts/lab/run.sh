@@ -1,0 +1,484 @@
+#!/usr/bin/env bash
+# The end-to-end lab: real SIP software behind the filter. SIPp phones register (digest auth),
+# re-register and call through a real Kamailio (registrar + proxy) to a SIPp UAS, while
+# sipshield-gen floods replayed with tcpreplay hit the same Kamailio; four set-ups per flood level:
+#   no_flood       plain Linux bridge, no flood (the reference)
+#   bridge         plain Linux bridge, flood
+#   sipshield      the sipshield daemon inline (net_af_packet on two veth ends), flood
+#   kamailio_only  plain Linux bridge, flood, Kamailio with its stock anti-flood checks
+#                  (pike + htable ban, scanner User-Agent regex; sanity and Max-Forwards are
+#                  in every set-up, as in the stock REQINIT)
+# See docs/lab.md.
+#
+#   scripts/lab/run.sh [--quick] [--json OUT] [--out DIR] [--levels "PPS ..."] [--setups "..."]
+#                      [--no-capacity] [--keep]
+#
+#   --quick        one flood level (default 60000 datagrams/s), 8 s of flood: 1.5-2.5 min in all
+#   --json OUT     one JSON object keyed by set-up (the last flood level's), see docs/lab.md
+#   --out DIR      results (default /tmp/sipshield-lab)
+#   --levels L     flood levels in datagrams/s (default: 20000 40000 60000, about 7 min)
+#   --setups S     a subset of "no_flood bridge sipshield kamailio_only"
+#   --no-capacity  skip the REGISTER ramp that measures Kamailio's capacity without flood
+#   --keep         keep the flood captures
+#   KAM_CPUS=LIST  (environment) pin Kamailio with taskset -c LIST
+#
+# Ends with `check:` lines for the --quick claims (sipshield >= 99 % of registrations; the flood
+# measurably hurts the plain bridge); the exit status does not depend on them.
+# Needs root (namespaces), build-release/apps/sipshield{,-gen} (this script builds nothing; the
+# SIPSHIELD_BIN environment variable names another directory), and installs kamailio, sip-tester,
+# tcpreplay and ethtool with apt-get if missing.
+#
+# Safety: all traffic stays inside three network namespaces created here (sslab-out, sslab-fw,
+# sslab-srv) joined by two veth pairs; every namespace has blackhole default routes (v4 and v6);
+# only 198.18.0.0/15 is used (the flood captures are checked before they are replayed). Nothing
+# in the root namespace is changed. Every process runs under `timeout` and every load is
+# bounded in count (SIPp -m, tcpreplay --limit); an EXIT trap stops the processes started here
+# (by PID) and deletes the namespaces (and with them the veths and the bridge).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+LAB="$REPO/scripts/lab"
+BIN=${SIPSHIELD_BIN:-$REPO/build-release/apps}
+NS_OUT=sslab-out
+NS_FW=sslab-fw
+NS_SRV=sslab-srv
+IF_OUT=sl-out0 # in sslab-out, toward the filter
+IF_FWO=sl-fwo  # in sslab-fw, the filter's outside port
+IF_FWI=sl-fwi  # in sslab-fw, the filter's inside port
+IF_SRV=sl-srv0 # in sslab-srv, toward the filter
+# sipshield-gen writes every frame 02:00:00:00:00:01 -> 02:00:00:00:00:02: giving the two end
+# hosts these MACs delivers the flood captures without a rewrite.
+MAC_OUT=02:00:00:00:00:01
+MAC_SRV=02:00:00:00:00:02
+SRV_IP=198.18.0.10
+NICE="nice -n 10"
+
+quick=0
+json=""
+out=/tmp/sipshield-lab
+levels=""
+setups="no_flood bridge sipshield kamailio_only"
+capacity=1
+keep=0
+while (($#)); do
+	case "$1" in
+	--quick) quick=1; shift ;;
+	--json) json=$(realpath -m "$2"); shift 2 ;;
+	--out) out=$(realpath -m "$2"); shift 2 ;;
+	--levels) levels="$2"; shift 2 ;;
+	--setups) setups="$2"; shift 2 ;;
+	--no-capacity) capacity=0; shift ;;
+	--keep) keep=1; shift ;;
+	-h | --help) sed -n '2,32p' "$0"; exit 0 ;;
+	*) echo "lab: unknown argument $1 (see --help)" >&2; exit 2 ;;
+	esac
+done
+
+# Sizes. Regular users register once before the flood (warm-up), then re-register and call
+# at a steady rate while it runs; newcomers register for the first time during the flood, half
+# from the regular users' /24 (a prefix sipshield has seen a 200 OK to: "familiar"), half from
+# a /24 no user came from before.
+USERS=100
+NEWCOMERS=25 # per group
+if ((quick)); then
+	levels=${levels:-60000}
+	FLOOD_S=8
+	REG_RATE=20
+	NEW_RATE=4
+else
+	levels=${levels:-"20000 40000 60000"}
+	FLOOD_S=20
+	REG_RATE=20
+	NEW_RATE=2
+fi
+RECV_TIMEOUT_MS=8000 # a phone gives up a transaction after 8 s without the answer it waits for
+
+say() { printf 'lab: %s\n' "$*"; }
+die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- checks and installation
+[[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, af_packet needs CAP_NET_RAW)"
+for b in sipshield sipshield-gen; do
+	[[ -x $BIN/$b ]] || die "$BIN/$b missing: build first (meson setup build-release --buildtype=release && ninja -C build-release)"
+done
+for s in $setups; do
+	[[ " no_flood bridge sipshield kamailio_only " == *" $s "* ]] || die "unknown set-up $s"
+done
+for t in ip timeout python3 nstat ss tcpdump; do
+	command -v "$t" >/dev/null || die "$t not found"
+done
+missing=()
+for p in kamailio sip-tester tcpreplay ethtool; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	say "installing ${missing[*]} (apt-get)"
+	apt-cache show "${missing[@]}" >/dev/null 2>&1 || apt-get update -q >/dev/null
+	# Keep the package's kamailio service from starting on the host (see kamailio-baseline.sh).
+	policy=""
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+	fi
+	apt_rc=0
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null || apt_rc=$?
+	[[ -z $policy ]] || rm -f "$policy"
+	((apt_rc == 0)) || die "apt-get install ${missing[*]} failed (status $apt_rc)"
+	if [[ " ${missing[*]} " == *" kamailio "* ]] && [[ -d /run/systemd/system ]]; then
+		systemctl disable --now kamailio >/dev/null 2>&1 || true
+	fi
+fi
+for ns in "$NS_OUT" "$NS_FW" "$NS_SRV"; do
+	! ip netns list | grep -q -w "$ns" ||
+		die "namespace $ns already exists (another run, or a killed one: 'ip netns del $ns')"
+done
+
+# ---------------------------------------------------------------- cleanup, always
+# Every background process is started as `ip netns exec NS timeout ... CMD`: its PID is the
+# `timeout`, which passes a TERM or INT on to its command, and KILLs it after --kill-after.
+pids=()
+made_ns=()
+tmp_files=()
+cleanup() {
+	local rc=$?
+	set +e
+	trap - EXIT INT TERM
+	for p in "${pids[@]}"; do
+		kill -0 "$p" 2>/dev/null && kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	for ns in "${made_ns[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	if ((${#tmp_files[@]})); then rm -f "${tmp_files[@]}"; fi
+	((rc == 0)) || echo "lab: stopped with status $rc; processes and namespaces cleaned up" >&2
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# bg NS SECONDS LOGFILE CMD...: start CMD in namespace NS under timeout, at nice 10, in the
+# directory $bg_cwd (default the results directory); sets $bg_pid.
+bg() {
+	local ns=$1 secs=$2 log=$3
+	shift 3
+	ip netns exec "$ns" timeout --kill-after=5 "$secs" $NICE env -C "${bg_cwd:-$out}" "$@" >"$log" 2>&1 &
+	bg_pid=$!
+	pids+=("$bg_pid")
+}
+# stop PID [SIGNAL]: signal a process started with bg (its timeout passes it on) and reap it.
+stop() {
+	kill -"${2:-TERM}" "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+# the process under a bg's `timeout` (through nice, which execs)
+child_of() { ps -o pid= --ppid "$1" 2>/dev/null | head -1 | tr -d ' '; }
+
+mkdir -p "$out"
+{
+	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "kamailio: $(kamailio -v 2>&1 | head -1)"
+	echo "sipp: $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1)"
+	echo "tcpreplay: $(tcpreplay -V 2>&1 | head -1)"
+	echo "sipshield: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?') (working tree), built $(date -u -r "$BIN/sipshield" +%Y-%m-%dT%H:%M:%SZ)"
+	echo "kernel: $(uname -r)"
+	echo "cpus: $(nproc) ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
+	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$out/env.txt"
+
+# ---------------------------------------------------------------- users
+# One line per user: name;password;its own address (SIPp -t ui -ip_field 2);the digest keyword
+# (SIPp 3.6 expands an [authentication ...] keyword injected from a field, not [fieldN] nested in it).
+users_file() { # FILE FIRST_NAME COUNT PREFIX FIRST_HOST
+	local f=$1 n=$2 c=$3 pfx=$4 h=$5 i
+	echo SEQUENTIAL >"$f"
+	for ((i = 0; i < c; i++)); do
+		echo "$((n + i));pw$((n + i))x;$pfx.$((h + i));[authentication username=$((n + i)) password=pw$((n + i))x]" >>"$f"
+	done
+}
+users_file "$out/users-regular.csv" 100001 "$USERS" 198.18.16 1
+users_file "$out/users-newcomers-familiar.csv" 100201 "$NEWCOMERS" 198.18.16 201
+users_file "$out/users-newcomers-new.csv" 100301 "$NEWCOMERS" 198.18.24 1
+users_file "$out/users-capacity.csv" 100401 50 198.18.30 1
+mkdir -p "$out/db"
+cp /usr/share/kamailio/dbtext/kamailio/version "$out/db/version"
+{
+	echo "id(int,auto) username(string) domain(string) password(string) ha1(string,null) ha1b(string,null) "
+	id=1
+	for f in "$out"/users-*.csv; do
+		while IFS=';' read -r u p _; do
+			[[ $u == SEQUENTIAL ]] && continue
+			echo "$id:$u:example.test:$p::"
+			id=$((id + 1))
+		done <"$f"
+	done
+} >"$out/db/subscriber"
+
+# ---------------------------------------------------------------- namespaces
+say "creating namespaces $NS_OUT, $NS_FW, $NS_SRV"
+for ns in "$NS_OUT" "$NS_FW" "$NS_SRV"; do
+	ip netns add "$ns"
+	made_ns+=("$ns")
+	ip -n "$ns" link set lo up
+	ip -n "$ns" route add blackhole default
+	ip -n "$ns" -6 route add blackhole default
+	ip netns exec "$ns" sysctl -q -w net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0 \
+		net.ipv6.conf.default.accept_ra=0 net.ipv6.conf.all.accept_ra=0
+done
+ip -n "$NS_OUT" link add "$IF_OUT" address "$MAC_OUT" type veth peer name "$IF_FWO" netns "$NS_FW"
+ip -n "$NS_SRV" link add "$IF_SRV" address "$MAC_SRV" type veth peer name "$IF_FWI" netns "$NS_FW"
+# TX checksum offload off on every veth: with it on, a UDP datagram leaves a veth with a partial
+# checksum; af_packet hands it to DPDK as is, the daemon forwards it as is, and the server's
+# kernel drops every datagram as a bad checksum (ping and ARP still work).
+ip netns exec "$NS_OUT" ethtool -K "$IF_OUT" tx off >/dev/null
+ip netns exec "$NS_FW" ethtool -K "$IF_FWO" tx off >/dev/null
+ip netns exec "$NS_FW" ethtool -K "$IF_FWI" tx off >/dev/null
+ip netns exec "$NS_SRV" ethtool -K "$IF_SRV" tx off >/dev/null
+for i in "$NS_OUT:$IF_OUT" "$NS_FW:$IF_FWO" "$NS_FW:$IF_FWI" "$NS_SRV:$IF_SRV"; do
+	ip netns exec "${i%%:*}" sysctl -q -w "net.ipv6.conf.${i#*:}.disable_ipv6=1"
+	ip -n "${i%%:*}" link set "${i#*:}" up
+done
+# Servers: 198.18.0.10; answers to 198.18.0.0/15 go to a static neighbour (the clients' MAC):
+# no ARP through the filter, and no neighbour entry per spoofed source.
+ip netns exec "$NS_SRV" sysctl -q -w net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+	"net.ipv4.conf.$IF_SRV.rp_filter=0"
+ip -n "$NS_SRV" addr add "$SRV_IP/32" dev "$IF_SRV"
+ip -n "$NS_SRV" addr add 198.18.0.11/32 dev lo # the SIPp UAS, reached by Kamailio only
+ip -n "$NS_SRV" neigh add 198.18.0.1 lladdr "$MAC_OUT" dev "$IF_SRV" nud permanent
+ip -n "$NS_SRV" route add 198.18.0.0/15 via 198.18.0.1 dev "$IF_SRV" onlink
+# Clients: one /32 per user on the veth; the server's MAC is static too. Answers to spoofed
+# attacker sources arrive here and are dropped (not local, forwarding off).
+ip -n "$NS_OUT" neigh add "$SRV_IP" lladdr "$MAC_SRV" dev "$IF_OUT" nud permanent
+ip -n "$NS_OUT" route add 198.18.0.0/15 dev "$IF_OUT"
+for f in "$out"/users-*.csv; do
+	while IFS=';' read -r u _ a _; do
+		[[ $u == SEQUENTIAL ]] && continue
+		echo "address add $a/32 dev $IF_OUT"
+	done <"$f"
+done | ip -n "$NS_OUT" -batch -
+ip -n "$NS_OUT" addr add 198.18.16.250/32 dev "$IF_OUT" # SIPp's control socket (-i)
+
+fw_bridge_up() {
+	ip -n "$NS_FW" link add sl-br0 type bridge stp_state 0 forward_delay 0
+	ip -n "$NS_FW" link set "$IF_FWO" master sl-br0
+	ip -n "$NS_FW" link set "$IF_FWI" master sl-br0
+	ip -n "$NS_FW" link set sl-br0 up
+}
+fw_bridge_down() { ip -n "$NS_FW" link del sl-br0 2>/dev/null || true; }
+
+# ---------------------------------------------------------------- floods
+# One capture per level: the mix below, frames toward the servers only, addresses checked. It
+# holds at most GEN_S seconds; tcpreplay loops it for longer floods (spoofed sources then
+# repeat after GEN_S seconds, long after sipshield forgot them: policy.sources.stray_idle_s 2 s).
+GEN_S=$((FLOOD_S < 10 ? FLOOD_S : 10))
+LOOPS=$(((FLOOD_S + GEN_S - 1) / GEN_S))
+flood_pcap() { # LEVEL -> $out/flood-LEVEL.pcap
+	local l=$1 f="$out/flood-$1" FLOOD_S=$GEN_S
+	cat >"$f.json" <<EOF
+{
+  "description": "lab flood mix, $l datagrams/s in all for $FLOOD_S s",
+  "seed": 21,
+  "duration_s": $((FLOOD_S + 1)),
+  "servers": ["$SRV_IP:5060"],
+  "users": { "count": 0, "newcomers": 0, "ipv6_share": 0 },
+  "floods": [
+    { "kind": "register_flood", "start_s": 0, "duration_s": $FLOOD_S, "rate_pps": $((l * 30 / 100)) },
+    { "kind": "register_flood", "start_s": 0, "duration_s": $FLOOD_S, "rate_pps": $((l * 30 / 100)), "spoofed": true },
+    { "kind": "invite_flood", "start_s": 0, "duration_s": $FLOOD_S, "rate_pps": $((l * 20 / 100)), "sources": 200 },
+    { "kind": "scanner", "style": "svwar", "start_s": 0, "duration_s": $FLOOD_S, "rate_pps": $((l * 5 / 100)) },
+    { "kind": "malformed", "start_s": 0, "duration_s": $FLOOD_S, "rate_pps": $((l * 10 / 100)) },
+    { "kind": "first_fragment", "start_s": 0, "duration_s": $FLOOD_S, "rate_pps": $((l * 5 / 100)), "spoofed": true }
+  ]
+}
+EOF
+	$NICE "$BIN/sipshield-gen" --scenario "$f.json" --out "$f.gen" >/dev/null
+	tcpdump -q -r "$f.gen.pcap" -w "$f.pcap" "dst host $SRV_IP" 2>/dev/null
+	rm -f "$f.gen.pcap" "$f.gen.labels.tsv"
+	((keep)) || tmp_files+=("$f.pcap")
+	python3 "$LAB/lab_report.py" check-pcap "$f.pcap" >"$f.check.txt" ||
+		die "flood capture $f.pcap: $(cat "$f.check.txt")"
+}
+
+# ---------------------------------------------------------------- Kamailio, UAS, daemon
+kam_pid=""
+kam_start() { # DIR [antiflood]
+	local d=$1 defs=()
+	[[ ${2:-} == antiflood ]] && defs=(-A WITH_ANTIFLOOD)
+	mkdir -p "$d/run"
+	bg "$NS_SRV" 600 "$d/kamailio.log" ${KAM_CPUS:+taskset -c "$KAM_CPUS"} kamailio -f "$LAB/kamailio-lab.cfg" -DD -E -n 2 -m 256 -M 16 \
+		-Y "$d/run" -A "DBURL=\"text://$out/db\"" -A "CTLSOCK=\"unix:$d/run/ctl.sock\"" "${defs[@]}"
+	kam_pid=$bg_pid
+	local i
+	for i in $(seq 1 100); do
+		kill -0 "$kam_pid" 2>/dev/null || die "kamailio exited at start-up; see $d/kamailio.log"
+		ip netns exec "$NS_SRV" ss -H -lnu 2>/dev/null | grep -q "$SRV_IP:5060" && [[ -S $d/run/ctl.sock ]] && return 0
+		sleep 0.2
+	done
+	die "kamailio does not listen after 20 s; see $d/kamailio.log"
+}
+# Kamailio's processes: its main process and that one's children.
+kam_pids() {
+	local m
+	m=$(child_of "$kam_pid")
+	[[ -n $m ]] && { echo "$m"; ps -o pid= --ppid "$m"; }
+}
+cpu_ticks() { # PIDS... -> utime+stime summed
+	local p t=0 f
+	for p in "$@"; do
+		f=$(cut -d')' -f2 "/proc/$p/stat" 2>/dev/null) || continue
+		set -- $f
+		t=$((t + ${12} + ${13}))
+	done
+	echo "$t"
+}
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+ticks_s() { awk -v a="$1" -v b="$2" -v h="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / h }'; }
+kam_stats() { # DIR FILE
+	ip netns exec "$NS_SRV" timeout 5 kamcmd -s "unix:$1/run/ctl.sock" stats.get_statistics all >"$2" 2>&1 || true
+}
+uas_pid=""
+uas_start() {
+	mkdir -p "$1/uas"
+	bg_cwd="$1/uas" bg "$NS_SRV" 600 "$1/uas/sipp.out" sipp -sf "$LAB/sipp-uas.xml" -i 198.18.0.11 -p 5090 -nostdin -aa -max_socket 1000 \
+		-trace_err -trace_stat -stf stat.csv -fd 1
+	uas_pid=$bg_pid
+}
+fw_pid=""
+fw_start() { # DIR
+	bg "$NS_FW" 600 "$1/sipshield.out" "$BIN/sipshield" --no-huge --no-shconf -m 1024 --no-pci -l 0-1 \
+		--file-prefix sslab --log-level 'lib.eal:error' \
+		-- --config "$LAB/sipshield-lab.json" --report "$1/sipshield-report.json"
+	fw_pid=$bg_pid
+	local i
+	for i in $(seq 1 100); do
+		kill -0 "$fw_pid" 2>/dev/null || die "sipshield exited at start-up; see $1/sipshield.out"
+		grep -q -i -E 'running|started|forwarding|worker' "$1/sipshield.out" 2>/dev/null && { sleep 1; return 0; }
+		sleep 0.2
+	done
+	die "sipshield did not start in 20 s; see $1/sipshield.out"
+}
+
+# sipp_run DIR NAME USERS_FILE RATE COUNT: SIPp phones in the clients' namespace, in the
+# background; sets $bg_pid. Each SIPp "call" is one session of sipp-session.xml.
+sipp_run() {
+	local d="$1/$2"
+	mkdir -p "$d"
+	bg_cwd="$d" bg "$NS_OUT" 120 "$d/sipp.out" sipp "$SRV_IP:5060" -sf "$LAB/sipp-session.xml" \
+		-inf "$3" -t ui -ip_field 2 -i 198.18.16.250 -p 5060 -r "$4" -m "$5" -l 400 \
+		-aa -nd -nostdin -max_socket 1000 ${SSLAB_SIPP_TRACE:+-trace_msg} -recv_timeout "$RECV_TIMEOUT_MS" -max_non_invite_retrans 6 \
+		-trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1 -trace_err
+}
+
+# ---------------------------------------------------------------- one set-up
+run_setup() { # SETUP LEVEL
+	local s=$1 l=$2 d="$out/level-$2/$1"
+	rm -rf "$d"
+	mkdir -p "$d"
+	say "[$l pps] $s"
+	case $s in
+	sipshield) fw_bridge_down; fw_start "$d" ;;
+	*) fw_bridge_up ;;
+	esac
+	if [[ $s == kamailio_only ]]; then kam_start "$d" antiflood; else kam_start "$d"; fi
+	uas_start "$d"
+	sleep 0.5
+	# warm-up: every regular user registers (and calls) once
+	sipp_run "$d" warmup "$out/users-regular.csv" 50 "$USERS"
+	local w=$bg_pid
+	wait "$w" || true
+	ip netns exec "$NS_SRV" nstat -a -s -z >"$d/srv-nstat-start.txt" 2>/dev/null || true
+	kam_stats "$d" "$d/kamstats-start.txt"
+	local k0 t0 f0=0
+	k0=$(cpu_ticks $(kam_pids))
+	[[ -n $fw_pid ]] && f0=$(cpu_ticks "$(child_of "$fw_pid")")
+	t0=$(date +%s.%N)
+	# the flood, then the regular users' steady sessions, then the newcomers
+	local rp=""
+	if [[ $s != no_flood ]]; then
+		bg "$NS_OUT" $((FLOOD_S + 30)) "$d/tcpreplay.txt" tcpreplay --intf1="$IF_OUT" --pps="$l" \
+			--pps-multi=16 --timer=nano --loop="$LOOPS" --limit=$((l * FLOOD_S)) --duration=$((FLOOD_S + 5)) \
+			--preload-pcap --no-flow-stats "$out/flood-$l.pcap"
+		rp=$bg_pid
+		sleep 0.5
+	fi
+	sipp_run "$d" regular "$out/users-regular.csv" "$REG_RATE" $((REG_RATE * (FLOOD_S - 1)))
+	local r=$bg_pid
+	sleep 1
+	sipp_run "$d" newcomers-familiar "$out/users-newcomers-familiar.csv" "$NEW_RATE" "$NEWCOMERS"
+	local n1=$bg_pid
+	sipp_run "$d" newcomers-new "$out/users-newcomers-new.csv" "$NEW_RATE" "$NEWCOMERS"
+	local n2=$bg_pid
+	[[ -z $rp ]] || wait "$rp" || true
+	wait "$r" "$n1" "$n2" || true
+	local t1 k1 f1=0
+	t1=$(date +%s.%N)
+	k1=$(cpu_ticks $(kam_pids))
+	[[ -n $fw_pid ]] && f1=$(cpu_ticks "$(child_of "$fw_pid")")
+	kam_stats "$d" "$d/kamstats-end.txt"
+	ip netns exec "$NS_SRV" nstat -a -s -z >"$d/srv-nstat.txt" 2>/dev/null || true
+	ip -n "$NS_SRV" -s link show "$IF_SRV" >"$d/srv-link.txt"
+	printf '{"setup": "%s", "level_pps": %s, "flood": %s, "flood_s": %s, "seconds": %s, "kamailio_cpu_s": %s, "sipshield_cpu_s": %s, "clk_tck": %s}\n' \
+		"$s" "$l" "$([[ $s == no_flood ]] && echo false || echo true)" "$FLOOD_S" \
+		"$(secs "$t0" "$t1")" "$(ticks_s "$k0" "$k1")" "$(ticks_s "$f0" "$f1")" "$(getconf CLK_TCK)" >"$d/meta.json"
+	stop "$uas_pid"
+	stop "$kam_pid"
+	kam_pid=""
+	if [[ -n $fw_pid ]]; then
+		stop "$fw_pid" INT
+		fw_pid=""
+	fi
+	fw_bridge_down
+}
+
+# ---------------------------------------------------------------- capacity
+# A short REGISTER ramp (digest auth, challenge included) through the plain bridge, no flood:
+# steps of 3 s at increasing rates; the capacity is the highest rate that still had >= 99 %
+# success and a median registration time under 100 ms.
+run_capacity() {
+	local d="$out/capacity" rate
+	rm -rf "$d"
+	mkdir -p "$d"
+	say "capacity: REGISTER ramp without flood"
+	fw_bridge_up
+	kam_start "$d"
+	local k0 k1 t0 t1
+	for rate in 500 1000 2000 4000 8000 16000; do
+		mkdir -p "$d/r$rate"
+		k0=$(cpu_ticks $(kam_pids))
+		t0=$(date +%s.%N)
+		bg_cwd="$d/r$rate" bg "$NS_OUT" 60 "$d/r$rate/sipp.out" sipp "$SRV_IP:5060" -sf "$LAB/sipp-register.xml" \
+			-inf "$out/users-capacity.csv" -t ui -ip_field 2 -i 198.18.16.250 -p 5060 -r "$rate" \
+			-m $((rate * 2)) -l $((rate * 2)) -nd -nostdin -max_socket 1000 -recv_timeout 4000 \
+			-trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1
+		wait "$bg_pid" || true
+		t1=$(date +%s.%N)
+		k1=$(cpu_ticks $(kam_pids))
+		printf '{"rate": %s, "seconds": %s, "kamailio_cpu_s": %s}\n' "$rate" "$(secs "$t0" "$t1")" \
+			"$(ticks_s "$k0" "$k1")" >"$d/r$rate/meta.json"
+	done
+	stop "$kam_pid"
+	kam_pid=""
+	fw_bridge_down
+	python3 "$LAB/lab_report.py" capacity "$d" | tee "$d/capacity.txt"
+}
+
+# ---------------------------------------------------------------- main
+start=$(date +%s)
+((capacity)) && run_capacity
+for l in $levels; do
+	say "generating the flood capture for $l pps"
+	flood_pcap "$l"
+	sed 's/^/    /' "$out/flood-$l.check.txt"
+	for s in $setups; do
+		run_setup "$s" "$l"
+	done
+done
+say "took $(($(date +%s) - start)) s"
+last=${levels##* }
+python3 "$LAB/lab_report.py" summary "$out" --levels "$levels" ${json:+--json "$json"} --json-level "$last" |
+	tee "$out/summary.txt"
+say "done: results in $out"
