@@ -12,6 +12,8 @@ packages=(
   python3 iproute2 tcpdump tshark
   # fuzzing campaigns (scripts/fuzz.sh): clang with libFuzzer
   clang libclang-rt-14-dev
+  # packaging (scripts/package-test.sh), the SBOM schema test, systemd-analyze for the unit
+  debhelper dpkg-dev fakeroot lintian python3-jsonschema systemd
 )
 
 missing=()

@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <initializer_list>
 #include <set>
@@ -29,6 +30,24 @@ std::vector<std::string> flag_names(const Node& node, std::span<const NamedFlag>
     names.push_back(name);
   }
   return names;
+}
+
+#ifndef SIPSHIELD_DATADIR
+#define SIPSHIELD_DATADIR "/usr/share/sipshield"
+#endif
+
+// A file a config names (`profile`, `signatures.rules`): beside the config, else under the
+// installed data (SIPSHIELD_DATADIR in the environment overrides the built-in dir), so a config in
+// /etc/sipshield can say "ports/ixgbe.json". Not found: an error at `json_path` naming both.
+std::filesystem::path find_config_file(const std::filesystem::path& base_dir,
+                                       const std::string& name, const std::string& json_path) {
+  const auto beside = base_dir / name;
+  if (std::filesystem::path(name).is_absolute() || std::filesystem::exists(beside)) return beside;
+  const char* env = std::getenv("SIPSHIELD_DATADIR");
+  const auto installed = std::filesystem::path(env && *env ? env : SIPSHIELD_DATADIR) / name;
+  if (std::filesystem::exists(installed)) return installed;
+  throw ConfigError(json_path,
+                    fmt::format("cannot open {} (nor {})", beside.string(), installed.string()));
 }
 
 constexpr std::string_view kPortKeys[] = {
@@ -261,7 +280,7 @@ PortConfig read_port(const Node& node, const std::filesystem::path& base_dir) {
   node.object(kPortKeys);
   PortConfig port;
   if (auto profile = node.find("profile")) {
-    const auto file = base_dir / profile->string();
+    const auto file = find_config_file(base_dir, profile->string(), profile->path());
     const json profile_json = read_json_file(file, profile->path());
     const Node profile_node(profile_json, fmt::format("{} ({})", profile->path(), file.string()));
     profile_node.object(kPortKeys);
@@ -309,8 +328,9 @@ Config parse_config(const json& document, const std::filesystem::path& base_dir)
   if (config.signatures == "builtin") {
     config.signature_rules = parse_rules(builtin_rules_text(), "(built-in signatures)");
   } else if (config.signatures != "none") {
-    const auto file = base_dir / config.signatures;
+    auto file = base_dir / config.signatures;
     try {
+      file = find_config_file(base_dir, config.signatures, "$");
       config.signature_rules = load_rules(file);
     } catch (const ConfigError& e) {
       throw ConfigError("$.signatures.rules", fmt::format("{}: {}", file.string(), e.what()));
