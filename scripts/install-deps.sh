@@ -14,6 +14,8 @@ packages=(
   clang libclang-rt-14-dev
   # packaging (scripts/package-test.sh), the SBOM schema test, systemd-analyze for the unit
   debhelper dpkg-dev fakeroot lintian python3-jsonschema systemd
+  # a compiler cache: the fault drill in scripts/test.sh rebuilds a copy of the tree from it
+  ccache
 )
 
 missing=()
