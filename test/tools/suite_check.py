@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 # meson tests that are not Catch2 cases nor integration cases, and must always run.
-STANDALONE = ("unit", "fuzz_corpus_replay", "lib_folders_have_no_cycle", "suite_check_finds_gaps")
+STANDALONE = ("unit", "fuzz_corpus_replay", "lib_folders_have_no_cycle", "suite_check_finds_gaps",
+              "sbom_matches_cyclonedx_schema")
 
 CATCH_CASE = re.compile(r"^\s*(?:TEST_CASE|SCENARIO|TEMPLATE_TEST_CASE)\s*\(", re.M)
 PY_CASE = re.compile(r"^def test_(\w+)\s*\(", re.M)
