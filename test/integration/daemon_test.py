@@ -429,22 +429,18 @@ def test_startup_failure_before_launch_is_clear(env):
     """An events or report file that cannot be opened refuses the start before any worker runs."""
     empty = env.path("empty.pcap")
     write_empty_pcap(empty)
-    events = env.path("no-such-dir/events.jsonl")
-    proc = subprocess.run([env.daemon, "--config", env.config(empty, empty), "--events", events,
-                           "--duration", "3"], capture_output=True, text=True, timeout=60)
-    expect_clean_exit_1(proc.returncode, proc.stderr, "unwritable --events")
-    want = f"sipshield: --events {events}: cannot open for appending: No such file or directory"
-    expect(want in proc.stderr, f"stderr lacks {want!r}:\n{proc.stderr[-1500:]}")
-    expect("worker(s)" not in proc.stderr, f"workers were started:\n{proc.stderr[-1500:]}")
-    expect(proc.stdout == "", f"no final counters after a failed start: {proc.stdout[:300]}")
-
-    report = env.path("no-such-dir/report.json")
-    proc = subprocess.run([env.daemon, "--config", env.config(empty, empty), "--report", report,
-                           "--duration", "3"], capture_output=True, text=True, timeout=60)
-    expect_clean_exit_1(proc.returncode, proc.stderr, "unwritable --report")
-    want = f"sipshield: cannot write the report file {report}"
-    expect(want in proc.stderr, f"stderr lacks {want!r}:\n{proc.stderr[-1500:]}")
-    expect("worker(s)" not in proc.stderr, f"workers were started:\n{proc.stderr[-1500:]}")
+    for option, name, want in [
+            ("--events", "events.jsonl", "sipshield: --events {}: cannot open for appending: "
+             "No such file or directory"),
+            ("--report", "report.json", "sipshield: cannot write the report file {}")]:
+        path = env.path("no-such-dir/" + name)
+        proc = subprocess.run([env.daemon, "--config", env.config(empty, empty), option, path,
+                               "--duration", "3"], capture_output=True, text=True, timeout=60)
+        expect_clean_exit_1(proc.returncode, proc.stderr, f"unwritable {option}")
+        want = want.format(path)
+        expect(want in proc.stderr, f"stderr lacks {want!r}:\n{proc.stderr[-1500:]}")
+        expect("worker(s)" not in proc.stderr, f"workers were started:\n{proc.stderr[-1500:]}")
+        expect(proc.stdout == "", f"no final counters after a failed start: {proc.stdout[:300]}")
 
 
 def test_failure_after_launch_stops_workers(env):

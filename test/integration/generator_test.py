@@ -18,9 +18,11 @@ EAL_ARGS = ["--no-huge", "--no-pci", "--no-shconf", "-m", "512", "-l", "0", "--n
 
 
 class Env:
+    TMP_PREFIX = "sipshield-gen-it-"
+
     def __init__(self, build, source):
         self.build, self.source = build, source
-        self.tmp = tempfile.mkdtemp(prefix="sipshield-gen-it-")
+        self.tmp = tempfile.mkdtemp(prefix=self.TMP_PREFIX)
 
     def app(self, name):
         return os.path.join(self.build, "apps", name)

@@ -13,22 +13,15 @@ import subprocess
 import sys
 import tempfile
 
+import generator_test
 from daemon_test import expect, read_pcap, run_cli
 
 PROGRAMS = ["sipshield", "sipshield-inspect", "sipshield-gen", "sipshield-eval"]
 PROTECT = ["--protect", "198.18.0.10:5060", "--protect", "[2001:db8::10]:5060"]
 
 
-class Env:
-    def __init__(self, build, source):
-        self.build, self.source = build, source
-        self.tmp = tempfile.mkdtemp(prefix="sipshield-tools-it-")
-
-    def app(self, name):
-        return os.path.join(self.build, "apps", name)
-
-    def path(self, name):
-        return os.path.join(self.tmp, name)
+class Env(generator_test.Env):
+    TMP_PREFIX = "sipshield-tools-it-"
 
     def scenario(self, name):
         return os.path.join(self.source, "drivers-config", "scenarios", name)
