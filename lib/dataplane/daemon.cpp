@@ -93,6 +93,40 @@ std::string stats_line(const CounterTotals& t) {
       t.rx[0], t.rx[1], t.tx[0], t.tx[1], t.total_dropped(), top, t.tx_failed[0] + t.tx_failed[1]);
 }
 
+// What a port lost before the filter, for the stats line: " | outside lost: imissed 120,
+// rx_nombuf 4"; nothing when it lost nothing. Reads the device's counters: main lcore only.
+std::string port_losses(const Port& port) {
+  const PortStats s = port.stats();
+  std::string lost;
+  for (const auto& [name, n] :
+       {std::pair{"imissed", s.imissed}, std::pair{"ierrors", s.ierrors},
+        std::pair{"rx_nombuf", s.rx_nombuf}, std::pair{"oerrors", s.oerrors}})
+    if (n) lost += fmt::format("{}{} {}", lost.empty() ? "" : ", ", name, n);
+  return lost.empty() ? lost : fmt::format(" | {} lost: {}", port.role(), lost);
+}
+
+// A port in the final summary: its device, driver and the device's own counters (what it
+// received and sent, and what it lost before any worker saw it). Main lcore only.
+nlohmann::json port_summary(const Port& port) {
+  nlohmann::json out = {{"device", port.device()}, {"driver", port.driver()}};
+  const PortStats s = port.stats();
+  if (!s.error.empty()) {
+    out["stats_error"] = s.error;
+    return out;
+  }
+  out.update({{"ipackets", s.ipackets},
+              {"opackets", s.opackets},
+              {"imissed", s.imissed},
+              {"ierrors", s.ierrors},
+              {"oerrors", s.oerrors},
+              {"rx_nombuf", s.rx_nombuf}});
+  if (!s.q_ipackets.empty()) {
+    out["q_ipackets"] = s.q_ipackets;
+    out["q_errors"] = s.q_errors;
+  }
+  return out;
+}
+
 }  // namespace
 
 RunResult run_dataplane(const Config& config, const RunOptions& options,
@@ -277,7 +311,8 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     if (!tables.pending() && options.reload_requested && options.reload_requested->exchange(false))
       start_reload();
     if (config.stats_interval_s > 0 && now >= next_stats) {
-      fmt::print(stderr, "sipshield: {}\n", stats_line(totals_now()));
+      fmt::print(stderr, "sipshield: {}{}{}\n", stats_line(totals_now()), port_losses(outside),
+                 port_losses(inside));
       next_stats += uint64_t{config.stats_interval_s} * 1'000'000'000;
     }
   }
@@ -298,9 +333,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
       {"workers", workers},
       {"clock", packet_clock ? "packet" : "tsc"},
       {"uptime_s", static_cast<double>(clock.now_ns() - started) / 1e9},
-      {"ports",
-       {{"outside", {{"device", outside.device()}, {"driver", outside.driver()}}},
-        {"inside", {{"device", inside.device()}, {"driver", inside.driver()}}}}},
+      {"ports", {{"outside", port_summary(outside)}, {"inside", port_summary(inside)}}},
       {"mbufs", mbufs},
       {"events", events_written},
       {"counters", result.totals.to_json()},

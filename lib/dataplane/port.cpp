@@ -162,12 +162,36 @@ void Port::start(uint16_t queues, rte_mempool* pool) {
   if (int rc = rte_eth_dev_start(id_); rc != 0)
     throw DataplaneError(fmt::format("{}: start failed: {}", where, rte_strerror(-rc)));
   started_ = true;
+  queues_ = queues;
   if (config_.promiscuous) {
     const int rc = rte_eth_promiscuous_enable(id_);
     if (rc != 0 && rc != -ENOTSUP)
       throw DataplaneError(
           fmt::format("{}: promiscuous mode refused: {}", where, rte_strerror(-rc)));
   }
+}
+
+PortStats Port::stats() const {
+  PortStats out;
+  rte_eth_stats s{};
+  if (const int rc = rte_eth_stats_get(id_, &s); rc != 0) {
+    out.error = rte_strerror(-rc);
+    return out;
+  }
+  out.ipackets = s.ipackets;
+  out.opackets = s.opackets;
+  out.imissed = s.imissed;
+  out.ierrors = s.ierrors;
+  out.oerrors = s.oerrors;
+  out.rx_nombuf = s.rx_nombuf;
+  const uint16_t queues = std::min<uint16_t>(queues_, RTE_ETHDEV_QUEUE_STAT_CNTRS);
+  bool filled = false;
+  for (uint16_t q = 0; q < queues; ++q) filled = filled || s.q_ipackets[q] || s.q_errors[q];
+  if (filled) {
+    out.q_ipackets.assign(s.q_ipackets, s.q_ipackets + queues);
+    out.q_errors.assign(s.q_errors, s.q_errors + queues);
+  }
+  return out;
 }
 
 }  // namespace sipshield

@@ -5,12 +5,22 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <rte_ethdev.h>
 
 #include "config/config.hpp"
 
 namespace sipshield {
+
+// What a device counted (rte_eth_stats_get): frames it received and sent, and frames it lost
+// before any worker saw them (imissed: RX ring full; rx_nombuf: no mbuf; ierrors: bad frames).
+struct PortStats {
+  uint64_t ipackets = 0, opackets = 0, imissed = 0, ierrors = 0, oerrors = 0, rx_nombuf = 0;
+  // Per configured RX queue; empty when the driver fills no per-queue counter.
+  std::vector<uint64_t> q_ipackets, q_errors;
+  std::string error;  // why the counters could not be read (then all are 0)
+};
 
 class Port {
  public:
@@ -35,6 +45,9 @@ class Port {
   int socket() const;
   bool started() const { return started_; }
 
+  // The device's counters since start. Call it from the main lcore only, never from a worker.
+  PortStats stats() const;
+
  private:
   uint64_t requested_rss_types() const;
 
@@ -44,6 +57,7 @@ class Port {
   rte_eth_dev_info info_{};
   std::string driver_;
   bool started_ = false;
+  uint16_t queues_ = 0;
 };
 
 }  // namespace sipshield

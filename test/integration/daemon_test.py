@@ -527,6 +527,59 @@ def test_inspect_command_line(env):
            and state["sources"]["insert_failures"] == 0, f"state: {state}")
 
 
+def test_port_counters_tell_lost_from_dropped(env):
+    """The ports' own counters (rte_eth_stats) in the final summary and on the stats line. On a
+    plain replay each port receives every frame of its capture and loses none. With a pool too
+    small for the fragments reassembly holds, net_pcap finds no mbuf for later frames
+    (rx_nombuf): frames the filter never saw, counted apart from the frames it dropped."""
+    prefix = env.capture("clean")
+    report = env.run_daemon(env.config(prefix + "-outside.pcap", prefix + "-inside.pcap"),
+                            "--idle-exit-ms", "1500")
+    keys = {"ipackets", "opackets", "imissed", "ierrors", "oerrors", "rx_nombuf"}
+    sent = {"outside": read_pcap(prefix + "-outside.pcap"),
+            "inside": read_pcap(prefix + "-inside.pcap")}
+    for role in ("outside", "inside"):
+        port = report["ports"][role]
+        expect(keys <= port.keys(), f"ports.{role} lacks {keys - port.keys()}: {port}")
+        expect(port["ipackets"] == len(sent[role]) == report["counters"]["ports"][role]["rx"],
+               f"ports.{role}: ipackets {port['ipackets']}, capture {len(sent[role])} frames")
+        sent_out = len(read_pcap(env.path(f"{role}-tx.pcap")))
+        expect(port["opackets"] == sent_out, f"ports.{role}: opackets {port['opackets']}, "
+                                             f"tx capture {sent_out} frames")
+        expect(all(port[k] == 0 for k in ("imissed", "ierrors", "oerrors", "rx_nombuf")),
+               f"ports.{role}: a plain replay loses nothing: {port}")
+
+    source = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    flood = env.path("frag")
+    subprocess.run([os.path.join(env.build, "apps", "sipshield-gen"), "--scenario",
+                    os.path.join(source, "drivers-config", "scenarios", "fragment-flood.json"),
+                    "--out", flood], check=True, capture_output=True)
+    frames = len(read_pcap(flood + ".pcap"))
+    empty = env.path("empty.pcap")
+    write_empty_pcap(empty)
+    # 1023 mbufs (the least the config takes): spoofed first fragments held for 2 s fill them.
+    config = env.config(flood + ".pcap", empty, {"mempool": {"mbufs": 1023, "cache": 0},
+                                                 "stats_interval_s": 1}, name="small-pool.json")
+    daemon = Daemon(env, "--config", config, "--idle-exit-ms", "3000")
+    lost = re.compile(r"\| outside lost: (?:[a-z_]+ \d+, )*rx_nombuf (\d+)")
+    try:
+        line = daemon.wait_for("stats line with outside rx_nombuf",
+                               lambda line: lost.search(line), 60)
+        code, out, err = daemon.wait(60)
+    finally:
+        daemon.kill()
+    expect(code == 0, f"exit code {code}: {err[-1500:]}")
+    final = json.loads(out[out.index("{"):])
+    outside = final["ports"]["outside"]
+    expect(outside["rx_nombuf"] > 0, f"no mbuf shortage counted: {outside}")
+    expect(0 < int(line.group(1)) <= outside["rx_nombuf"], f"stats line: {line.group(0)}")
+    expect(outside["ipackets"] + outside["rx_nombuf"] == frames,
+           f"every frame of the capture received or counted lost: {outside}, {frames} frames")
+    expect(final["counters"]["ports"]["outside"]["rx"] == outside["ipackets"],
+           "the filter judged exactly the frames the port delivered")
+    expect(outside["imissed"] == 0 and outside["ierrors"] == 0, f"only rx_nombuf: {outside}")
+
+
 def run_cli(cases, make_env, with_source=False):
     """The command line of both test scripts: --build BUILD_DIR [--source SOURCE_DIR] CASE."""
     parser = argparse.ArgumentParser()
