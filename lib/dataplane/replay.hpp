@@ -1,6 +1,6 @@
 // Offline replay: frames from a capture, in order, through the very pipeline the workers run
 // (real mbufs from a real mempool), with every frame's verdict kept in input order. Used by
-// sipshield-inspect, the demo and the tests. Needs a running EAL (see offline_eal_args).
+// sipshield-inspect and the tests. Needs a running EAL (see offline_eal_args).
 #pragma once
 
 #include <cstdint>

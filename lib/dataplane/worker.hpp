@@ -1,5 +1,6 @@
 // One poll-mode worker lcore: owns queue `queue` of both ports and its own pipeline (tables,
-// counters). Nothing here is shared with other workers; the main lcore only reads counters.
+// counters). Its own tables are not shared; the familiar-prefix table is (written lock-free by
+// every worker), and a reload hands it new scanners and prefix tables between bursts.
 #pragma once
 
 #include <atomic>

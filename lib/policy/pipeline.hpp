@@ -60,7 +60,8 @@ class ServiceSet {
   std::vector<ServiceMatch> services_;
 };
 
-// Read-only tables built once at start and shared by every worker's pipeline (either may be null).
+// Tables shared by every worker's pipeline (any may be null). Signatures and prefixes are
+// read-only; a reload replaces them between bursts (dataplane/reload.hpp).
 struct SharedTables {
   const SignatureDatabase* signatures = nullptr;
   const PrefixLists* prefixes = nullptr;
