@@ -158,14 +158,10 @@ int run(int argc, char** argv) {
   nlohmann::json document =
       config_file ? read_json_file(*config_file, "$") : nlohmann::json::object();
   for (const auto& spec : protect) {
-    if (!ServiceMatch::parse(spec)) {
-      // The config parser's own words for a bad entry, under the option's name.
-      try {
-        parse_config(nlohmann::json{{"protected", {spec}}}, {});
-      } catch (const ConfigError& e) {
-        throw ConfigError("--protect " + spec, std::string(e.what()).substr(e.path().size() + 2));
-      }
-    }
+    std::string why;
+    if (!ServiceMatch::parse(spec, &why))
+      throw ConfigError("--protect " + spec,
+                        why.empty() ? fmt::format("expected {}", ServiceMatch::kForms) : why);
     if (document.is_object()) document["protected"].push_back(spec);
   }
   const Config config =

@@ -294,20 +294,6 @@ PortConfig read_port(const Node& node, const std::filesystem::path& base_dir) {
   return port;
 }
 
-// "198.18.0.10:70000" fails ServiceMatch::parse on its port alone: say that, not the general
-// form. The entry with port 1 parsing (with a port) tells a port from IPv6 address digits.
-void refuse_port_out_of_range(const Node& item) {
-  const std::string text = item.string();
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon + 1 == text.size() ||
-      text.find_first_not_of("0123456789", colon + 1) != std::string::npos)
-    return;
-  const auto with_valid_port = ServiceMatch::parse(text.substr(0, colon + 1) + "1");
-  if (with_valid_port && with_valid_port->port)
-    throw ConfigError(item.path(), fmt::format("port {} is out of range (1-65535) in \"{}\"",
-                                               text.substr(colon + 1), text));
-}
-
 }  // namespace
 
 Config parse_config(const json& document, const std::filesystem::path& base_dir) {
@@ -358,12 +344,10 @@ Config parse_config(const json& document, const std::filesystem::path& base_dir)
   if (auto list = root.find("protected")) {
     std::set<std::string> seen;
     for (const auto& item : list->array()) {
-      auto match = ServiceMatch::parse(item.string());
-      if (!match) refuse_port_out_of_range(item);
-      if (!match)
-        item.fail(
-            "an address or prefix with an optional port: 198.18.0.10:5060, "
-            "198.18.0.0/24, [2001:db8::10]:5060, 2001:db8::/64");
+      std::string why;
+      auto match = ServiceMatch::parse(item.string(), &why);
+      if (!match && !why.empty()) throw ConfigError(item.path(), why);
+      if (!match) item.fail(ServiceMatch::kForms);
       if (!seen.insert(match->to_string()).second)
         throw ConfigError(item.path(), fmt::format("{} is listed twice", match->to_string()));
       config.protected_services.push_back(*match);

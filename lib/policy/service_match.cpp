@@ -7,7 +7,7 @@
 
 namespace sipshield {
 
-std::optional<ServiceMatch> ServiceMatch::parse(std::string_view text) {
+std::optional<ServiceMatch> ServiceMatch::parse(std::string_view text, std::string* why) {
   ServiceMatch match;
   std::string_view address = text;
   std::string_view port_text;
@@ -33,9 +33,13 @@ std::optional<ServiceMatch> ServiceMatch::parse(std::string_view text) {
   if (!port_text.empty()) {
     unsigned port = 0;
     auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
-        port > 65535)
+    if ((ec != std::errc{} && ec != std::errc::result_out_of_range) ||
+        end != port_text.data() + port_text.size())
       return std::nullopt;
+    if (ec != std::errc{} || port == 0 || port > 65535) {
+      if (why) *why = fmt::format("port {} is out of range (1-65535) in \"{}\"", port_text, text);
+      return std::nullopt;
+    }
     match.port = static_cast<uint16_t>(port);
   }
   return match;

@@ -23,8 +23,12 @@ struct ServiceMatch {
   std::optional<uint16_t> port;
 
   // "198.18.0.10", "198.18.0.10:5060", "198.18.0.0/24:5060", "2001:db8::10",
-  // "[2001:db8::10]:5060", "[2001:db8::/64]:5060".
-  static std::optional<ServiceMatch> parse(std::string_view text);
+  // "[2001:db8::10]:5060", "[2001:db8::/64]:5060". Fails with `why` set when the form is right
+  // but the port is out of range; with `why` empty when the form itself is wrong (kForms).
+  static std::optional<ServiceMatch> parse(std::string_view text, std::string* why = nullptr);
+  static constexpr const char* kForms =
+      "an address or prefix with an optional port: 198.18.0.10:5060, 198.18.0.0/24, "
+      "[2001:db8::10]:5060, 2001:db8::/64";
   std::string to_string() const;
 };
 

@@ -473,6 +473,10 @@ def test_inspect_command_line(env):
     expect(proc.returncode == 1 and "cannot read" in proc.stderr, "unreadable capture")
     proc = env.run_inspect("--pcap", prefix + "-both.pcap", "--protect", "198.18.0.300", check=False)
     expect(proc.returncode == 1 and "--protect 198.18.0.300" in proc.stderr, "bad --protect")
+    proc = env.run_inspect("--pcap", prefix + "-both.pcap", "--protect", "198.18.0.10:70000",
+                           check=False)
+    expect(proc.returncode == 1 and "--protect 198.18.0.10:70000: port 70000 is out of range"
+           in proc.stderr, f"--protect with a port out of range: {proc.stderr[-300:]}")
     # --protect adds to the config's list: with the IPv6 service from the config and the IPv4
     # one from the command line, both families are admitted.
     config = env.path("v6only.json")
