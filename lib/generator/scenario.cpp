@@ -82,7 +82,9 @@ Scenario parse_scenario(std::string_view text, const std::string& origin) {
   if (auto servers = root.find("servers")) {
     s.servers.clear();
     for (const auto& item : servers->array()) {
-      auto match = ServiceMatch::parse(item.string());
+      std::string why;
+      auto match = ServiceMatch::parse(item.string(), &why);
+      if (!match && !why.empty()) throw ConfigError(item.path(), why);
       if (!match || !match->port || match->prefix.length != 128)
         item.fail("an address with a port: 198.18.0.10:5060 or [2001:db8::10]:5060");
       s.servers.push_back({match->prefix.address, *match->port});

@@ -148,6 +148,8 @@ TEST_CASE("scenario errors name the JSON path", "[generator][config]") {
   CHECK_THAT(error(R"({"floods": [{"rate_pps": 5}]})"), StartsWith("$.floods[0].kind: required"));
   CHECK_THAT(error(R"({"users": {"ipv6_share": 2}})"),
              StartsWith("$.users.ipv6_share: expected a number from 0 to 1"));
+  CHECK_THAT(error(R"({"servers": ["198.18.0.10:99999"]})"),
+             StartsWith("$.servers[0]: port 99999 is out of range (1-65535)"));
   CHECK_THAT(error(R"({"users": {"ipv4_prefix": "2001:db8::/64"}})"),
              StartsWith("$.users.ipv4_prefix: expected an IPv4 prefix"));
   CHECK_THAT(error(R"({"duration_s": 10, "floods": [{"kind": "non_sip", "start_s": 12}]})"),
