@@ -23,12 +23,7 @@ const std::filesystem::path kDriversConfig = SIPSHIELD_SOURCE_DIR "/drivers-conf
 
 // The error that parsing `text` raises, as "path: message".
 std::string error_of(const std::string& text, const std::filesystem::path& base = {}) {
-  try {
-    parse_config_text(text, base);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(accepted)";
+  return test::config_error([&] { parse_config_text(text, base); });
 }
 
 }  // namespace

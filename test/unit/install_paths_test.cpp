@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config/config.hpp"
+#include "support.hpp"
 
 using namespace sipshield;
 
@@ -65,12 +66,7 @@ constexpr const char* kInstalledStyle = R"({
   "signatures": {"rules": "signatures/default.json"}})";
 
 std::string load_error(const std::filesystem::path& file) {
-  try {
-    load_config(file);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(accepted)";
+  return test::config_error([&] { load_config(file); });
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "config/config.hpp"
 #include "signatures/engine.hpp"
 #include "signatures/rules.hpp"
+#include "support.hpp"
 
 using namespace sipshield;
 
@@ -35,12 +36,7 @@ struct Scan {
 };
 
 std::string error_of(const std::string& text) {
-  try {
-    parse_rules(text);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(accepted)";
+  return test::config_error([&] { parse_rules(text); });
 }
 
 }  // namespace

@@ -4,12 +4,24 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.hpp"
 #include "packet/builder.hpp"
 #include "packet/parse.hpp"
 
 namespace test {
 
 void ensure_eal();
+
+// The message of the ConfigError that `run` throws, or "(accepted)".
+template <class Run>
+std::string config_error(Run&& run) {
+  try {
+    run();
+  } catch (const sipshield::ConfigError& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
 
 inline sipshield::IpAddress ip(const char* text) {
   return *sipshield::IpAddress::parse(text);
