@@ -105,6 +105,21 @@ std::string port_losses(const Port& port) {
   return lost.empty() ? lost : fmt::format(" | {} lost: {}", port.role(), lost);
 }
 
+// How full the workers' tables are, for the stats line: " | sources 512/65536 (refused 0),
+// dialogs 12". A source table that stays full refuses newcomers their state (docs/policy.md).
+std::string tables_line(const std::vector<std::unique_ptr<Worker>>& workers) {
+  uint64_t sources = 0, capacity = 0, refused = 0, dialogs = 0;
+  for (const auto& w : workers) {  // sizes are single-writer gauges: safe to read live
+    const auto& table = w->pipeline().mitigation().table();
+    sources += table.size();
+    capacity += table.capacity();
+    refused += table.insert_failures();
+    dialogs += w->pipeline().mitigation().dialogs().size();
+  }
+  return fmt::format(" | sources {}/{} (refused {}), dialogs {}", sources, capacity, refused,
+                     dialogs);
+}
+
 // A port in the final summary: its device, driver and the device's own counters (what it
 // received and sent, and what it lost before any worker saw it). Main lcore only.
 nlohmann::json port_summary(const Port& port) {
@@ -311,8 +326,8 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     if (!tables.pending() && options.reload_requested && options.reload_requested->exchange(false))
       start_reload();
     if (config.stats_interval_s > 0 && now >= next_stats) {
-      fmt::print(stderr, "sipshield: {}{}{}\n", stats_line(totals_now()), port_losses(outside),
-                 port_losses(inside));
+      fmt::print(stderr, "sipshield: {}{}{}{}\n", stats_line(totals_now()),
+                 tables_line(worker_objects), port_losses(outside), port_losses(inside));
       next_stats += uint64_t{config.stats_interval_s} * 1'000'000'000;
     }
   }

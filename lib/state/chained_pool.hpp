@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/counter.hpp"
+
 namespace sipshield {
 
 // Entry: default-constructible, with `uint32_t next` and an integral `in_use`.
@@ -31,7 +33,7 @@ class ChainedPool {
   // A fresh entry (value-initialised, in use) chained under `hash`; null, counted, when full.
   Entry* insert(uint64_t hash) {
     if (free_head_ == kNone) {
-      ++insert_failures_;
+      bump(insert_failures_);
       return nullptr;
     }
     const uint32_t index = free_head_;
@@ -42,7 +44,7 @@ class ChainedPool {
     uint32_t& bucket = buckets_[hash & bucket_mask_];
     e.next = bucket;
     bucket = index;
-    ++size_;
+    write(size_, size_ + 1);
     return &e;
   }
   // Visits up to `budget` entries; frees each in use for which expired(entry) holds.
@@ -66,9 +68,10 @@ class ChainedPool {
   }
 
   bool full() const { return free_head_ == kNone; }
-  uint32_t size() const { return size_; }
+  // Readable by the main lcore while the owning worker runs (the stats line).
+  uint32_t size() const { return read(size_); }
   uint32_t capacity() const { return static_cast<uint32_t>(entries_.size()); }
-  uint64_t insert_failures() const { return insert_failures_; }
+  uint64_t insert_failures() const { return read(insert_failures_); }
 
  private:
   static constexpr uint32_t kNone = UINT32_MAX;
@@ -81,7 +84,7 @@ class ChainedPool {
     e.in_use = 0;
     e.next = free_head_;
     free_head_ = index;
-    --size_;
+    write(size_, size_ - 1);
   }
 
   std::vector<Entry> entries_;

@@ -584,6 +584,36 @@ def test_port_counters_tell_lost_from_dropped(env):
     expect(outside["imissed"] == 0 and outside["ierrors"] == 0, f"only rx_nombuf: {outside}")
 
 
+def test_stats_line_shows_table_occupancy(env):
+    # A spoofed REGISTER flood (a new source per packet) into a source table of 1024 entries:
+    # it fills and refuses the rest, and the stats line must say so while the daemon runs.
+    source = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    flood = env.path("spoofed")
+    subprocess.run([os.path.join(env.build, "apps", "sipshield-gen"), "--scenario",
+                    os.path.join(source, "drivers-config", "scenarios", "register-flood-spoofed.json"),
+                    "--out", flood], check=True, capture_output=True)
+    empty = env.path("empty.pcap")
+    write_empty_pcap(empty)
+    config = env.config(flood + ".pcap", empty, {"policy": {"sources": {"max": 1024}},
+                                                 "stats_interval_s": 1})
+    daemon = Daemon(env, "--config", config, "--idle-exit-ms", "2500")
+    tables = re.compile(r"\| sources (\d+)/(\d+) \(refused (\d+)\), dialogs (\d+)")
+    try:
+        daemon.wait_for("stats line with refused insertions (the table filled)",
+                        lambda line: (m := tables.search(line)) and m.group(3) != "0")
+        code, out, err = daemon.wait(60)
+    finally:
+        daemon.kill()
+    expect(code == 0, f"exit code {code}: {err[-1500:]}")
+    # The replay ended before the idle exit: the last line shows what the final report does.
+    last = [m for m in map(tables.search, err.splitlines()) if m][-1]
+    state = json.loads(out[out.index("{"):])["state"]["sources"]
+    in_use, capacity, refused, _ = map(int, last.groups())
+    expect(capacity == state["capacity"] == 1024, f"capacity {capacity}, report {state}")
+    expect(0 < in_use == state["in_use"], f"in use {in_use}, report {state}")
+    expect(0 < refused == state["insert_failures"], f"refused {refused}, report {state}")
+
+
 def run_cli(cases, make_env, with_source=False):
     """The command line of both test scripts: --build BUILD_DIR [--source SOURCE_DIR] CASE."""
     parser = argparse.ArgumentParser()
