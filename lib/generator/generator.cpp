@@ -667,6 +667,7 @@ class Simulation {
   // (-c) uses compact headers and no User-Agent.
   void send_scan(const FloodSpec& f, const std::shared_ptr<Attacker>& a, const Endpoint& src,
                  const Endpoint& dst, const std::string& lbl, uint64_t flow, uint16_t ip_id) {
+    if (f.style == "invite") return send_toll_fraud_invite(a, src, dst, lbl, flow, ip_id);
     const bool compact = f.style == "compact";
     const std::string tool_branch = fmt::format("z9hG4bK-{}", rng_() % 4000000000u);
     const std::string_view method =
@@ -698,6 +699,26 @@ class Simulation {
       emit(dst, src, response(probe, "404 Not Found", false, token(8)), lbl, flow, false,
            server_ip_id_++);
     }
+  }
+
+  // Toll-fraud scanning as sipcli does it: an INVITE with SDP to an international number
+  // (011 + a counted-up number) at the server's address, hoping the proxy routes it out.
+  void send_toll_fraud_invite(const std::shared_ptr<Attacker>& a, const Endpoint& src,
+                              const Endpoint& dst, const std::string& lbl, uint64_t flow,
+                              uint16_t ip_id) {
+    const std::string number = fmt::format("011972{}", a->next_extension++);
+    const std::string caller = std::to_string(100 + rng_() % 900);
+    SipText m(fmt::format("INVITE sip:{}@{} SIP/2.0", number, host_text(dst.address)), false);
+    m.header("Via", fmt::format("SIP/2.0/UDP {};branch={};rport", hostport(src), branch()))
+        .header("Max-Forwards", "70")
+        .header("From", fmt::format("<sip:{}@{}>;tag={}", caller, host_text(dst.address), token(8)))
+        .header("To", fmt::format("<sip:{}@{}>", number, host_text(dst.address)))
+        .header("Call-ID", token(24))
+        .header("CSeq", "1 INVITE")
+        .header("Contact", fmt::format("<sip:{}@{}>", caller, hostport(src)))
+        .header("User-Agent", "sipcli/v1.8")
+        .body("application/sdp", sdp(src.address, 4000, rng_() % 100000, false));
+    emit(src, dst, m.str(), lbl, flow, true, ip_id);
   }
 
   void send_bruteforce(const Endpoint& src, const Endpoint& dst, const std::string& lbl,

@@ -48,7 +48,7 @@ FloodSpec read_flood(const Node& n) {
   optional_field(n, "source_prefix", f.source_prefix, read_prefix);
   optional_field(n, "ipv6", f.ipv6, [](const Node& v) { return v.boolean(); });
   optional_field(n, "style", f.style, [](const Node& v) {
-    return v.choice({"default", "svmap", "svwar", "svcrack", "compact"});
+    return v.choice({"default", "svmap", "svwar", "svcrack", "compact", "invite"});
   });
   if (f.ipv6 == f.source_prefix.address.is_v4() && n.find("source_prefix"))
     throw ConfigError(

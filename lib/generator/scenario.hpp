@@ -42,7 +42,7 @@ struct FloodSpec {
   uint32_t sources = 1;           // distinct source addresses (1: single source; more: a botnet)
   bool spoofed = false;           // a fresh random source address and port for every packet
   IpPrefix source_prefix;         // where attackers' addresses come from
-  std::string style = "default";  // scanner: svmap | svwar | svcrack | compact
+  std::string style = "default";  // scanner: svmap | svwar | svcrack | compact | invite
   bool ipv6 = false;
 };
 

@@ -193,3 +193,23 @@ TEST_CASE("the registrar's answer to a scanner probe matches the probe", "[gener
     CHECK(call_id(frames[i]) == call_id(frames[i + 1]));
   }
 }
+
+TEST_CASE("a toll-fraud scanner sends INVITEs with SDP to international numbers", "[generator]") {
+  Scenario s = parse_scenario(R"({"duration_s": 3, "users": {"count": 0, "newcomers": 0},
+      "floods": [{"kind": "scanner", "style": "invite", "start_s": 1, "duration_s": 0.2, "rate_pps": 50}]})");
+  const auto frames = run(s);
+  REQUIRE(frames.size() >= 5);
+  std::set<std::string> numbers;
+  for (const auto& f : frames) {
+    REQUIRE(f.toward_server);  // nobody answers
+    PacketMeta meta;
+    REQUIRE(parse_frame(f.bytes.data(), static_cast<uint32_t>(f.bytes.size()), meta).ok);
+    const std::string text(f.bytes.begin() + 42, f.bytes.end());
+    CHECK(text.rfind("INVITE sip:011972", 0) == 0);
+    numbers.insert(text.substr(0, text.find('@')));
+    CHECK(text.find("\r\nUser-Agent: sipcli/v1.8\r\n") != std::string::npos);
+    CHECK(text.find("\r\nContent-Type: application/sdp\r\n") != std::string::npos);
+    CHECK(text.find("\r\n\r\nv=0\r\n") != std::string::npos);
+  }
+  CHECK(numbers.size() == frames.size());  // a new number every probe
+}
