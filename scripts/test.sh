@@ -2,6 +2,8 @@
 # The whole test suite on a fresh Debian 12 machine. Installs what it needs, then:
 #   - a release build (GCC, -O3, warnings as errors): unit and integration tests;
 #   - a clang build with ASan + UBSan: the same tests;
+#   - the end-to-end lab's reduced run (test/lab/lab_quick_test.py: real Kamailio and SIPp
+#     phones behind the release build's daemon, under flood; needs root);
 #   - the Debian package: built, checked by lintian, installed and started (scripts/package-test.sh);
 #   - a fault drill: a tree that does not compile must fail this very script;
 #   - formatting (clang-format).
@@ -138,6 +140,8 @@ if ((quick == 0)); then
   CC=clang CXX=clang++ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite "clang + ASan + UBSan" build-asan -Dsanitize=true -Dwerror=true
+  step "end-to-end lab, reduced: Kamailio + SIPp under flood (test/lab)" \
+    python3 test/lab/lab_quick_test.py --build build-release
   step "Debian package: build, lintian, install, start" bash scripts/package-test.sh --jobs 2
   step "fault drill: a broken build fails scripts/test.sh" drill_broken_build
 fi

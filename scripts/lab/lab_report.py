@@ -4,8 +4,11 @@
   lab_report.py check-pcap FILE          refuse a capture with an address outside 198.18.0.0/15
                                          and 2001:db8::/32 or with other MACs than the lab's
   lab_report.py capacity DIR             the REGISTER ramp's table and capacity estimate
-  lab_report.py summary DIR --levels "L ..." [--json OUT --json-level L]
-                                         the table of every set-up, and the JSON object
+  lab_report.py summary DIR --runs "KIND-LEVEL ..." [--json OUT --json-run KIND-LEVEL]
+                                         the table of every run and set-up, the criteria, the JSON
+  lab_report.py soak SETUP_DIR [--json OUT]
+                                         a soak's figures per minute, memory and tables over time
+  lab_report.py chart RESULTS_JSON PNG   success against flood rate, per set-up (matplotlib)
 """
 import argparse
 import glob
@@ -184,6 +187,7 @@ def setup_result(d):
     n_sess = (nf["sessions"] or 0) + (nn["sessions"] or 0)
     n_reg = nf["registered"] + nn["registered"]
     res = {
+        "kind": meta.get("kind", "mixed") if meta["flood"] else None,
         "level_pps": meta["level_pps"] if meta["flood"] else 0,
         "register_success": reg["register_success"],
         "call_success": reg["call_success"],
@@ -236,7 +240,7 @@ def fmt(v, kind="pct"):
     return str(v)
 
 
-def table(results, level):
+def table(results, run):
     cols = [s for s in SETUPS if s in results]
     rows = [
         ("flood sent (pps)", lambda r: fmt(round(r["flood"].get("pps", 0)) if r["flood"] else 0, "n")),
@@ -263,7 +267,8 @@ def table(results, level):
     ]
     w0 = max(len(r[0]) for r in rows)
     ws = [max(len(c), 22) for c in cols]
-    lines = [f"== flood level {level} datagrams/s",
+    kind, _, level = run.rpartition("-")
+    lines = [f"== flood {kind} at {level} datagrams/s",
              "  ".join([" " * w0] + [c.rjust(w) for c, w in zip(cols, ws)])]
     for name, f in rows:
         vals = []
@@ -300,38 +305,231 @@ def checks(res):
             hurt.append(f"registration p90 {p90b} ms against {p90n} ms")
         out.append("check: the flood hurts the plain bridge: " + ("yes: " + "; ".join(hurt) if hurt else "NO"))
         if br.get("register_success") is not None and nf.get("register_success") is not None:
-            out.append("check: ... and its registration success drops: "
-                       + ("yes" if br["register_success"] < nf["register_success"] else "NO")
+            out.append("check: ... and its registration success drops measurably (5 points or more): "
+                       + ("yes" if br["register_success"] <= nf["register_success"] - 0.05 else "NO")
                        + f" ({fmt(br['register_success'])} against {fmt(nf['register_success'])})")
     return "\n".join(out)
 
 
+SIPP_TICK_MS = 4  # SIPp's clock step here: a p99 below it reads as 0 or 4 ms
+
+
+def criteria(run, res):
+    """The lab's criterion through sipshield, after the SBC vendors' strongest claims: registration
+    and call success at least 99 %, response-time p99 within twice the no-flood figure, and
+    Kamailio below half a core. A no-flood p99 under SIPp's clock step counts as one step."""
+    sh, nf = res.get("sipshield"), res.get("no_flood")
+    if not sh:
+        return []
+    out = []
+
+    def add(name, value, bar, ok):
+        out.append({"run": run, "criterion": name, "value": value, "bar": bar, "ok": bool(ok)})
+
+    for k, what in (("register_success", "registration success, registered users"),
+                    ("call_success", "call success, registered users"),
+                    ("newcomer_register_success", "registration success, newcomers")):
+        v = sh.get(k)
+        add(what, v, ">= 0.99", v is not None and v >= 0.99)
+    for k, what in (("register_ms", "registration p99 ms"), ("call_setup_ms", "call setup p99 ms")):
+        v = sh[k]["p99"]
+        ref = nf[k]["p99"] if nf else None
+        bar = 2 * max(ref, SIPP_TICK_MS) if ref is not None else None
+        add(what, v, f"<= {bar} (2 x no-flood {ref})" if bar is not None else "no reference",
+            v is not None and bar is not None and v <= bar)
+    share = sh["kamailio"]["cpu_share"]
+    add("Kamailio CPU, cores", share, "< 0.5", share is not None and share < 0.5)
+    return out
+
+
 def summary(a):
-    levels = a.levels.split()
-    out = {}
-    for l in levels:
-        res = {}
-        for s in SETUPS:
-            d = os.path.join(a.dir, f"level-{l}", s)
+    runs = a.runs.split()
+    ref_dir = os.path.join(a.dir, "no_flood")
+    ref = setup_result(ref_dir) if os.path.exists(os.path.join(ref_dir, "meta.json")) else None
+    out, crit = {}, []
+    for r in runs:
+        res = {"no_flood": ref} if ref else {}
+        for s in SETUPS[1:]:
+            d = os.path.join(a.dir, r, s)
             if os.path.exists(os.path.join(d, "meta.json")):
                 res[s] = setup_result(d)
-        out[l] = res
-        print(table(res, l))
+        out[r] = res
+        print(table(res, r))
         print(checks(res))
+        c = criteria(r, res)
+        crit += c
+        for x in c:
+            print(f"criterion: {x['criterion']} {x['bar']}: {'yes' if x['ok'] else 'NO'} ({x['value']})")
         print()
+    if crit:
+        failed = [x for x in crit if not x["ok"]]
+        print(f"criteria through sipshield: {len(crit) - len(failed)} of {len(crit)} met"
+              + ("" if not failed else "; not met: " + ", ".join(f"{x['run']} {x['criterion']}" for x in failed)))
     cap = os.path.join(a.dir, "capacity", "capacity.json")
     if os.path.exists(cap):
         for line in open(os.path.join(a.dir, "capacity", "capacity.txt")):
             if line.startswith(("capacity:", "CPU bound:")):
                 print("Kamailio without flood, " + line.strip())
-    json.dump(out, open(os.path.join(a.dir, "results.json"), "w"), indent=1)
+    capacity_obj = json.load(open(cap)) if os.path.exists(cap) else None
+    json.dump({"runs": out, "criteria": crit, "capacity": capacity_obj},
+              open(os.path.join(a.dir, "results.json"), "w"), indent=1)
     if a.json:
-        lvl = a.json_level or levels[-1]
-        obj = dict(out[lvl])
-        if os.path.exists(cap):
-            obj["capacity"] = json.load(open(cap))
+        run = a.json_run if a.json_run in out else runs[-1]
+        obj = dict(out[run])
+        obj.update({"run": run, "capacity": capacity_obj, "criteria": crit, "runs": out})
         json.dump(obj, open(a.json, "w"), indent=1)
-        print(f"JSON: {a.json} (flood level {lvl})")
+        print(f"JSON: {a.json} (set-ups of {run}; every run under \"runs\")")
+    return 0
+
+
+def sipp_periodic(d):
+    """SIPp's -trace_stat lines (one a second here), as dicts."""
+    f = os.path.join(d, "stat.csv")
+    if not os.path.exists(f):
+        return []
+    lines = [l.rstrip("\n;") for l in open(f, errors="replace") if l.strip()]
+    head = lines[0].split(";") if lines else []
+    return [dict(zip(head, l.split(";"))) for l in lines[1:]]
+
+
+def sipp_rtt_timed(d):
+    """(seconds since the epoch, ms, rtd) from SIPp's -trace_rtt files."""
+    out = []
+    for f in glob.glob(os.path.join(d, "*_rtt.csv")):
+        for line in open(f, errors="replace"):
+            p = line.strip().split(";")
+            if len(p) >= 3 and re.match(r"^[0-9.]+$", p[0]) and re.match(r"^[0-9.]+$", p[1]):
+                out.append((float(p[0]) / 1000, float(p[1]), p[2]))
+    return out
+
+
+STATS = re.compile(r"\| sources (\d+)/(\d+) \(refused (\d+)\), dialogs (\d+)")
+
+
+def soak(a):
+    """Per minute: the phones' figures (sessions started, registered, calls completed, p99s),
+    the daemon's resident memory and its tables."""
+    d = a.dir
+    meta = json.load(open(os.path.join(d, "meta.json")))
+    t0 = None
+    minutes = {}
+    for group in ("regular", "newcomers-new"):
+        rows = sipp_periodic(os.path.join(d, group))
+        prev = {"TotalCallCreated": 0, "SuccessfulCall(C)": 0, "FailedCall(C)": 0}
+        for row in rows:
+            el = row.get("ElapsedTime(C)", "")
+            h, m_, sec = (el.split(":") + ["0", "0", "0"])[:3]
+            try:
+                elapsed = int(h) * 3600 + int(m_) * 60 + float(sec)
+            except ValueError:
+                continue
+            m = int(elapsed // 60)
+            e = minutes.setdefault(m, {})
+            for k, name in (("TotalCallCreated", "sessions"), ("SuccessfulCall(C)", "completed"),
+                            ("FailedCall(C)", "failed")):
+                v = num(row, k)
+                e[f"{group}_{name}"] = e.get(f"{group}_{name}", 0) + v - prev[k]
+                prev[k] = v
+        for ts, ms, rtd in sipp_rtt_timed(os.path.join(d, group)):
+            t0 = ts if t0 is None or ts < t0 else t0
+    # response times per minute, from the regular users' first record
+    rtt = sipp_rtt_timed(os.path.join(d, "regular")) + [
+        (ts, ms, "n" + rtd) for ts, ms, rtd in sipp_rtt_timed(os.path.join(d, "newcomers-new"))]
+    for ts, ms, rtd in rtt:
+        m = int((ts - t0) // 60)
+        minutes.setdefault(m, {}).setdefault("rtt_" + rtd, []).append(ms)
+    samples = []
+    f = os.path.join(d, "daemon-samples.tsv")
+    if os.path.exists(f):
+        first = None
+        for line in open(f):
+            p = line.rstrip("\n").split("\t")
+            if len(p) < 3:
+                continue
+            first = int(p[0]) if first is None else first
+            mt = STATS.search(p[2])
+            samples.append({"s": int(p[0]) - first, "rss_kb": int(p[1] or 0),
+                            "sources": int(mt.group(1)) if mt else None,
+                            "refused": int(mt.group(3)) if mt else None,
+                            "dialogs": int(mt.group(4)) if mt else None})
+    rows = []
+    for m in sorted(minutes):
+        e = minutes[m]
+        reg = e.get("rtt_1", [])
+        sess = e.get("regular_sessions", 0)
+        sm = [x for x in samples if m * 60 <= x["s"] < (m + 1) * 60]
+        rows.append({
+            "minute": m + 1, "sessions": sess,
+            "register_success": round(min(1.0, len(reg) / sess), 4) if sess else None,
+            "call_success": round(min(1.0, e.get("regular_completed", 0) / len(reg)), 4) if reg else None,
+            "newcomers": e.get("newcomers-new_sessions", 0),
+            "newcomers_registered": len(e.get("rtt_n1", [])),
+            "register_p99_ms": pct(reg, 99), "call_setup_p99_ms": pct(e.get("rtt_2", []), 99),
+            "rss_kb": max((x["rss_kb"] for x in sm), default=None),
+            "sources": sm[-1]["sources"] if sm else None,
+            "refused": sm[-1]["refused"] if sm else None,
+            "dialogs": sm[-1]["dialogs"] if sm else None,
+        })
+    print(f"soak: {meta['kind']} flood at {meta['level_pps']} datagrams/s for {meta['flood_s'] // 60} min "
+          f"through sipshield; Kamailio {meta['kamailio_cpu_s']} s of CPU over {meta['seconds']} s")
+    print("minute  sessions  registered  calls ok  newcomers in  reg p99 ms  call p99 ms  daemon RSS MB  sources (refused)  dialogs")
+    for r in rows:
+        rss = f"{r['rss_kb'] / 1024:.1f}" if r["rss_kb"] else "-"
+        print(f"{r['minute']:>6} {r['sessions']:>9} {fmt(r['register_success']):>11} {fmt(r['call_success']):>9} "
+              f"{r['newcomers_registered']:>6}/{r['newcomers']:<6} {fmt(r['register_p99_ms'], 'n'):>10} "
+              f"{fmt(r['call_setup_p99_ms'], 'n'):>12} {rss:>14} {fmt(r['sources'], 'n'):>9} ({fmt(r['refused'], 'n')}) "
+              f"{fmt(r['dialogs'], 'n'):>8}")
+    grown = None
+    if len(samples) >= 6:  # the last third against the middle third: a steady state stays put
+        n = len(samples)
+        mid = [x["rss_kb"] for x in samples[n // 3:2 * n // 3]]
+        end = [x["rss_kb"] for x in samples[2 * n // 3:]]
+        grown = round((max(end) - max(mid)) / 1024, 1)
+        print(f"daemon RSS: {max(mid) / 1024:.1f} MB in the middle third, {max(end) / 1024:.1f} MB in the last "
+              f"({grown:+} MB)")
+    out = {"meta": meta, "minutes": rows, "samples": samples, "rss_growth_mb_last_third": grown}
+    if a.json:
+        json.dump(out, open(a.json, "w"), indent=1)
+    return 0
+
+
+def chart(a):
+    """Registration and call success of the registered users against the flood rate actually
+    sent, one line per set-up, for the mixed flood (the no-flood reference at 0)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    res = json.load(open(a.results))
+    runs = {k: v for k, v in res["runs"].items() if k.startswith("mixed-")}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    styles = {"bridge": ("tab:red", "o"), "sipshield": ("tab:green", "s"),
+              "kamailio_only": ("tab:orange", "^"), "no_flood": ("tab:gray", "D")}
+    for ax, key, title in ((axes[0], "register_success", "registrations (registered users)"),
+                           (axes[1], "call_success", "calls (registered users)")):
+        for setup in ("bridge", "kamailio_only", "sipshield"):
+            pts = []
+            for r in runs.values():
+                x = r.get(setup)
+                if x and x.get(key) is not None:
+                    pts.append(((x["flood"] or {}).get("pps", x["level_pps"]) / 1000, 100 * x[key]))
+            ref = next((r["no_flood"] for r in runs.values() if r.get("no_flood")), None)
+            if ref and ref.get(key) is not None:
+                pts.append((0, 100 * ref[key]))
+            pts.sort()
+            if pts:
+                c, m = styles[setup]
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], color=c, marker=m, label=setup)
+        ax.axhline(99, color="black", linewidth=0.6, linestyle=":")
+        ax.set_title(title)
+        ax.set_xlabel("flood sent, thousand datagrams/s")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("success, %")
+    axes[0].legend(loc="lower left")
+    cap = (res.get("capacity") or {}).get("registrations_per_s")
+    fig.suptitle("SIPp phones through Kamailio under the mixed flood"
+                 + (f" (Kamailio's capacity {cap:.0f} registrations/s)" if cap else ""))
+    fig.tight_layout()
+    fig.savefig(a.png, dpi=100)
     return 0
 
 
@@ -390,15 +588,18 @@ def main():
     c.add_argument("dir")
     c = sp.add_parser("summary")
     c.add_argument("dir")
-    c.add_argument("--levels", required=True)
+    c.add_argument("--runs", required=True)
     c.add_argument("--json")
-    c.add_argument("--json-level")
+    c.add_argument("--json-run")
+    c = sp.add_parser("soak")
+    c.add_argument("dir")
+    c.add_argument("--json")
+    c = sp.add_parser("chart")
+    c.add_argument("results")
+    c.add_argument("png")
     a = p.parse_args()
-    if a.cmd == "check-pcap":
-        return check_pcap(a.pcap)
-    if a.cmd == "capacity":
-        return capacity(a)
-    return summary(a)
+    return {"check-pcap": lambda: check_pcap(a.pcap), "capacity": lambda: capacity(a),
+            "summary": lambda: summary(a), "soak": lambda: soak(a), "chart": lambda: chart(a)}[a.cmd]()
 
 
 if __name__ == "__main__":

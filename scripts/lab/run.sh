@@ -10,20 +10,31 @@
 #                  in every set-up, as in the stock REQINIT)
 # See docs/lab.md.
 #
-#   scripts/lab/run.sh [--quick] [--json OUT] [--out DIR] [--levels "PPS ..."] [--setups "..."]
-#                      [--no-capacity] [--keep]
+#   scripts/lab/run.sh [--quick] [--json OUT] [--out DIR] [--levels "PPS ..."] [--kinds "..."]
+#                      [--setups "..."] [--server-cpu F] [--no-capacity] [--chart PNG] [--keep]
+#   scripts/lab/run.sh --soak MINUTES [--levels PPS] [--server-cpu F] [--out DIR]
 #
-#   --quick        one flood level (default 60000 datagrams/s), 8 s of flood: 1.5-2.5 min in all
-#   --json OUT     one JSON object keyed by set-up (the last flood level's), see docs/lab.md
+#   --quick        the mixed flood at one level (default 60000 datagrams/s), 8 s: about 1.5 min
+#   --json OUT     one JSON object keyed by set-up (the last mixed level's), plus every run and
+#                  the criteria, see docs/lab.md
 #   --out DIR      results (default /tmp/sipshield-lab)
-#   --levels L     flood levels in datagrams/s (default: 20000 40000 60000, about 7 min)
+#   --levels L     flood levels in datagrams/s (default: 5000 10000 20000 40000 60000)
+#   --kinds K      flood kinds run alone at the top level, besides the mixed flood at every
+#                  level (default without --quick: all six; "none" for none): register_single
+#                  register_spoofed botnet_invite scanner_invite malformed fragments
 #   --setups S     a subset of "no_flood bridge sipshield kamailio_only"
+#   --server-cpu F the share of one core Kamailio may use (a CPU quota in its own cgroup; default
+#                  0.25, about 2000 registrations/s: a registrar with a database behind it;
+#                  0 for no limit)
 #   --no-capacity  skip the REGISTER ramp that measures Kamailio's capacity without flood
+#   --chart PNG    draw success against flood rate per set-up (installs python3-matplotlib)
+#   --soak M       the mixed flood through sipshield for M minutes (not in CI); figures per
+#                  minute, the daemon's resident memory and table occupancy over time
 #   --keep         keep the flood captures
 #   KAM_CPUS=LIST  (environment) pin Kamailio with taskset -c LIST
 #
-# Ends with `check:` lines for the --quick claims (sipshield >= 99 % of registrations; the flood
-# measurably hurts the plain bridge); the exit status does not depend on them.
+# Ends with `check:` lines, the lab's criteria (docs/lab.md); the exit status does not depend on
+# them: test/lab/quick_lab_check.py reads the JSON.
 # Needs root (namespaces), build-release/apps/sipshield{,-gen} (this script builds nothing; the
 # SIPSHIELD_BIN environment variable names another directory), and installs kamailio, sip-tester,
 # tcpreplay and ethtool with apt-get if missing.
@@ -31,7 +42,8 @@
 # Safety: all traffic stays inside three network namespaces created here (sslab-out, sslab-fw,
 # sslab-srv) joined by two veth pairs; every namespace has blackhole default routes (v4 and v6);
 # only 198.18.0.0/15 is used (the flood captures are checked before they are replayed). Nothing
-# in the root namespace is changed. Every process runs under `timeout` and every load is
+# in the root namespace is changed but one cgroup (sslab-server, Kamailio's CPU quota), which
+# the cleanup removes. Every process runs under `timeout` and every load is
 # bounded in count (SIPp -m, tcpreplay --limit); an EXIT trap stops the processes started here
 # (by PID) and deletes the namespaces (and with them the veths and the bridge).
 set -euo pipefail
@@ -57,8 +69,12 @@ quick=0
 json=""
 out=/tmp/sipshield-lab
 levels=""
+kinds=""
 setups="no_flood bridge sipshield kamailio_only"
+server_cpu=0.25
 capacity=1
+chart=""
+soak=0
 keep=0
 while (($#)); do
 	case "$1" in
@@ -66,13 +82,18 @@ while (($#)); do
 	--json) json=$(realpath -m "$2"); shift 2 ;;
 	--out) out=$(realpath -m "$2"); shift 2 ;;
 	--levels) levels="$2"; shift 2 ;;
+	--kinds) kinds="$2"; shift 2 ;;
 	--setups) setups="$2"; shift 2 ;;
+	--server-cpu) server_cpu="$2"; shift 2 ;;
 	--no-capacity) capacity=0; shift ;;
+	--chart) chart=$(realpath -m "$2"); shift 2 ;;
+	--soak) soak="$2"; shift 2 ;;
 	--keep) keep=1; shift ;;
-	-h | --help) sed -n '2,32p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,52p' "$0"; exit 0 ;;
 	*) echo "lab: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
+ALL_KINDS="register_single register_spoofed botnet_invite scanner_invite malformed fragments"
 
 # Sizes. Regular users register once before the flood (warm-up), then re-register and call
 # at a steady rate while it runs; newcomers register for the first time during the flood, half
@@ -82,16 +103,30 @@ USERS=100
 NEWCOMERS=25 # per group
 if ((quick)); then
 	levels=${levels:-60000}
+	kinds=${kinds:-none}
 	FLOOD_S=8
 	REG_RATE=20
 	NEW_RATE=4
 else
-	levels=${levels:-"20000 40000 60000"}
-	FLOOD_S=20
+	levels=${levels:-"5000 10000 20000 40000 60000"}
+	kinds=${kinds:-$ALL_KINDS}
+	FLOOD_S=15
 	REG_RATE=20
 	NEW_RATE=2
 fi
+[[ $kinds == none ]] && kinds=""
+if ((soak)); then
+	[[ $soak =~ ^[0-9]+$ ]] && ((soak <= 1440)) || { echo "lab: --soak takes minutes, 1-1440" >&2; exit 2; }
+	levels=${levels##* }
+	kinds=""
+	setups=sipshield
+	capacity=0
+	FLOOD_S=$((soak * 60))
+fi
 RECV_TIMEOUT_MS=8000 # a phone gives up a transaction after 8 s without the answer it waits for
+# Phones start sessions for FLOOD_S seconds; the flood lasts until the last of them has given
+# up or finished, so no session is rescued by the end of the flood.
+REPLAY_S=$((FLOOD_S + RECV_TIMEOUT_MS / 1000 + 2))
 
 say() { printf 'lab: %s\n' "$*"; }
 die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
@@ -104,6 +139,10 @@ done
 for s in $setups; do
 	[[ " no_flood bridge sipshield kamailio_only " == *" $s "* ]] || die "unknown set-up $s"
 done
+for k in $kinds; do
+	[[ " $ALL_KINDS " == *" $k "* ]] || die "unknown flood kind $k (known: $ALL_KINDS)"
+done
+[[ $server_cpu =~ ^(0|0?\.[0-9]+|[0-9]+(\.[0-9]+)?)$ ]] || die "--server-cpu takes a share of a core (0.25; 0: no limit)"
 for t in ip timeout python3 nstat ss tcpdump; do
 	command -v "$t" >/dev/null || die "$t not found"
 done
@@ -152,6 +191,11 @@ cleanup() {
 	done
 	for ns in "${made_ns[@]}"; do
 		ip netns del "$ns" 2>/dev/null
+	done
+	local i
+	for i in 1 2 3 4 5; do # Kamailio's children leave their cgroup last
+		[[ -z $cgroup ]] || ! [[ -d $cgroup ]] || rmdir "$cgroup" 2>/dev/null || { sleep 1; continue; }
+		break
 	done
 	if ((${#tmp_files[@]})); then rm -f "${tmp_files[@]}"; fi
 	((rc == 0)) || echo "lab: stopped with status $rc; processes and namespaces cleaned up" >&2
@@ -204,6 +248,14 @@ users_file "$out/users-regular.csv" 100001 "$USERS" 198.18.16 1
 users_file "$out/users-newcomers-familiar.csv" 100201 "$NEWCOMERS" 198.18.16 201
 users_file "$out/users-newcomers-new.csv" 100301 "$NEWCOMERS" 198.18.24 1
 users_file "$out/users-capacity.csv" 100401 50 198.18.30 1
+rm -f "$out/users-newcomers-soak.csv" # a soak's, from an earlier run
+if ((soak)); then # a newcomer every 10 s: 6 a minute, 250 to a /24 from 198.18.32.0
+	echo SEQUENTIAL >"$out/users-newcomers-soak.csv"
+	for ((i = 0; i < soak * 6; i++)); do
+		u=$((110001 + i))
+		echo "$u;pw${u}x;198.18.$((32 + i / 250)).$((1 + i % 250));[authentication username=$u password=pw${u}x]"
+	done >>"$out/users-newcomers-soak.csv"
+fi
 mkdir -p "$out/db"
 cp /usr/share/kamailio/dbtext/kamailio/version "$out/db/version"
 {
@@ -271,27 +323,45 @@ fw_bridge_up() {
 fw_bridge_down() { ip -n "$NS_FW" link del sl-br0 2>/dev/null || true; }
 
 # ---------------------------------------------------------------- floods
-# One capture per level: the mix below, frames toward the servers only, addresses checked. It
-# holds at most GEN_S seconds; tcpreplay loops it for longer floods (spoofed sources then
-# repeat after GEN_S seconds, long after sipshield forgot them: policy.sources.stray_idle_s 2 s).
-GEN_S=$((FLOOD_S < 10 ? FLOOD_S : 10))
-LOOPS=$(((FLOOD_S + GEN_S - 1) / GEN_S))
-flood_pcap() { # LEVEL -> $out/flood-LEVEL.pcap
-	local l=$1 f="$out/flood-$1" FLOOD_S=$GEN_S
+# One capture per kind and level, frames toward the servers only, addresses checked. It holds
+# at most GEN_S seconds; tcpreplay loops it for longer floods (spoofed sources then repeat after
+# GEN_S seconds, long after sipshield forgot them: policy.sources.stray_idle_s 2 s).
+GEN_S=$((REPLAY_S < 10 ? REPLAY_S : 10))
+LOOPS=$(((REPLAY_S + GEN_S - 1) / GEN_S))
+# flood_entry KIND PPS: one sipshield-gen flood object (docs/generator.md).
+flood_entry() {
+	local c="\"start_s\": 0, \"duration_s\": $GEN_S, \"rate_pps\": $2"
+	case $1 in
+	register_single) echo "{ \"kind\": \"register_flood\", $c }" ;;
+	register_spoofed) echo "{ \"kind\": \"register_flood\", $c, \"spoofed\": true }" ;;
+	# 256 bots, each packet from a new source port: the port-rotating botnet
+	botnet_invite) echo "{ \"kind\": \"invite_flood\", $c, \"spoofed\": true, \"source_prefix\": \"198.19.200.0/24\" }" ;;
+	scanner_invite) echo "{ \"kind\": \"scanner\", \"style\": \"invite\", $c, \"sources\": 20 }" ;;
+	malformed) echo "{ \"kind\": \"malformed\", $c }" ;;
+	fragments) echo "{ \"kind\": \"first_fragment\", $c, \"spoofed\": true }" ;;
+	*) die "unknown flood kind $1 (known: $ALL_KINDS)" ;;
+	esac
+}
+# The mixed flood's shares, in percent.
+MIX="register_single:30 register_spoofed:30 botnet_invite:20 scanner_invite:5 malformed:10 fragments:5"
+flood_pcap() { # KIND LEVEL -> $out/flood-KIND-LEVEL.pcap
+	local k=$1 l=$2 f="$out/flood-$1-$2" parts=() m
+	if [[ $k == mixed ]]; then
+		for m in $MIX; do parts+=("$(flood_entry "${m%%:*}" $((l * ${m#*:} / 100)))"); done
+	else
+		parts=("$(flood_entry "$k" "$l")")
+	fi
+	local floods="" sep=""
+	for m in "${parts[@]}"; do floods+="$sep$m" sep=$',\n    '; done
 	cat >"$f.json" <<EOF
 {
-  "description": "lab flood mix, $l datagrams/s in all for $FLOOD_S s",
+  "description": "lab flood $k, $l datagrams/s for $GEN_S s",
   "seed": 21,
-  "duration_s": $((FLOOD_S + 1)),
+  "duration_s": $((GEN_S + 1)),
   "servers": ["$SRV_IP:5060"],
   "users": { "count": 0, "newcomers": 0, "ipv6_share": 0 },
   "floods": [
-    { "kind": "register_flood", "start_s": 0, "duration_s": $FLOOD_S, "rate_pps": $((l * 30 / 100)) },
-    { "kind": "register_flood", "start_s": 0, "duration_s": $FLOOD_S, "rate_pps": $((l * 30 / 100)), "spoofed": true },
-    { "kind": "invite_flood", "start_s": 0, "duration_s": $FLOOD_S, "rate_pps": $((l * 20 / 100)), "sources": 200 },
-    { "kind": "scanner", "style": "svwar", "start_s": 0, "duration_s": $FLOOD_S, "rate_pps": $((l * 5 / 100)) },
-    { "kind": "malformed", "start_s": 0, "duration_s": $FLOOD_S, "rate_pps": $((l * 10 / 100)) },
-    { "kind": "first_fragment", "start_s": 0, "duration_s": $FLOOD_S, "rate_pps": $((l * 5 / 100)), "spoofed": true }
+    $floods
   ]
 }
 EOF
@@ -303,13 +373,40 @@ EOF
 		die "flood capture $f.pcap: $(cat "$f.check.txt")"
 }
 
+# ---------------------------------------------------------------- the server's CPU
+# Kamailio runs in a cgroup of its own with a CPU quota (--server-cpu): the flood levels this
+# machine can generate are then many times the server's capacity, as a flood against a
+# registrar with a database behind it would be. A 10 ms period keeps the quota's stalls short.
+cgroup=""
+cgroup_make() {
+	local period=10000 quota
+	quota=$(awk -v f="$server_cpu" 'BEGIN { printf "%d", f * 10000 }')
+	((quota > 0)) || return 0
+	if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then # cgroup v2
+		grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control ||
+			echo +cpu >/sys/fs/cgroup/cgroup.subtree_control || die "cannot enable the cgroup v2 cpu controller"
+		cgroup=/sys/fs/cgroup/sslab-server
+		mkdir "$cgroup" || die "cannot create $cgroup (a killed run? rmdir it)"
+		echo "$quota $period" >"$cgroup/cpu.max"
+	elif [[ -d /sys/fs/cgroup/cpu ]]; then # cgroup v1
+		cgroup=/sys/fs/cgroup/cpu/sslab-server
+		mkdir "$cgroup" || die "cannot create $cgroup (a killed run? rmdir it)"
+		echo "$period" >"$cgroup/cpu.cfs_period_us"
+		echo "$quota" >"$cgroup/cpu.cfs_quota_us"
+	else
+		die "--server-cpu needs the cgroup cpu controller (or --server-cpu 0)"
+	fi
+}
 # ---------------------------------------------------------------- Kamailio, UAS, daemon
 kam_pid=""
 kam_start() { # DIR [antiflood]
 	local d=$1 defs=()
 	[[ ${2:-} == antiflood ]] && defs=(-A WITH_ANTIFLOOD)
 	mkdir -p "$d/run"
-	bg "$NS_SRV" 600 "$d/kamailio.log" ${KAM_CPUS:+taskset -c "$KAM_CPUS"} kamailio -f "$LAB/kamailio-lab.cfg" -DD -E -n 2 -m 256 -M 16 \
+	local in_cgroup=()
+	# `ip netns exec` mounts a sysfs of its own: reach the cgroup through this script's root.
+	[[ -z $cgroup ]] || in_cgroup=(bash -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "/proc/$$/root$cgroup")
+	bg "$NS_SRV" $((FLOOD_S + 600)) "$d/kamailio.log" "${in_cgroup[@]}" ${KAM_CPUS:+taskset -c "$KAM_CPUS"} kamailio -f "$LAB/kamailio-lab.cfg" -DD -E -n 2 -m 256 -M 16 \
 		-Y "$d/run" -A "DBURL=\"text://$out/db\"" -A "CTLSOCK=\"unix:$d/run/ctl.sock\"" "${defs[@]}"
 	kam_pid=$bg_pid
 	local i
@@ -343,13 +440,13 @@ kam_stats() { # DIR FILE
 uas_pid=""
 uas_start() {
 	mkdir -p "$1/uas"
-	bg_cwd="$1/uas" bg "$NS_SRV" 600 "$1/uas/sipp.out" sipp -sf "$LAB/sipp-uas.xml" -i 198.18.0.11 -p 5090 -nostdin -aa -max_socket 1000 \
+	bg_cwd="$1/uas" bg "$NS_SRV" $((FLOOD_S + 600)) "$1/uas/sipp.out" sipp -sf "$LAB/sipp-uas.xml" -i 198.18.0.11 -p 5090 -nostdin -aa -max_socket 1000 \
 		-trace_err -trace_stat -stf stat.csv -fd 1
 	uas_pid=$bg_pid
 }
 fw_pid=""
 fw_start() { # DIR
-	bg "$NS_FW" 600 "$1/sipshield.out" "$BIN/sipshield" --no-huge --no-shconf -m 1024 --no-pci -l 0-1 \
+	bg "$NS_FW" $((FLOOD_S + 600)) "$1/sipshield.out" "$BIN/sipshield" --no-huge --no-shconf -m 1024 --no-pci -l 0-1 \
 		--file-prefix sslab --log-level 'lib.eal:error' \
 		-- --config "$LAB/sipshield-lab.json" --report "$1/sipshield-report.json"
 	fw_pid=$bg_pid
@@ -362,23 +459,37 @@ fw_start() { # DIR
 	die "sipshield did not start in 20 s; see $1/sipshield.out"
 }
 
-# sipp_run DIR NAME USERS_FILE RATE COUNT: SIPp phones in the clients' namespace, in the
+# sipp_run DIR NAME USERS_FILE RATE COUNT [SIPP ARGS]: SIPp phones in the clients' namespace, in the
 # background; sets $bg_pid. Each SIPp "call" is one session of sipp-session.xml.
 sipp_run() {
-	local d="$1/$2"
+	local d="$1/$2" inf=$3 rate=$4 count=$5
+	shift 5
 	mkdir -p "$d"
-	bg_cwd="$d" bg "$NS_OUT" 120 "$d/sipp.out" sipp "$SRV_IP:5060" -sf "$LAB/sipp-session.xml" \
-		-inf "$3" -t ui -ip_field 2 -i 198.18.16.250 -p 5060 -r "$4" -m "$5" -l 400 \
+	bg_cwd="$d" bg "$NS_OUT" $((FLOOD_S + 120)) "$d/sipp.out" sipp "$SRV_IP:5060" -sf "$LAB/sipp-session.xml" \
+		-inf "$inf" -t ui -ip_field 2 -i 198.18.16.250 -p 5060 -r "$rate" -m "$count" -l 400 "$@" \
 		-aa -nd -nostdin -max_socket 1000 ${SSLAB_SIPP_TRACE:+-trace_msg} -recv_timeout "$RECV_TIMEOUT_MS" -max_non_invite_retrans 6 \
 		-trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1 -trace_err
 }
 
 # ---------------------------------------------------------------- one set-up
-run_setup() { # SETUP LEVEL
-	local s=$1 l=$2 d="$out/level-$2/$1"
+# The daemon's resident memory and its stats line (table occupancy), every 10 s: the soak's
+# evidence that nothing grows without bound. Lines: epoch seconds, VmRSS kB, stats line.
+sample_daemon() { # DIR
+	local p line rss
+	while sleep 10; do
+		p=$(child_of "$fw_pid")
+		rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)
+		line=$(grep '^sipshield: rx outside' "$1/sipshield.out" | tail -1)
+		printf '%s\t%s\t%s\n' "$(date +%s)" "${rss:-0}" "$line" >>"$1/daemon-samples.tsv"
+	done
+}
+
+run_setup() { # SETUP KIND LEVEL (no_flood: no kind, no level)
+	local s=$1 k=$2 l=$3 d="$out/$2-$3/$1"
+	[[ $s == no_flood ]] && d="$out/no_flood" l=0
 	rm -rf "$d"
 	mkdir -p "$d"
-	say "[$l pps] $s"
+	say "[$k $l pps] $s"
 	case $s in
 	sipshield) fw_bridge_down; fw_start "$d" ;;
 	*) fw_bridge_up ;;
@@ -392,37 +503,48 @@ run_setup() { # SETUP LEVEL
 	wait "$w" || true
 	ip netns exec "$NS_SRV" nstat -a -s -z >"$d/srv-nstat-start.txt" 2>/dev/null || true
 	kam_stats "$d" "$d/kamstats-start.txt"
-	local k0 t0 f0=0
+	local k0 t0 f0=0 sampler=""
 	k0=$(cpu_ticks $(kam_pids))
 	[[ -n $fw_pid ]] && f0=$(cpu_ticks "$(child_of "$fw_pid")")
 	t0=$(date +%s.%N)
+	if ((soak)); then
+		sample_daemon "$d" &
+		sampler=$!
+		pids+=("$sampler")
+	fi
 	# the flood, then the regular users' steady sessions, then the newcomers
 	local rp=""
 	if [[ $s != no_flood ]]; then
-		bg "$NS_OUT" $((FLOOD_S + 30)) "$d/tcpreplay.txt" tcpreplay --intf1="$IF_OUT" --pps="$l" \
-			--pps-multi=16 --timer=nano --loop="$LOOPS" --limit=$((l * FLOOD_S)) --duration=$((FLOOD_S + 5)) \
-			--preload-pcap --no-flow-stats "$out/flood-$l.pcap"
+		bg "$NS_OUT" $((REPLAY_S + 30)) "$d/tcpreplay.txt" tcpreplay --intf1="$IF_OUT" --pps="$l" \
+			--pps-multi=16 --timer=nano --loop="$LOOPS" --limit=$((l * REPLAY_S)) --duration=$((REPLAY_S + 5)) \
+			--preload-pcap --no-flow-stats "$out/flood-$k-$l.pcap"
 		rp=$bg_pid
 		sleep 0.5
 	fi
 	sipp_run "$d" regular "$out/users-regular.csv" "$REG_RATE" $((REG_RATE * (FLOOD_S - 1)))
-	local r=$bg_pid
+	local r=$bg_pid n1 n2=""
 	sleep 1
-	sipp_run "$d" newcomers-familiar "$out/users-newcomers-familiar.csv" "$NEW_RATE" "$NEWCOMERS"
-	local n1=$bg_pid
-	sipp_run "$d" newcomers-new "$out/users-newcomers-new.csv" "$NEW_RATE" "$NEWCOMERS"
-	local n2=$bg_pid
+	if ((soak)); then # a newcomer every 10 s for the whole soak
+		sipp_run "$d" newcomers-new "$out/users-newcomers-soak.csv" 1 $((FLOOD_S / 10 - 1)) -rp 10000
+		n1=$bg_pid
+	else
+		sipp_run "$d" newcomers-familiar "$out/users-newcomers-familiar.csv" "$NEW_RATE" "$NEWCOMERS"
+		n1=$bg_pid
+		sipp_run "$d" newcomers-new "$out/users-newcomers-new.csv" "$NEW_RATE" "$NEWCOMERS"
+		n2=$bg_pid
+	fi
 	[[ -z $rp ]] || wait "$rp" || true
-	wait "$r" "$n1" "$n2" || true
+	wait "$r" "$n1" $n2 || true
 	local t1 k1 f1=0
 	t1=$(date +%s.%N)
 	k1=$(cpu_ticks $(kam_pids))
 	[[ -n $fw_pid ]] && f1=$(cpu_ticks "$(child_of "$fw_pid")")
+	[[ -z $sampler ]] || { kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true; }
 	kam_stats "$d" "$d/kamstats-end.txt"
 	ip netns exec "$NS_SRV" nstat -a -s -z >"$d/srv-nstat.txt" 2>/dev/null || true
 	ip -n "$NS_SRV" -s link show "$IF_SRV" >"$d/srv-link.txt"
-	printf '{"setup": "%s", "level_pps": %s, "flood": %s, "flood_s": %s, "seconds": %s, "kamailio_cpu_s": %s, "sipshield_cpu_s": %s, "clk_tck": %s}\n' \
-		"$s" "$l" "$([[ $s == no_flood ]] && echo false || echo true)" "$FLOOD_S" \
+	printf '{"setup": "%s", "kind": "%s", "level_pps": %s, "flood": %s, "flood_s": %s, "server_cpu": %s, "seconds": %s, "kamailio_cpu_s": %s, "sipshield_cpu_s": %s, "clk_tck": %s}\n' \
+		"$s" "$k" "$l" "$([[ $s == no_flood ]] && echo false || echo true)" "$FLOOD_S" "$server_cpu" \
 		"$(secs "$t0" "$t1")" "$(ticks_s "$k0" "$k1")" "$(ticks_s "$f0" "$f1")" "$(getconf CLK_TCK)" >"$d/meta.json"
 	stop "$uas_pid"
 	stop "$kam_pid"
@@ -468,17 +590,35 @@ run_capacity() {
 
 # ---------------------------------------------------------------- main
 start=$(date +%s)
+cgroup_make
 ((capacity)) && run_capacity
-for l in $levels; do
-	say "generating the flood capture for $l pps"
-	flood_pcap "$l"
-	sed 's/^/    /' "$out/flood-$l.check.txt"
+# The runs: the mixed flood at every level, then each kind alone at the top level. The
+# reference (no flood) does not depend on them: it runs once.
+top=${levels##* }
+runs=()
+for l in $levels; do runs+=("mixed-$l"); done
+for k in $kinds; do runs+=("$k-$top"); done
+if [[ " $setups " == *" no_flood "* ]]; then run_setup no_flood none 0; fi
+for r in "${runs[@]}"; do
+	say "generating the flood capture: ${r%-*} at ${r##*-} pps"
+	flood_pcap "${r%-*}" "${r##*-}"
+	sed 's/^/    /' "$out/flood-$r.check.txt"
 	for s in $setups; do
-		run_setup "$s" "$l"
+		[[ $s == no_flood ]] || run_setup "$s" "${r%-*}" "${r##*-}"
 	done
 done
 say "took $(($(date +%s) - start)) s"
-last=${levels##* }
-python3 "$LAB/lab_report.py" summary "$out" --levels "$levels" ${json:+--json "$json"} --json-level "$last" |
-	tee "$out/summary.txt"
+if ((soak)); then
+	python3 "$LAB/lab_report.py" soak "$out/mixed-$top/sipshield" ${json:+--json "$json"} | tee "$out/summary.txt"
+else
+	python3 "$LAB/lab_report.py" summary "$out" --runs "${runs[*]}" ${json:+--json "$json"} \
+		--json-run "mixed-$top" | tee "$out/summary.txt"
+fi
+if [[ -n $chart ]]; then
+	dpkg -s python3-matplotlib >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-matplotlib >/dev/null ||
+		die "apt-get install python3-matplotlib failed"
+	# Debian's python3 has Debian's matplotlib, whichever python3 comes first on PATH
+	/usr/bin/python3 "$LAB/lab_report.py" chart "$out/results.json" "$chart"
+	say "chart: $chart"
+fi
 say "done: results in $out"
