@@ -285,13 +285,20 @@ void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_
   }
   if (m.kind == SipKind::request) {
     // The servers expect the client's answers, and in-dialog requests after an INVITE.
+    const DialogKey leg = dialog_key(meta.dst, m, text);
     dialogs_.touch(
-        dialog_key(meta.dst, m, text), now_ms,
+        leg, now_ms,
         (m.method == SipMethod::INVITE ? config_.dialog_s : config_.transaction_s) * 1000);
+    // The servers hang up: the leg lasts only as long as the client's answer may take.
+    if (m.method == SipMethod::BYE) dialogs_.end(leg, now_ms, config_.transaction_s * 1000);
     return;
   }
   if (m.cseq_method == SipMethod::INVITE && m.status >= 200 && m.status < 300)
     dialogs_.touch(dialog_key(meta.dst, m, text), now_ms, config_.dialog_s * 1000);
+  // A final answer to the client's BYE ends the call; without this a leg would hold its entry
+  // for dialog_s after the call, and a busy server's calls would fill the table.
+  if (m.cseq_method == SipMethod::BYE && m.status >= 200)
+    dialogs_.end(dialog_key(meta.dst, m, text), now_ms, config_.transaction_s * 1000);
   const SourceKey client{meta.dst, meta.dst_port, {}};
   if (m.cseq_method == SipMethod::REGISTER && m.status >= 200 && m.status < 300) {
     // The registrar accepted this client: trust it for the expiry it granted.

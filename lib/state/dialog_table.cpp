@@ -44,6 +44,12 @@ DialogEntry* DialogTable::touch(const DialogKey& key, uint32_t now_ms, uint32_t 
   return e;
 }
 
+void DialogTable::end(const DialogKey& key, uint32_t now_ms, uint32_t linger_ms) {
+  DialogEntry* e = pool_.find(hash_(key), [&](const DialogEntry& x) { return x.key == key; });
+  const uint32_t until = now_ms + linger_ms;
+  if (e && before(until, e->expires_ms)) e->expires_ms = until;
+}
+
 void DialogTable::expire_step(uint32_t now_ms, unsigned budget) {
   pool_.sweep(
       budget, [&](const DialogEntry& e) { return !before(now_ms, e.expires_ms); },

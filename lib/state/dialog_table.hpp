@@ -41,6 +41,9 @@ class DialogTable {
   DialogEntry* find(const DialogKey& key, uint32_t now_ms);  // null if absent or expired
   // Creates or refreshes an entry lasting at least `lifetime_ms`; null when full.
   DialogEntry* touch(const DialogKey& key, uint32_t now_ms, uint32_t lifetime_ms);
+  // The dialog ended (its BYE was answered): it lingers at most `linger_ms` more, for
+  // retransmissions, instead of its full lifetime. Nothing when absent.
+  void end(const DialogKey& key, uint32_t now_ms, uint32_t linger_ms);
   void expire_step(uint32_t now_ms, unsigned budget);
 
   uint32_t size() const { return pool_.size(); }

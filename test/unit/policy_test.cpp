@@ -519,6 +519,33 @@ TEST_CASE("in-dialog requests and responses must match a leg the servers know",
   CHECK(v[6].reason == Reason::unsolicited_response);
 }
 
+TEST_CASE("a call's leg ends a transaction's time after its BYE", "[policy][dialogs]") {
+  Run run;
+  for (const char* caller : {"198.18.16.1", "198.18.16.2", "198.18.16.3"}) {
+    run.from(caller, request("INVITE"));
+    run.to(caller, response("200 OK", "INVITE"));
+  }
+  // .1 hangs up and the server answers; the answer may be lost: the BYE comes again, 20 s later.
+  run.from("198.18.16.1", request("BYE"));
+  run.to("198.18.16.1", response("200 OK", "BYE"));
+  run.from("198.18.16.1", request("BYE"), 20'000'000);
+  // The server hangs up on .2; .2's answer comes late once, then once more after the linger.
+  run.to("198.18.16.2", request("BYE"));
+  run.from("198.18.16.2", response("200 OK", "BYE"), 20'000'000);
+  // Past the 32 s linger (transaction_s) both calls are gone; .3, never hung up, is not.
+  run.from("198.18.16.1", request("BYE"), 20'000'000);
+  run.from("198.18.16.2", response("200 OK", "BYE"));
+  run.from("198.18.16.3", request("BYE"));
+  const auto v = run.go();
+  REQUIRE(v.size() == 14);
+  CHECK(v[6].reason == Reason::admitted);
+  CHECK(v[8].reason == Reason::admitted);
+  CHECK(v[10].reason == Reason::admitted);
+  CHECK(v[11].reason == Reason::no_dialog);
+  CHECK(v[12].reason == Reason::unsolicited_response);
+  CHECK(v[13].reason == Reason::admitted);
+}
+
 TEST_CASE("a grace period after start lets live calls through", "[policy][dialogs]") {
   Run run;
   run.config.policy.grace_s = 30;
