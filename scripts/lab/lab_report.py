@@ -392,14 +392,23 @@ def sipp_periodic(d):
     return [dict(zip(head, l.split(";"))) for l in lines[1:]]
 
 
-def sipp_rtt_timed(d):
-    """(seconds since the epoch, ms, rtd) from SIPp's -trace_rtt files."""
+def epoch(field):
+    """SIPp's time fields read "date<TAB>time<TAB>epoch seconds"."""
+    try:
+        return float(field.split("\t")[-1])
+    except (AttributeError, ValueError):
+        return None
+
+
+def sipp_rtt_sent(d, start):
+    """(when the request was sent, in seconds since the epoch, ms, rtd) from SIPp's -trace_rtt
+    files, whose Date_ms counts from the instance's start (`start`)."""
     out = []
     for f in glob.glob(os.path.join(d, "*_rtt.csv")):
         for line in open(f, errors="replace"):
             p = line.strip().split(";")
             if len(p) >= 3 and re.match(r"^[0-9.]+$", p[0]) and re.match(r"^[0-9.]+$", p[1]):
-                out.append((float(p[0]) / 1000, float(p[1]), p[2]))
+                out.append((start + (float(p[0]) - float(p[1])) / 1000, float(p[1]), p[2]))
     return out
 
 
@@ -407,78 +416,93 @@ STATS = re.compile(r"\| sources (\d+)/(\d+) \(refused (\d+)\), dialogs (\d+)")
 
 
 def soak(a):
-    """Per minute: the phones' figures (sessions started, registered, calls completed, p99s),
-    the daemon's resident memory and its tables."""
+    """Per minute of the soak: sessions started and their registrations (by the minute the
+    REGISTER was sent), sessions that ended and how many of them completed, newcomers, p99s;
+    the daemon's resident memory and tables from its samples."""
     d = a.dir
     meta = json.load(open(os.path.join(d, "meta.json")))
-    t0 = None
-    minutes = {}
-    for group in ("regular", "newcomers-new"):
-        rows = sipp_periodic(os.path.join(d, group))
-        prev = {"TotalCallCreated": 0, "SuccessfulCall(C)": 0, "FailedCall(C)": 0}
+    length = max(1, meta["flood_s"] // 60)
+    groups = {g: sipp_periodic(os.path.join(d, g)) for g in ("regular", "newcomers-new")}
+    if not groups["regular"]:
+        print("soak: no SIPp statistics in " + d)
+        return 1
+    t0 = epoch(groups["regular"][0].get("StartTime"))
+    minutes = {m: {} for m in range(length)}
+
+    def bucket(t):
+        m = int((t - t0) // 60)
+        return minutes.get(min(m, length - 1)) if m >= 0 else None
+
+    for g, rows in groups.items():
+        prev = {}
         for row in rows:
-            el = row.get("ElapsedTime(C)", "")
-            h, m_, sec = (el.split(":") + ["0", "0", "0"])[:3]
-            try:
-                elapsed = int(h) * 3600 + int(m_) * 60 + float(sec)
-            except ValueError:
-                continue
-            m = int(elapsed // 60)
-            e = minutes.setdefault(m, {})
-            for k, name in (("TotalCallCreated", "sessions"), ("SuccessfulCall(C)", "completed"),
+            t = epoch(row.get("CurrentTime"))
+            e = bucket(t) if t is not None else None
+            for k, name in (("TotalCallCreated", "started"), ("SuccessfulCall(C)", "completed"),
                             ("FailedCall(C)", "failed")):
                 v = num(row, k)
-                e[f"{group}_{name}"] = e.get(f"{group}_{name}", 0) + v - prev[k]
+                if e is not None:
+                    e[g + name] = e.get(g + name, 0) + v - prev.get(k, 0)
                 prev[k] = v
-        for ts, ms, rtd in sipp_rtt_timed(os.path.join(d, group)):
-            t0 = ts if t0 is None or ts < t0 else t0
-    # response times per minute, from the regular users' first record
-    rtt = sipp_rtt_timed(os.path.join(d, "regular")) + [
-        (ts, ms, "n" + rtd) for ts, ms, rtd in sipp_rtt_timed(os.path.join(d, "newcomers-new"))]
-    for ts, ms, rtd in rtt:
-        m = int((ts - t0) // 60)
-        minutes.setdefault(m, {}).setdefault("rtt_" + rtd, []).append(ms)
+        if rows:
+            start = epoch(rows[0].get("StartTime"))
+            for sent, ms, rtd in sipp_rtt_sent(os.path.join(d, g), start):
+                e = bucket(sent)
+                if e is not None:
+                    e.setdefault(g + "rtt" + rtd, []).append(ms)
     samples = []
     f = os.path.join(d, "daemon-samples.tsv")
     if os.path.exists(f):
-        first = None
         for line in open(f):
             p = line.rstrip("\n").split("\t")
             if len(p) < 3:
                 continue
-            first = int(p[0]) if first is None else first
             mt = STATS.search(p[2])
-            samples.append({"s": int(p[0]) - first, "rss_kb": int(p[1] or 0),
+            samples.append({"s": int(p[0]) - int(t0), "rss_kb": int(p[1] or 0),
                             "sources": int(mt.group(1)) if mt else None,
                             "refused": int(mt.group(3)) if mt else None,
                             "dialogs": int(mt.group(4)) if mt else None})
     rows = []
-    for m in sorted(minutes):
-        e = minutes[m]
-        reg = e.get("rtt_1", [])
-        sess = e.get("regular_sessions", 0)
-        sm = [x for x in samples if m * 60 <= x["s"] < (m + 1) * 60]
+    for m, e in sorted(minutes.items()):
+        reg = e.get("regularrtt1", [])
+        started = e.get("regularstarted", 0)
+        ended = e.get("regularcompleted", 0) + e.get("regularfailed", 0)
+        sm = [x for x in samples if m * 60 <= x["s"] < (m + 1) * 60 or (m == length - 1 and x["s"] >= m * 60)]
         rows.append({
-            "minute": m + 1, "sessions": sess,
-            "register_success": round(min(1.0, len(reg) / sess), 4) if sess else None,
-            "call_success": round(min(1.0, e.get("regular_completed", 0) / len(reg)), 4) if reg else None,
-            "newcomers": e.get("newcomers-new_sessions", 0),
-            "newcomers_registered": len(e.get("rtt_n1", [])),
-            "register_p99_ms": pct(reg, 99), "call_setup_p99_ms": pct(e.get("rtt_2", []), 99),
+            "minute": m + 1, "sessions_started": started,
+            "register_success": round(min(1.0, len(reg) / started), 4) if started else None,
+            "sessions_ended": ended,
+            "session_success": round(e.get("regularcompleted", 0) / ended, 4) if ended else None,
+            "newcomers": e.get("newcomers-newstarted", 0),
+            "newcomers_registered": len(e.get("newcomers-newrtt1", [])),
+            "register_p99_ms": pct(reg, 99), "call_setup_p99_ms": pct(e.get("regularrtt2", []), 99),
             "rss_kb": max((x["rss_kb"] for x in sm), default=None),
             "sources": sm[-1]["sources"] if sm else None,
             "refused": sm[-1]["refused"] if sm else None,
             "dialogs": sm[-1]["dialogs"] if sm else None,
         })
-    print(f"soak: {meta['kind']} flood at {meta['level_pps']} datagrams/s for {meta['flood_s'] // 60} min "
-          f"through sipshield; Kamailio {meta['kamailio_cpu_s']} s of CPU over {meta['seconds']} s")
-    print("minute  sessions  registered  calls ok  newcomers in  reg p99 ms  call p99 ms  daemon RSS MB  sources (refused)  dialogs")
+    print(f"soak: {meta['kind']} flood at {meta['level_pps']} datagrams/s for {length} min through "
+          f"sipshield; Kamailio {meta['kamailio_cpu_s']} s of CPU over {meta['seconds']} s "
+          f"({fmt(round(meta['kamailio_cpu_s'] / meta['seconds'], 3), 'n')} of a core)")
+    print("minute  started  registered  ended  completed  newcomers  reg p99 ms  call p99 ms  RSS MB  sources (refused)  dialogs")
     for r in rows:
         rss = f"{r['rss_kb'] / 1024:.1f}" if r["rss_kb"] else "-"
-        print(f"{r['minute']:>6} {r['sessions']:>9} {fmt(r['register_success']):>11} {fmt(r['call_success']):>9} "
-              f"{r['newcomers_registered']:>6}/{r['newcomers']:<6} {fmt(r['register_p99_ms'], 'n'):>10} "
-              f"{fmt(r['call_setup_p99_ms'], 'n'):>12} {rss:>14} {fmt(r['sources'], 'n'):>9} ({fmt(r['refused'], 'n')}) "
-              f"{fmt(r['dialogs'], 'n'):>8}")
+        print(f"{r['minute']:>6} {r['sessions_started']:>8} {fmt(r['register_success']):>11} {r['sessions_ended']:>6} "
+              f"{fmt(r['session_success']):>10} {r['newcomers_registered']:>5}/{r['newcomers']:<5}"
+              f"{fmt(r['register_p99_ms'], 'n'):>10} {fmt(r['call_setup_p99_ms'], 'n'):>12} {rss:>7} "
+              f"{fmt(r['sources'], 'n'):>8} ({fmt(r['refused'], 'n')}) {fmt(r['dialogs'], 'n'):>8}")
+    # Exact over the whole soak (per minute, SIPp's two clocks can put a session and its
+    # registration a second apart, across a minute's edge).
+    totals = {}
+    for g, rows in groups.items():
+        last = rows[-1] if rows else {}
+        started = num(last, "TotalCallCreated")
+        registered = len(sipp_rtt(os.path.join(d, g)).get("1", []))
+        totals[g] = {"sessions": started, "registered": registered,
+                     "completed": num(last, "SuccessfulCall(C)"), "failed": num(last, "FailedCall(C)"),
+                     "register_success": round(registered / started, 4) if started else None}
+        print(f"{g}: {started} sessions, {registered} registered ({fmt(totals[g]['register_success'])}), "
+              f"{totals[g]['completed']} completed, {totals[g]['failed']} failed")
     grown = None
     if len(samples) >= 6:  # the last third against the middle third: a steady state stays put
         n = len(samples)
@@ -487,7 +511,8 @@ def soak(a):
         grown = round((max(end) - max(mid)) / 1024, 1)
         print(f"daemon RSS: {max(mid) / 1024:.1f} MB in the middle third, {max(end) / 1024:.1f} MB in the last "
               f"({grown:+} MB)")
-    out = {"meta": meta, "minutes": rows, "samples": samples, "rss_growth_mb_last_third": grown}
+    out = {"meta": meta, "totals": totals, "minutes": rows, "samples": samples,
+           "rss_growth_mb_last_third": grown}
     if a.json:
         json.dump(out, open(a.json, "w"), indent=1)
     return 0
