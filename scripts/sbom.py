@@ -21,7 +21,7 @@ KNOWN = {
     "dpdk": ("libdpdk-dev", "BSD-3-Clause", "Data Plane Development Kit: ports, mbufs, EAL", True),
     "hyperscan": ("libhyperscan-dev", "BSD-3-Clause", "Intel Hyperscan: signature matching", True),
     "intel-ipsec-mb": ("libipsec-mb-dev", "BSD-3-Clause",
-                       "Intel IPsec Multi-Buffer crypto, used by DPDK's crypto drivers", True),
+                       "Intel IPsec Multi-Buffer crypto: the probes' AES-CMAC cookies", True),
     "fmt": ("libfmt-dev", "MIT", "{fmt} formatting library", True),
     "nlohmann-json": ("nlohmann-json3-dev", "MIT", "JSON for Modern C++ (header-only)", True),
     "libpcap": ("libpcap0.8-dev", "BSD-3-Clause", "capture files", True),

@@ -107,7 +107,31 @@ void read_meter(const Node& n, MeterProfile& m) {
 
 void read_policy(const Node& n, PolicyConfig& p) {
   n.object({"untrusted", "trusted", "per_address", "untrusted_budget", "demerits", "trust",
-            "sources", "dialogs", "overload", "aor", "familiar"});
+            "sources", "dialogs", "overload", "aor", "familiar", "probe"});
+  if (auto pr = n.find("probe")) {
+    pr->object({"mode", "rate_per_s", "burst", "per_prefix_per_s", "slot_s", "key_rotate_s",
+                "verified_s", "verified_max", "verified_budget"});
+    if (auto m = pr->find("mode")) {
+      const std::string mode = m->choice({"never", "pressure", "always"});
+      p.probe_mode = mode == "never"      ? ProbeMode::never
+                     : mode == "pressure" ? ProbeMode::pressure
+                                          : ProbeMode::always;
+    }
+    const auto count = [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 1000000)); };
+    optional_field(*pr, "rate_per_s", p.probe_limits.rate_per_s, count);
+    optional_field(*pr, "burst", p.probe_limits.burst, count);
+    optional_field(*pr, "per_prefix_per_s", p.probe_limits.per_prefix_per_s, count);
+    optional_field(*pr, "slot_s", p.probe_cookie.slot_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 60)); });
+    optional_field(*pr, "key_rotate_s", p.probe_cookie.rotate_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(60, 86400)); });
+    optional_field(*pr, "verified_s", p.verified_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 86400)); });
+    optional_field(*pr, "verified_max", p.verified_max,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 1u << 24)); });
+    if (auto b = pr->find("verified_budget")) read_meter(*b, p.verified_budget);
+    if (p.probe_cookie.rotate_s < p.probe_cookie.slot_s) pr->fail("key_rotate_s at least slot_s");
+  }
   if (auto f = n.find("familiar")) {
     f->object({"max", "ipv4_length", "ipv6_length", "keep_s"});
     optional_field(*f, "max", p.familiar_prefixes,
@@ -273,7 +297,20 @@ json policy_to_json(const PolicyConfig& p) {
         {"failures", p.aor_failures},
         {"window_s", p.aor_window_s},
         {"lock_s", p.aor_lock_s},
-        {"slots", p.aor_slots}}}};
+        {"slots", p.aor_slots}}},
+      {"probe",
+       {{"mode", p.probe_mode == ProbeMode::never      ? "never"
+                 : p.probe_mode == ProbeMode::pressure ? "pressure"
+                                                       : "always"},
+        {"rate_per_s", p.probe_limits.rate_per_s},
+        {"burst", p.probe_limits.burst},
+        {"per_prefix_per_s", p.probe_limits.per_prefix_per_s},
+        {"slot_s", p.probe_cookie.slot_s},
+        {"key_rotate_s", p.probe_cookie.rotate_s},
+        {"verified_s", p.verified_s},
+        {"verified_max", p.verified_max},
+        {"verified_budget",
+         {{"rate_per_s", p.verified_budget.rate_per_s}, {"burst", p.verified_budget.burst}}}}}};
 }
 
 PortConfig read_port(const Node& node, const std::filesystem::path& base_dir) {

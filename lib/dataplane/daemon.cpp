@@ -13,6 +13,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <random>
 #include <thread>
 
 #include <fmt/format.h>
@@ -224,6 +225,12 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
                             config.policy.familiar_ipv6_length, hash);
   SharedTables shared = tables.shared();
   shared.familiar = &familiar;
+  // One secret for every worker's probe cookies, drawn per start: a probe's answer verifies on
+  // whichever worker it reaches.
+  std::array<uint8_t, 16> probe_secret;
+  std::random_device random;
+  for (auto& byte : probe_secret) byte = static_cast<uint8_t>(random());
+  shared.probe_secret = &probe_secret;
   std::vector<std::unique_ptr<Worker>> worker_objects;
   for (unsigned w = 0; w < workers; ++w)
     worker_objects.push_back(std::make_unique<Worker>(config, hash, shared, outside.id(),

@@ -46,6 +46,12 @@ class ReplaySink {
   explicit ReplaySink(Replay& replay) : replay_(replay) {}
   void forward(rte_mbuf* m, Verdict v) { replay_.release(m, v); }
   void drop(rte_mbuf* m, Verdict v) { replay_.release(m, v); }
+  // Offline nothing answers: the request is recorded as dropped, and the probe it earned is
+  // counted (counters.probes) as the daemon would send it.
+  void probe(rte_mbuf* m, Verdict v, const PacketMeta&, std::string_view sip) {
+    replay_.probe(m, sip);
+    replay_.release(m, v);
+  }
 
  private:
   Replay& replay_;
@@ -126,6 +132,10 @@ void Replay::finish() {
   ReplaySink sink(*this);
   pipeline_.flush(sink);
   drain_events();
+}
+
+void Replay::probe(rte_mbuf* m, std::string_view sip) {
+  if (listener_) listener_->probe(*RTE_MBUF_DYNFIELD(m, index_offset_, uint64_t*), sip);
 }
 
 void Replay::release(rte_mbuf* m, Verdict v) {

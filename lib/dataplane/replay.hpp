@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
@@ -33,6 +34,9 @@ class ReplayListener {
                         Verdict verdict) = 0;
   // A ban, unban or attack the daemon would have reported (capture time).
   virtual void event(const Event&) {}
+  // The return-routability probe the daemon would have sent back in place of frame `index`
+  // (its SIP text), just before that frame's release.
+  virtual void probe(uint64_t /*index*/, std::string_view /*sip*/) {}
 };
 
 class Replay {
@@ -54,6 +58,7 @@ class Replay {
   void flush_burst();
   void drain_events();
   void release(rte_mbuf* m, Verdict v);
+  void probe(rte_mbuf* m, std::string_view sip);
 
   ServiceSet services_;
   std::unique_ptr<SignatureDatabase> signatures_;

@@ -8,12 +8,28 @@ namespace {
 constexpr unsigned kTxRetries = 8;
 
 // Carries out the verdicts of one burst: forwards to the opposite port's queue in batches, frees
-// drops in bulk. Reassembly may release more frames than one burst, so both arrays drain when full.
+// drops in bulk, and sends probes back out of the port they came from (`rx_port`). Reassembly
+// may release more frames than one burst, so every array drains when full.
 class PortSink {
  public:
-  PortSink(uint16_t tx_port, uint16_t queue, Direction from, WorkerCounters& counters)
-      : tx_port_(tx_port), queue_(queue), from_(static_cast<size_t>(from)), counters_(counters) {}
+  PortSink(uint16_t tx_port, uint16_t rx_port, uint16_t queue, Direction from,
+           WorkerCounters& counters)
+      : tx_port_(tx_port),
+        rx_port_(rx_port),
+        queue_(queue),
+        from_(static_cast<size_t>(from)),
+        counters_(counters) {}
   ~PortSink() { flush(); }
+
+  void probe(rte_mbuf* m, Verdict v, const PacketMeta& meta, std::string_view payload) {
+    const size_t length = rewrite_as_probe(rte_pktmbuf_mtod(m, uint8_t*), meta, payload);
+    if (length == 0) return drop(m, v);
+    m->data_len = static_cast<uint16_t>(length);
+    m->pkt_len = static_cast<uint32_t>(length);
+    m->ol_flags = 0;
+    probes_[probe_count_++] = m;
+    if (probe_count_ == kCapacity) flush_probes();
+  }
 
   void forward(rte_mbuf* m, Verdict) {
     tx_[tx_count_++] = m;
@@ -26,6 +42,7 @@ class PortSink {
   void flush() {
     flush_tx();
     flush_drops();
+    flush_probes();
   }
 
  private:
@@ -42,17 +59,28 @@ class PortSink {
     }
     tx_count_ = 0;
   }
+  void flush_probes() {
+    uint16_t sent = 0;
+    for (unsigned attempt = 0; attempt < kTxRetries && sent < probe_count_; ++attempt)
+      sent += rte_eth_tx_burst(rx_port_, queue_, probes_ + sent, probe_count_ - sent);
+    if (sent < probe_count_) {  // counted with the frames of this direction that found no room
+      bump(counters_.tx_failed[from_], probe_count_ - sent);
+      rte_pktmbuf_free_bulk(probes_ + sent, probe_count_ - sent);
+    }
+    probe_count_ = 0;
+  }
   void flush_drops() {
     if (drop_count_) rte_pktmbuf_free_bulk(drops_, drop_count_);
     drop_count_ = 0;
   }
 
-  uint16_t tx_port_, queue_;
+  uint16_t tx_port_, rx_port_, queue_;
   size_t from_;
   WorkerCounters& counters_;
-  uint16_t tx_count_ = 0, drop_count_ = 0;
+  uint16_t tx_count_ = 0, drop_count_ = 0, probe_count_ = 0;
   rte_mbuf* tx_[kCapacity];
   rte_mbuf* drops_[kCapacity];
+  rte_mbuf* probes_[kCapacity];
 };
 
 }  // namespace
@@ -78,17 +106,17 @@ void Worker::run(const std::atomic<bool>& stop) {
     }
     mark_idle(idle);
     if (idle) {
-      PortSink sink(ports_[1], queue_, Direction::from_outside, pipeline_.counters());
+      PortSink sink(ports_[1], ports_[0], queue_, Direction::from_outside, pipeline_.counters());
       pipeline_.tick(clock_.now_ns(), sink);
     }
   }
-  PortSink sink(ports_[1], queue_, Direction::from_outside, pipeline_.counters());
+  PortSink sink(ports_[1], ports_[0], queue_, Direction::from_outside, pipeline_.counters());
   pipeline_.flush(sink);
 }
 
 void Worker::judge(Direction from, rte_mbuf* const* frames, uint16_t n, uint64_t now) {
   const auto d = static_cast<size_t>(from);
-  PortSink sink(ports_[1 - d], queue_, from, pipeline_.counters());
+  PortSink sink(ports_[1 - d], ports_[d], queue_, from, pipeline_.counters());
   pipeline_.process_burst(from, frames, n, now, sink);
 }
 
@@ -154,14 +182,14 @@ void Worker::run_in_capture_order(const std::atomic<bool>& stop) {
     mark_idle(!progressed && pending[0].dry && pending[1].dry && pending[0].count == 0 &&
               pending[1].count == 0);
     if (!progressed) {
-      PortSink sink(ports_[1], queue_, Direction::from_outside, pipeline_.counters());
+      PortSink sink(ports_[1], ports_[0], queue_, Direction::from_outside, pipeline_.counters());
       pipeline_.tick(clock_.now_ns(), sink);
     }
   }
   // Frames polled but not judged yet: judged now, still in capture-time order.
   pending[0].dry = pending[1].dry = true;
   merge();
-  PortSink sink(ports_[1], queue_, Direction::from_outside, pipeline_.counters());
+  PortSink sink(ports_[1], ports_[0], queue_, Direction::from_outside, pipeline_.counters());
   pipeline_.flush(sink);
 }
 

@@ -33,19 +33,20 @@ Frame l2_header(const FrameOptions& o, uint16_t ether_type) {
   return f;
 }
 
-// Internet checksum over the IPv6 pseudo-header or IPv4 pseudo-header plus the UDP datagram.
-uint16_t udp_checksum(const Endpoint& src, const Endpoint& dst, const Frame& udp) {
+}  // namespace
+
+uint16_t udp_checksum(const IpAddress& src, const IpAddress& dst, std::span<const uint8_t> udp) {
   uint32_t sum = 0;
   auto add_bytes = [&sum](const uint8_t* p, size_t n) {
     for (size_t i = 0; i + 1 < n; i += 2) sum += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
     if (n % 2) sum += static_cast<uint32_t>(p[n - 1] << 8);
   };
-  if (src.address.is_v4()) {
-    add_bytes(&src.address.bytes[12], 4);
-    add_bytes(&dst.address.bytes[12], 4);
+  if (src.is_v4()) {
+    add_bytes(&src.bytes[12], 4);
+    add_bytes(&dst.bytes[12], 4);
   } else {
-    add_bytes(src.address.bytes.data(), 16);
-    add_bytes(dst.address.bytes.data(), 16);
+    add_bytes(src.bytes.data(), 16);
+    add_bytes(dst.bytes.data(), 16);
   }
   sum += kProtoUdp + static_cast<uint32_t>(udp.size());
   add_bytes(udp.data(), udp.size());
@@ -53,8 +54,6 @@ uint16_t udp_checksum(const Endpoint& src, const Endpoint& dst, const Frame& udp
   const auto c = static_cast<uint16_t>(~sum);
   return c == 0 ? 0xffff : c;
 }
-
-}  // namespace
 
 unsigned l3_offset(const FrameOptions& options) {
   return 14 + 4 * static_cast<unsigned>(options.vlans.size());
@@ -76,7 +75,7 @@ std::vector<Frame> build_udp(const Endpoint& src, const Endpoint& dst,
   put16(udp, 2, dst.port);
   put16(udp, 4, static_cast<uint16_t>(udp.size()));
   std::copy(payload.begin(), payload.end(), udp.begin() + 8);
-  put16(udp, 6, udp_checksum(src, dst, udp));
+  put16(udp, 6, udp_checksum(src.address, dst.address, udp));
 
   const bool v4 = src.address.is_v4();
   const unsigned ip_header = v4 ? 20 : 40;

@@ -43,6 +43,10 @@ Frame build_arp_request(const IpAddress& sender, const IpAddress& target,
 // Offset of the IP header in frames that build_udp made with `options`.
 unsigned l3_offset(const FrameOptions& options);
 
+// The UDP checksum (RFC 768: over the IPv4 or IPv6 pseudo-header and `udp`, header included,
+// its checksum field zero); never 0 (0xffff instead).
+uint16_t udp_checksum(const IpAddress& src, const IpAddress& dst, std::span<const uint8_t> udp);
+
 // Recomputes the IPv4 header checksum of a frame (after a test edits the header).
 void refresh_ipv4_checksum(Frame& frame, unsigned l3_offset);
 

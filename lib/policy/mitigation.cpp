@@ -24,6 +24,7 @@ Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t
     : config_(config),
       table_(config.max_sources, config.idle_s * 1000, config.stray_idle_s * 1000, hash),
       dialogs_(config.max_dialogs, hash),
+      verified_(config.probe_mode == ProbeMode::never ? 0 : config.verified_max, hash),
       own_familiar_(familiar ? nullptr
                              : std::make_unique<FamiliarPrefixes>(
                                    config.familiar_prefixes, config.familiar_ipv4_length,
@@ -33,7 +34,8 @@ Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t
       budgets_(std::max<size_t>(services, 1),
                Budget{0, uint32_t{config.untrusted_budget_burst} * 64}),
       newcomer_budgets_(budgets_.size(), Budget{0, uint32_t{config.newcomer_budget.burst} * 64}),
-      familiar_budgets_(budgets_.size(), Budget{0, uint32_t{config.familiar_budget.burst} * 64}) {}
+      familiar_budgets_(budgets_.size(), Budget{0, uint32_t{config.familiar_budget.burst} * 64}),
+      verified_budgets_(budgets_.size(), Budget{0, uint32_t{config.verified_budget.burst} * 64}) {}
 
 SourceEntry* Mitigation::source(const PacketMeta& meta, uint64_t hash, uint32_t now_ms) {
   SourceEntry* s = table_.find_or_insert({meta.src, meta.src_port, {}}, hash, now_ms);
@@ -177,7 +179,7 @@ bool Mitigation::spend_budget(size_t service, Pace pace, uint32_t now_ms) {
 }
 
 Verdict Mitigation::admit(SourceEntry* s, SourceEntry* address, const SipMessage& m,
-                          std::string_view text, int service, uint32_t now_ms) {
+                          std::string_view text, int service, uint32_t now_ms, bool verified) {
   bool is_trusted = trusted(s, now_ms);
   // Echoing a nonce the server sent to this very address proves the source receives there; any
   // other nonce, once the server has challenged (or refused) it, is a guess: digest crackers
@@ -202,7 +204,10 @@ Verdict Mitigation::admit(SourceEntry* s, SourceEntry* address, const SipMessage
   }
   if (!is_trusted && address && address != s && !meter(*address, cls, config_.per_address, now_ms))
     return {Action::drop, Reason::address_rate_limited};
-  if (!is_trusted && cls == static_cast<size_t>(MethodClass::register_) && !m.to.uri.host.empty()) {
+  // A verified source proved it receives at its address: a lock that forged REGISTERs naming
+  // its AOR have set must not shut it out (the lock would be a targeted lockout tool).
+  if (!is_trusted && !verified && cls == static_cast<size_t>(MethodClass::register_) &&
+      !m.to.uri.host.empty()) {
     AorState& a = aor(m, text);
     if (a.locked_until_ms && before(now_ms, a.locked_until_ms))
       return {Action::drop, Reason::aor_locked};
@@ -211,9 +216,16 @@ Verdict Mitigation::admit(SourceEntry* s, SourceEntry* address, const SipMessage
     if (!take(a.tokens, elapsed, config_.aor_register))
       return {Action::drop, Reason::aor_rate_limited};
   }
-  if (!is_trusted && !spend_budget(static_cast<size_t>(std::max(service, 0)) % budgets_.size(),
-                                   pace(s, now_ms), now_ms))
+  const size_t budget = static_cast<size_t>(std::max(service, 0)) % budgets_.size();
+  if (!is_trusted && verified) {  // a bucket of its own, which no forged source can spend
+    const uint64_t percent = budget_percent(now_ms);
+    if (!refill_and_take(verified_budgets_[budget],
+                         uint64_t{config_.verified_budget.rate_per_s} * percent / 100,
+                         uint64_t{config_.verified_budget.burst} * percent / 100 * 64, 0, now_ms))
+      return {Action::drop, Reason::untrusted_budget};
+  } else if (!is_trusted && !spend_budget(budget, pace(s, now_ms), now_ms)) {
     return {Action::drop, Reason::untrusted_budget};
+  }
   return {Action::pass, Reason::admitted};
 }
 

@@ -10,12 +10,15 @@
 #include <string_view>
 #include <vector>
 
+#include "admission/probe_cookie.hpp"
+#include "admission/probe_limiter.hpp"
 #include "core/reasons.hpp"
 #include "packet/parse.hpp"
 #include "sip/message.hpp"
 #include "state/dialog_table.hpp"
 #include "state/familiar_prefixes.hpp"
 #include "state/source_table.hpp"
+#include "state/verified_table.hpp"
 #include "telemetry/events.hpp"
 
 namespace sipshield {
@@ -28,6 +31,10 @@ struct MeterProfile {
 struct TierProfile {
   std::array<MeterProfile, kMethodClasses> classes;
 };
+
+// When the filter sends return-routability probes: never; when the untrusted budget refuses a
+// request (under pressure); or to every first contact, which then waits for its answer.
+enum class ProbeMode : uint8_t { never, pressure, always };
 
 struct PolicyConfig {
   TierProfile untrusted{{MeterProfile{1, 5}, MeterProfile{1, 5}, MeterProfile{1, 5},
@@ -84,7 +91,16 @@ struct PolicyConfig {
   uint16_t aor_failures = 10;  // 401/403/407 answers to REGISTERs for one AOR within the window
   uint32_t aor_window_s = 60;
   uint32_t aor_lock_s = 300;
-  uint32_t aor_slots = 65536;            // per worker; AORs that share a slot share its limits
+  uint32_t aor_slots = 65536;  // per worker; AORs that share a slot share its limits
+  // Return-routability probes (lib/admission, docs/policy.md): an OPTIONS with a MAC cookie back
+  // to a source without trust; a source that answers it is verified for `verified_s`: it spends
+  // `verified_budget` (per service, which no forged source can reach) and no AOR lock binds it.
+  ProbeMode probe_mode = ProbeMode::pressure;
+  ProbeLimits probe_limits;
+  ProbeCookieConfig probe_cookie;
+  uint32_t verified_s = 300;
+  uint32_t verified_max = 65536;  // per worker
+  MeterProfile verified_budget{1000, 1000};
   uint8_t overload_budget_percent = 10;  // of the untrusted budget while a 503 Retry-After holds
   uint32_t overload_max_s = 300;         // longest Retry-After honoured
 };
@@ -131,8 +147,17 @@ class Mitigation {
   // After the tokenizer and the signatures: meters and the untrusted budget of the protected
   // `service` (its index). `address` is the aggregate entry of the source's address (port 0), or
   // null.
+  // `verified`: the source answered a probe (verified()).
   Verdict admit(SourceEntry* s, SourceEntry* address, const SipMessage& m, std::string_view text,
-                int service, uint32_t now_ms);
+                int service, uint32_t now_ms, bool verified = false);
+  // Return-routability: whether the source answered a probe in time, and marking it so.
+  bool verified(const PacketMeta& meta, uint32_t now_ms) {
+    return verified_.verified(meta.src, meta.src_port, now_ms);
+  }
+  bool verify(const PacketMeta& meta, uint32_t now_ms) {
+    return verified_.verify(meta.src, meta.src_port, now_ms, config_.verified_s * 1000);
+  }
+  const VerifiedTable& verified_table() const { return verified_; }
   Pace pace(const SourceEntry* s, uint32_t now_ms) const;
   SourceEntry* address_entry(const PacketMeta& meta, uint32_t now_ms) {
     SourceEntry* a = table_.find_or_insert({meta.src, 0, {}}, now_ms);  // port 0: no real source
@@ -153,6 +178,7 @@ class Mitigation {
   void expire_step(uint32_t now_ms, unsigned budget) {
     table_.expire_step(now_ms, budget);
     dialogs_.expire_step(now_ms, budget);
+    verified_.expire_step(now_ms, budget);
   }
   const DialogTable& dialogs() const { return dialogs_; }
 
@@ -177,6 +203,7 @@ class Mitigation {
   PolicyConfig config_;
   SourceTable table_;
   DialogTable dialogs_;
+  VerifiedTable verified_;
   std::unique_ptr<FamiliarPrefixes> own_familiar_;  // when no shared table is given
   FamiliarPrefixes* familiar_;
   struct AorState {
@@ -209,6 +236,7 @@ class Mitigation {
   std::vector<Budget> budgets_;           // one per protected service
   std::vector<Budget> newcomer_budgets_;  // likewise
   std::vector<Budget> familiar_budgets_;  // likewise
+  std::vector<Budget> verified_budgets_;  // likewise
 };
 
 }  // namespace sipshield

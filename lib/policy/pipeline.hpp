@@ -4,13 +4,17 @@
 //
 // Sink: void forward(rte_mbuf*, Verdict); void drop(rte_mbuf*, Verdict). Frames held for reassembly
 // reach the sink in a later call (when their datagram completes, fails or times out), so a burst
-// may release frames from earlier bursts.
+// may release frames from earlier bursts. A sink that can send frames back out of the port they
+// came from also has void probe(rte_mbuf*, Verdict, const PacketMeta&, std::string_view): the
+// frame is dropped with the verdict, and its mbuf carries a return-routability probe back
+// (admission/probe_frame.hpp); other sinks just drop it.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <random>
 #include <span>
 #include <vector>
 
@@ -18,6 +22,9 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_prefetch.h>
 
+#include "admission/probe_cookie.hpp"
+#include "admission/probe_frame.hpp"
+#include "admission/probe_limiter.hpp"
 #include "core/keyed_hash.hpp"
 #include "packet/parse.hpp"
 #include "packet/reassembly.hpp"
@@ -66,6 +73,8 @@ struct SharedTables {
   const SignatureDatabase* signatures = nullptr;
   const PrefixLists* prefixes = nullptr;
   FamiliarPrefixes* familiar = nullptr;  // written by every worker (lock-free); null: per pipeline
+  // The probes' cookie secret, the same for every worker; null: the pipeline draws its own.
+  const std::array<uint8_t, 16>* probe_secret = nullptr;
 };
 
 class Pipeline {
@@ -78,6 +87,18 @@ class Pipeline {
         sample_trusted_(config.signature_sample_trusted),
         reassembler_(config.reassembly, hash) {
     mitigation_.set_events(&events_);
+    if (config.policy.probe_mode != ProbeMode::never) {
+      std::array<uint8_t, 16> secret{};
+      if (shared.probe_secret) {
+        secret = *shared.probe_secret;
+      } else {
+        std::random_device rd;
+        for (auto& b : secret) b = static_cast<uint8_t>(rd());
+      }
+      probe_cookie_ = std::make_unique<ProbeCookie>(secret, config.policy.probe_cookie);
+      probe_limiter_ = std::make_unique<ProbeLimiter>(config.policy.probe_limits,
+                                                      config.policy.probe_cookie.slot_s, hash);
+    }
     if (shared.signatures && !shared.signatures->rules().empty())
       scanner_ = std::make_unique<SignatureScanner>(*shared.signatures);
     replace_prefixes(shared.prefixes);
@@ -262,9 +283,39 @@ class Pipeline {
     }
     if (p.service < 0) return emit(sink, m, not_protected());
     if (denied(meta)) return emit(sink, m, {Action::drop, Reason::denied_prefix});
-    emit(sink, m,
-         judge_datagram(meta, {frame + meta.payload_offset, meta.payload_length}, p.service,
-                        p.source_hash, now));
+    probe_wanted_ = false;
+    const Verdict v = judge_datagram(meta, {frame + meta.payload_offset, meta.payload_length},
+                                     p.service, p.source_hash, now);
+    if (probe_wanted_) return probe(sink, m, meta, v, now);
+    emit(sink, m, v);
+  }
+
+  // The request is dropped with `v`; its source gets a probe instead, within the limits, if the
+  // probe fits in the request's own frame and the sink can send it.
+  template <class Sink>
+  void probe(Sink& sink, rte_mbuf* m, const PacketMeta& meta, Verdict v, uint64_t now) {
+    if constexpr (requires { sink.probe(m, v, meta, std::string_view{}); }) {
+      const uint64_t now_ms = now / 1'000'000;
+      const auto outcome = probe_limiter_->take(meta.src, meta.src_port, now_ms);
+      if (outcome != ProbeLimiter::Outcome::send) {
+        bump(counters_.probes[static_cast<size_t>(outcome)]);
+        return emit(sink, m, v);
+      }
+      const auto cookie =
+          probe_cookie_->make(meta.src, meta.src_port, meta.dst, meta.dst_port, now_ms);
+      const size_t n = write_probe_text(probe_text_.data(), meta.src, meta.src_port, meta.dst,
+                                        meta.dst_port, cookie);
+      if (n > meta.payload_length) {  // a probe never amplifies
+        bump(counters_.probes[kProbeOutcomes - 1]);
+        return emit(sink, m, v);
+      }
+      bump(counters_.probes[0]);
+      counters_.count(v);
+      attacks_.dropped(v.reason, latest_ns_, events_);
+      sink.probe(m, v, meta, std::string_view(probe_text_.data(), n));
+    } else {
+      emit(sink, m, v);
+    }
   }
 
   template <class Sink>
@@ -340,6 +391,19 @@ class Pipeline {
       mitigation_.demerit(src, mitigation_.config().demerits_malformed, now_ms, sip.reason);
       return {Action::drop, sip.reason};
     }
+    if (probe_cookie_ && message_.kind == SipKind::response) {  // an answer to our probe?
+      const std::string_view branch = message_.top_via.branch.in(text);
+      if (branch.starts_with(ProbeCookie::kBranchPrefix)) {
+        if (!probe_cookie_->check(branch.substr(ProbeCookie::kBranchPrefix.size()), meta.src,
+                                  meta.src_port, meta.dst, meta.dst_port, now / 1'000'000)) {
+          mitigation_.demerit(src, mitigation_.config().demerits_auth_failure, now_ms,
+                              Reason::probe_cookie_invalid);
+          return {Action::drop, Reason::probe_cookie_invalid};
+        }
+        mitigation_.verify(meta, now_ms);  // a full table leaves it unverified (counted)
+        return {Action::drop, Reason::probe_answer};
+      }
+    }
     if (const auto orphan = mitigation_.check_dialog(meta, message_, text, now_ms)) {
       mitigation_.demerit(src, mitigation_.config().demerits_no_dialog, now_ms, *orphan);
       return {Action::drop, *orphan};
@@ -367,10 +431,27 @@ class Pipeline {
       }
       if (hit.decisive) return {Action::drop, Reason::sip_signature, hit.rule};
     }
-    Verdict v =
-        mitigation_.admit(src, address_of(meta, src, now_ms), message_, text, service, now_ms);
+    const bool trusted = mitigation_.trusted(src, now_ms);
+    const bool verified = probe_cookie_ && !trusted && mitigation_.verified(meta, now_ms);
+    const bool probeable = probe_cookie_ && !trusted && !verified &&
+                           message_.kind == SipKind::request && message_.method != SipMethod::ACK &&
+                           !services_.matches_address(meta.src);  // never toward the servers
+    if (probeable && mitigation_.config().probe_mode == ProbeMode::always) {
+      const Pace pace = mitigation_.pace(src, now_ms);
+      if (pace == Pace::newcomer || pace == Pace::familiar) {  // a first contact: prove it first
+        probe_wanted_ = true;
+        return {Action::drop, Reason::unverified, rule};
+      }
+    }
+    Verdict v = mitigation_.admit(src, address_of(meta, src, now_ms), message_, text, service,
+                                  now_ms, verified);
     v.rule = rule;
     if (v.action == Action::pass) mitigation_.note_admitted(meta, message_, text, now_ms);
+    // Under pressure: the budget, or an AOR's meter or lock (which forged REGISTERs naming real
+    // users can spend or close), refused it; the source may prove it receives at its address.
+    probe_wanted_ =
+        probeable && (v.reason == Reason::untrusted_budget || v.reason == Reason::aor_locked ||
+                      v.reason == Reason::aor_rate_limited);
     return v;
   }
 
@@ -415,6 +496,10 @@ class Pipeline {
   Reassembler reassembler_;
   WorkerCounters counters_;
   std::array<Parsed, kBurstSize> parsed_;
+  std::unique_ptr<ProbeCookie> probe_cookie_;  // null: probes off
+  std::unique_ptr<ProbeLimiter> probe_limiter_;
+  bool probe_wanted_ = false;  // set by judge_datagram: the dropped request earns a probe
+  std::array<char, kProbeTextMax> probe_text_;
   int timestamp_offset_ = -1;
   uint64_t latest_ns_ = 0;
 };

@@ -16,6 +16,7 @@ void CounterTotals::add(const WorkerCounters& w) {
     passed[r] += read(w.passed[r]);
     dropped[r] += read(w.dropped[r]);
   }
+  for (size_t o = 0; o < kProbeOutcomes; ++o) probes[o] += read(w.probes[o]);
 }
 
 uint64_t CounterTotals::total_passed() const {
@@ -35,7 +36,10 @@ nlohmann::json CounterTotals::to_json() const {
   for (size_t d = 0; d < 2; ++d)
     ports[direction_name(static_cast<Direction>(d))] = {
         {"rx", rx[d]}, {"forwarded", tx[d]}, {"tx_failed", tx_failed[d]}};
+  nlohmann::json probe_outcomes = nlohmann::json::object();
+  for (size_t o = 0; o < kProbeOutcomes; ++o) probe_outcomes[kProbeOutcomeNames[o]] = probes[o];
   return {{"ports", ports},
+          {"probes", probe_outcomes},
           {"passed", total_passed()},
           {"dropped", total_dropped()},
           {"passed_by_reason", passed_by},
