@@ -185,6 +185,8 @@ def setup_result(d):
     ns0 = nstat(os.path.join(d, "srv-nstat-start.txt"))
     ns = {k: v - ns0.get(k, 0) for k, v in ns1.items()}
     n_sess = (nf["sessions"] or 0) + (nn["sessions"] or 0)
+    nreg = sipp_rtt(os.path.join(d, "newcomers-familiar")).get("1", []) + \
+        sipp_rtt(os.path.join(d, "newcomers-new")).get("1", [])
     n_reg = nf["registered"] + nn["registered"]
     res = {
         "kind": meta.get("kind", "mixed") if meta["flood"] else None,
@@ -196,6 +198,9 @@ def setup_result(d):
                                         if n_sess and nf["register_first_try"] is not None and nn["register_first_try"] is not None else None),
         "newcomer_familiar_register_success": nf["register_success"],
         "newcomer_new_prefix_register_success": nn["register_success"],
+        # newcomers' first REGISTER -> final 200 (ms), and the share registered within 2 s of it
+        "newcomer_register_ms": {q: pct(nreg, n) for q, n in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))},
+        "newcomer_within_2s": round(sum(1 for x in nreg if x <= 2000) / n_sess, 4) if n_sess else None,
         "register_ms": reg["register_ms"],
         "call_setup_ms": reg["call_setup_ms"],
         "retransmissions": reg["retransmissions"] + nf["retransmissions"] + nn["retransmissions"],
@@ -225,6 +230,7 @@ def setup_result(d):
                 "ports": c.get("ports"),
                 "passed_by_reason": c.get("passed_by_reason"),
                 "dropped_by_reason": c.get("dropped_by_reason"),
+                "probes": c.get("probes"),
                 "state": j.get("state"),
             }
         except (ValueError, OSError) as e:
@@ -251,6 +257,9 @@ def table(results, run):
         ("  newcomers from a new /24", lambda r: fmt(r["newcomer_new_prefix_register_success"])),
         ("registered in < 500 ms: users / newcomers",
          lambda r: f'{fmt(r["phones"]["regular"]["register_first_try"])} / {fmt(r["newcomer_register_first_try"])}'),
+        ("newcomers registered within 2 s; their p90 / max (ms)",
+         lambda r: f'{fmt(r["newcomer_within_2s"])}; {fmt(r["newcomer_register_ms"]["p90"], "n")} / '
+                   f'{fmt(r["newcomer_register_ms"]["max"], "n")}'),
         ("registration p50 / p90 / p99 (ms)",
          lambda r: f'{fmt(r["register_ms"]["p50"], "n")} / {fmt(r["register_ms"]["p90"], "n")} / {fmt(r["register_ms"]["p99"], "n")}'),
         ("call setup p50 / p90 / p99 (ms)",
@@ -264,6 +273,10 @@ def table(results, run):
         ("tcpreplay sent (frames)", lambda r: fmt(r["flood"].get("frames_sent"), "n") if r["flood"] else "-"),
         ("sipshield passed / dropped (frames)",
          lambda r: f'{r["sipshield"]["passed"]} / {r["sipshield"]["dropped"]}' if "sipshield" in r else "-"),
+        ("sipshield probes sent / answered",
+         lambda r: f'{r["sipshield"]["probes"]["sent"]} / '
+                   f'{(r["sipshield"]["dropped_by_reason"] or {}).get("probe_answer", 0)}'
+         if "sipshield" in r and r["sipshield"].get("probes") else "-"),
     ]
     w0 = max(len(r[0]) for r in rows)
     ws = [max(len(c), 22) for c in cols]

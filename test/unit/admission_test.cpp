@@ -162,23 +162,32 @@ TEST_CASE("probes are limited per worker, per destination prefix and per source 
           "[admission]") {
   const KeyedHash hash(3);
   using O = ProbeLimiter::Outcome;
-  ProbeLimiter limiter({1000, 50, 5}, 8, hash);
+  const auto at = [](const std::string& prefix, int i) {
+    return test::ip((prefix + std::to_string(i)).c_str());
+  };
+  ProbeLimiter limiter({1, 50, 6}, 8, hash);  // the worker's bucket refills 1/s: no help below
   // One source: once per slot.
-  CHECK(limiter.take(test::ip("198.18.99.1"), 5060, 0) == O::send);
-  CHECK(limiter.take(test::ip("198.18.99.1"), 5060, 10) == O::already_probed);
-  CHECK(limiter.take(test::ip("198.18.99.1"), 5060, 8000) == O::send);
-  // One /24: its burst of 5, refilled by 8000 ms and one taken just above; no more at once.
+  CHECK(limiter.take(at("198.18.99.", 1), 5060, 0) == O::send);
+  CHECK(limiter.take(at("198.18.99.", 1), 5060, 10) == O::already_probed);
+  CHECK(limiter.take(at("198.18.99.", 1), 5060, 8000) == O::send);
+  // One /24, first refusals: the upper half of its burst of 6 (one token taken just above).
   int sent = 0;
-  for (int i = 2; i < 40; ++i)
-    sent +=
-        limiter.take(test::ip(("198.18.99." + std::to_string(i)).c_str()), 5060, 8000) == O::send;
-  CHECK(sent == 4);
-  // Many /24s: the worker's burst of 50, refilled by 8000 ms, 5 spent just above.
+  for (int i = 2; i < 40; ++i) sent += limiter.take(at("198.18.99.", i), 5060, 8000) == O::send;
+  CHECK(sent == 2);
+  // Sources refused again within 5 s (retransmissions) may take the prefix's last tokens.
+  CHECK(limiter.take(at("198.18.99.", 30), 5060, 8001) == O::send);
+  CHECK(limiter.take(at("198.18.99.", 31), 5060, 8001) == O::send);
+  CHECK(limiter.take(at("198.18.99.", 32), 5060, 8001) == O::send);
+  CHECK(limiter.take(at("198.18.99.", 33), 5060, 8001) == O::prefix_limited);
+  // Many /24s, first refusals: the worker's bucket (44 of 50 left) down to its upper half.
+  const auto net = [](int i) { return test::ip(("198.19." + std::to_string(i) + ".1").c_str()); };
   sent = 0;
-  for (int i = 0; i < 100; ++i)
-    sent += limiter.take(test::ip(("198.19." + std::to_string(i) + ".1").c_str()), 5060, 8000) ==
-            O::send;
-  CHECK(sent == 45);
+  for (int i = 0; i < 100; ++i) sent += limiter.take(net(i), 5060, 8001) == O::send;
+  CHECK(sent == 19);
+  // Their retransmissions find the lower half; those probed already are not probed again.
+  sent = 0;
+  for (int i = 0; i < 100; ++i) sent += limiter.take(net(i), 5060, 8002) == O::send;
+  CHECK(sent == 25);
 }
 
 TEST_CASE("a newcomer the budget refused answers the probe and gets in; forgeries do not",
