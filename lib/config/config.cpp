@@ -172,8 +172,21 @@ void read_policy(const Node& n, PolicyConfig& p) {
     }
   }
   if (auto b = n.find("untrusted_budget")) {
-    b->object(
-        {"rate_per_s", "burst", "polite_rate_per_s", "floor_percent", "newcomer", "familiar"});
+    b->object({"rate_per_s", "burst", "polite_rate_per_s", "floor_percent", "newcomer", "familiar",
+               "control"});
+    if (auto c = b->find("control")) {
+      c->object(
+          {"target_ms", "interval_ms", "min_percent", "decrease_percent", "increase_percent"});
+      optional_field(*c, "target_ms", p.budget_target_ms,
+                     [](const Node& v) { return static_cast<uint32_t>(v.integer(0, 60000)); });
+      optional_field(*c, "interval_ms", p.budget_interval_ms,
+                     [](const Node& v) { return static_cast<uint32_t>(v.integer(10, 60000)); });
+      const auto percent = [](const Node& v) { return static_cast<uint8_t>(v.integer(1, 100)); };
+      optional_field(*c, "min_percent", p.budget_min_percent, percent);
+      optional_field(*c, "increase_percent", p.budget_increase_percent, percent);
+      optional_field(*c, "decrease_percent", p.budget_decrease_percent,
+                     [](const Node& v) { return static_cast<uint8_t>(v.integer(1, 99)); });
+    }
     if (auto f = b->find("newcomer")) read_meter(*f, p.newcomer_budget);
     if (auto f = b->find("familiar")) read_meter(*f, p.familiar_budget);
     optional_field(*b, "rate_per_s", p.untrusted_budget_pps,
@@ -269,7 +282,13 @@ json policy_to_json(const PolicyConfig& p) {
         {"floor_percent",
          {{"familiar", p.floor_familiar_percent},
           {"newcomer", p.floor_newcomer_percent},
-          {"bursty", p.floor_bursty_percent}}}}},
+          {"bursty", p.floor_bursty_percent}}},
+        {"control",
+         {{"target_ms", p.budget_target_ms},
+          {"interval_ms", p.budget_interval_ms},
+          {"min_percent", p.budget_min_percent},
+          {"decrease_percent", p.budget_decrease_percent},
+          {"increase_percent", p.budget_increase_percent}}}}},
       {"familiar",
        {{"max", p.familiar_prefixes},
         {"ipv4_length", p.familiar_ipv4_length},

@@ -35,7 +35,9 @@ Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t
                Budget{0, uint32_t{config.untrusted_budget_burst} * 64}),
       newcomer_budgets_(budgets_.size(), Budget{0, uint32_t{config.newcomer_budget.burst} * 64}),
       familiar_budgets_(budgets_.size(), Budget{0, uint32_t{config.familiar_budget.burst} * 64}),
-      verified_budgets_(budgets_.size(), Budget{0, uint32_t{config.verified_budget.burst} * 64}) {}
+      verified_budgets_(budgets_.size(), Budget{0, uint32_t{config.verified_budget.burst} * 64}),
+      controls_(budgets_.size()),
+      pending_(config.budget_target_ms ? 4096 : 0) {}
 
 SourceEntry* Mitigation::source(const PacketMeta& meta, uint64_t hash, uint32_t now_ms) {
   SourceEntry* s = table_.find_or_insert({meta.src, meta.src_port, {}}, hash, now_ms);
@@ -153,7 +155,7 @@ bool Mitigation::refill_and_take(Budget& b, uint64_t rate_per_s, uint64_t cap, u
 // Ranked shedding: when a flood drains the budget to the newcomers' floor, polite sources still
 // find tokens between that floor and zero; first contacts are also held to their own bucket.
 bool Mitigation::spend_budget(size_t service, Pace pace, uint32_t now_ms) {
-  const uint64_t percent = budget_percent(now_ms);
+  const uint64_t percent = budget_percent(now_ms, service);
   const uint64_t burst = uint64_t{config_.untrusted_budget_burst} * percent / 100;
   const uint64_t floor_percent = pace == Pace::polite     ? 0
                                  : pace == Pace::familiar ? config_.floor_familiar_percent
@@ -218,7 +220,7 @@ Verdict Mitigation::admit(SourceEntry* s, SourceEntry* address, const SipMessage
   }
   const size_t budget = static_cast<size_t>(std::max(service, 0)) % budgets_.size();
   if (!is_trusted && verified) {  // a bucket of its own, which no forged source can spend
-    const uint64_t percent = budget_percent(now_ms);
+    const uint64_t percent = budget_percent(now_ms, budget);
     if (!refill_and_take(verified_budgets_[budget],
                          uint64_t{config_.verified_budget.rate_per_s} * percent / 100,
                          uint64_t{config_.verified_budget.burst} * percent / 100 * 64, 0, now_ms))
@@ -245,7 +247,12 @@ std::optional<Reason> Mitigation::check_dialog(const PacketMeta& meta, const Sip
 }
 
 void Mitigation::note_admitted(const PacketMeta& meta, const SipMessage& m, std::string_view text,
-                               uint32_t now_ms) {
+                               uint32_t now_ms, int service) {
+  if (m.kind == SipKind::request && !pending_.empty() && m.method != SipMethod::ACK) {
+    const uint64_t key = transaction_key(meta.src, m, text);
+    pending_[key & (pending_.size() - 1)] = {key, now_ms,
+                                             static_cast<uint32_t>(std::max(service, 0))};
+  }
   if (m.kind == SipKind::request) {
     if ((m.method == SipMethod::INVITE || m.method == SipMethod::SUBSCRIBE) && m.to.tag.empty())
       dialogs_.touch(dialog_key(meta.src, m, text), now_ms, config_.transaction_s * 1000);
@@ -260,10 +267,36 @@ Mitigation::AorState& Mitigation::aor(const SipMessage& m, std::string_view text
   return aors_[h & (aors_.size() - 1)];
 }
 
-uint32_t Mitigation::budget_percent(uint32_t now_ms) const {
-  uint32_t percent = 100;
+uint64_t Mitigation::transaction_key(const IpAddress& client, const SipMessage& m,
+                                     std::string_view text) const {
+  // Keyed parts, mixed: a collision only loses a sample.
+  return table_.hash_of({client, 0, {}}) ^
+         dialogs_.call_id_hash(m.call_id.in(text)) * 0x9e3779b97f4a7c15ULL ^ m.cseq;
+}
+
+Mitigation::BudgetState Mitigation::budget_state(size_t service) const {
+  const Control& c = controls_[service % controls_.size()];
+  return {c.percent, c.latency_x16 / 16, c.samples};
+}
+
+uint32_t Mitigation::budget_percent(uint32_t now_ms, size_t service) {
+  Control& c = controls_[service];
+  if (config_.budget_target_ms && now_ms - c.interval_ms >= config_.budget_interval_ms) {
+    // One step of the control loop: multiplicative decrease when the servers are slow or said
+    // 503, additive increase when they answered fast; no answers measured: no change.
+    if (c.overloaded || (c.interval_samples && c.latency_x16 > config_.budget_target_ms * 16)) {
+      c.percent = std::max<uint32_t>(config_.budget_min_percent,
+                                     c.percent * (100u - config_.budget_decrease_percent) / 100);
+    } else if (c.interval_samples) {
+      c.percent = std::min<uint32_t>(100, c.percent + config_.budget_increase_percent);
+    }
+    c.interval_ms = now_ms;
+    c.interval_samples = 0;
+    c.overloaded = false;
+  }
+  uint32_t percent = c.percent;
   if (retry_after_until_ms_ && before(now_ms, retry_after_until_ms_))
-    percent = config_.overload_budget_percent;
+    percent = std::min<uint32_t>(percent, config_.overload_budget_percent);
   if (oc_until_ms_ && before(now_ms, oc_until_ms_))
     percent = std::min<uint32_t>(percent, 100u - oc_drop_percent_);
   return percent;
@@ -271,6 +304,20 @@ uint32_t Mitigation::budget_percent(uint32_t now_ms) const {
 
 void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_view text,
                        uint32_t now_ms) {
+  if (m.kind == SipKind::response && !pending_.empty()) {
+    // The first answer to a request the filter admitted: a sample of the servers' response time.
+    Pending& p = pending_[transaction_key(meta.dst, m, text) & (pending_.size() - 1)];
+    if (p.key == transaction_key(meta.dst, m, text) && p.key) {
+      Control& c = controls_[p.service % controls_.size()];
+      const uint32_t sample_x16 = std::min<uint32_t>(now_ms - p.ms, 600'000) * 16;
+      c.latency_x16 = c.samples ? c.latency_x16 - c.latency_x16 / 8 + sample_x16 / 8 : sample_x16;
+      ++c.samples;
+      ++c.interval_samples;
+      p.key = 0;
+    }
+    if (m.status == 503)
+      for (Control& c : controls_) c.overloaded = true;  // the servers say so: shrink
+  }
   if (m.kind == SipKind::response) {
     // RFC 3261 21.5.4: 503 with Retry-After: the server asks for a pause. RFC 7339: a Via `oc`
     // value asks upstream to drop that share of its requests for oc-validity milliseconds.

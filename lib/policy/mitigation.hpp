@@ -101,6 +101,17 @@ struct PolicyConfig {
   uint32_t verified_s = 300;
   uint32_t verified_max = 65536;  // per worker
   MeterProfile verified_budget{1000, 1000};
+  // The untrusted budget follows the servers (AIMD, as TCP and RFC 7415 rate-based overload
+  // control do): each interval, if the servers' response time to admitted requests (an EWMA of
+  // samples) is above `budget_target_ms` or a 503 came, the budget shrinks to (100 -
+  // decrease)% of itself, at least `budget_min_percent`; if they answered fast, it grows back by
+  // `budget_increase_percent` points up to 100 %. Per worker and service; trusted traffic never
+  // spends it. 0 ms: off.
+  uint32_t budget_target_ms = 250;
+  uint32_t budget_interval_ms = 500;
+  uint8_t budget_min_percent = 5;
+  uint8_t budget_decrease_percent = 30;
+  uint8_t budget_increase_percent = 5;
   uint8_t overload_budget_percent = 10;  // of the untrusted budget while a 503 Retry-After holds
   uint32_t overload_max_s = 300;         // longest Retry-After honoured
 };
@@ -170,9 +181,17 @@ class Mitigation {
   // Responses and in-dialog requests must match a leg the servers know of; nullopt: fine.
   std::optional<Reason> check_dialog(const PacketMeta& meta, const SipMessage& m,
                                      std::string_view text, uint32_t now_ms);
-  // An admitted message from a client that opens or confirms a leg (INVITE, SUBSCRIBE, 2xx).
+  // An admitted message from a client that opens or confirms a leg (INVITE, SUBSCRIBE, 2xx);
+  // a request's time is kept to measure the servers' answer (`service`: its index).
   void note_admitted(const PacketMeta& meta, const SipMessage& m, std::string_view text,
-                     uint32_t now_ms);
+                     uint32_t now_ms, int service = 0);
+  // Where the budget control stands for protected service `service`.
+  struct BudgetState {
+    uint32_t percent;     // of the configured untrusted budget
+    uint32_t latency_ms;  // the servers' smoothed response time
+    uint64_t samples;     // response times measured since start
+  };
+  BudgetState budget_state(size_t service) const;
   // A message from the protected side to a client: learn trust, nonces and failures.
   void learn(const PacketMeta& meta, const SipMessage& m, std::string_view text, uint32_t now_ms);
   void expire_step(uint32_t now_ms, unsigned budget) {
@@ -217,8 +236,25 @@ class Mitigation {
   AorState& aor(const SipMessage& m, std::string_view text);
   std::vector<AorState> aors_;
 
-  // Overload signals from the servers: the untrusted budget shrinks until they expire.
-  uint32_t budget_percent(uint32_t now_ms) const;
+  // Overload signals from the servers: the untrusted budget shrinks until they expire, and
+  // follows their response time (the control of `service`).
+  uint32_t budget_percent(uint32_t now_ms, size_t service);
+  struct Control {
+    uint32_t interval_ms = 0;  // start of the current interval
+    uint32_t latency_x16 = 0;  // EWMA of response times, in 1/16 ms
+    uint32_t percent = 100;
+    uint32_t interval_samples = 0;
+    uint64_t samples = 0;
+    bool overloaded = false;  // a 503 in this interval
+  };
+  // Requests admitted and not answered yet, direct-mapped: (key, time, service).
+  struct Pending {
+    uint64_t key = 0;
+    uint32_t ms = 0;
+    uint32_t service = 0;
+  };
+  uint64_t transaction_key(const IpAddress& client, const SipMessage& m,
+                           std::string_view text) const;
   uint32_t retry_after_until_ms_ = 0;  // 503 with Retry-After
   uint32_t oc_until_ms_ = 0;           // RFC 7339 Via oc (loss algorithm) in responses
   uint8_t oc_drop_percent_ = 0;
@@ -237,6 +273,8 @@ class Mitigation {
   std::vector<Budget> newcomer_budgets_;  // likewise
   std::vector<Budget> familiar_budgets_;  // likewise
   std::vector<Budget> verified_budgets_;  // likewise
+  std::vector<Control> controls_;         // likewise: the budget control of each service
+  std::vector<Pending> pending_;
 };
 
 }  // namespace sipshield

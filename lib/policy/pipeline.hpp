@@ -113,6 +113,7 @@ class Pipeline {
     return *RTE_MBUF_DYNFIELD(m, timestamp_offset_, const uint64_t*) * 1000;
   }
 
+  size_t services() const { return services_.size(); }
   WorkerCounters& counters() { return counters_; }
   const WorkerCounters& counters() const { return counters_; }
   const Reassembler& reassembler() const { return reassembler_; }
@@ -446,7 +447,7 @@ class Pipeline {
     Verdict v = mitigation_.admit(src, address_of(meta, src, now_ms), message_, text, service,
                                   now_ms, verified);
     v.rule = rule;
-    if (v.action == Action::pass) mitigation_.note_admitted(meta, message_, text, now_ms);
+    if (v.action == Action::pass) mitigation_.note_admitted(meta, message_, text, now_ms, service);
     // Under pressure: the budget, or an AOR's meter or lock (which forged REGISTERs naming real
     // users can spend or close), refused it; the source may prove it receives at its address.
     probe_wanted_ =

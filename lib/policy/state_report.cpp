@@ -26,10 +26,28 @@ nlohmann::json state_report(const std::vector<const Pipeline*>& pipelines) {
     familiar_tables.push_back(f);
     familiar += f->size(p->mitigation().last_ms());
   }
+  // The budget control per protected service: the lowest share any worker allows, and the
+  // slowest response time any worker measured.
+  nlohmann::json budget = nlohmann::json::array();
+  for (size_t service = 0; !pipelines.empty() && service < pipelines[0]->services(); ++service) {
+    uint32_t percent = 100, latency = 0;
+    uint64_t samples = 0;
+    for (const Pipeline* p : pipelines) {
+      const auto b = p->mitigation().budget_state(service);
+      percent = std::min(percent, b.percent);
+      latency = std::max(latency, b.latency_ms);
+      samples += b.samples;
+    }
+    budget.push_back({{"percent", percent}, {"latency_ms", latency}, {"samples", samples}});
+  }
+  uint64_t verified = 0;
+  for (const Pipeline* p : pipelines) verified += p->mitigation().verified_table().size();
   return {{"sources",
            {{"in_use", sources}, {"capacity", capacity}, {"insert_failures", source_failures}}},
           {"dialogs", {{"in_use", dialogs}, {"insert_failures", dialog_failures}}},
           {"familiar_prefixes", familiar},
+          {"verified_sources", verified},
+          {"untrusted_budget", budget},
           {"datagrams_held", held}};
 }
 

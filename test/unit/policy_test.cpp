@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -42,6 +43,7 @@ struct Run {
   uint64_t t = 1'000'000'000;
   uint64_t source_insert_failures = 0;  // after go()
   std::vector<Event> events;            // after go()
+  Mitigation::BudgetState budget{};     // after go(): the first service's budget control
   Run() : config(parse_config_text(R"({"protected": ["198.18.0.10:5060"]})")) {}
   void from(const char* client, const std::string& payload, uint64_t gap_us = 1000,
             const char* server = "198.18.0.10") {
@@ -65,6 +67,7 @@ struct Run {
     for (size_t i = 0; i < frames.size(); ++i) r.feed(times[i], frames[i]);
     r.finish();
     source_insert_failures = r.pipeline().mitigation().table().insert_failures();
+    budget = r.pipeline().mitigation().budget_state(0);
     return r.verdicts();
   }
 };
@@ -765,4 +768,55 @@ TEST_CASE("untrusted sources behind one address share a meter; trusted phones th
   CHECK(count(v, Reason::address_rate_limited) <= 31);
   CHECK(count(v, Reason::source_banned) == 0);  // an aggregate never bans
   CHECK(v.back().reason == Reason::admitted);   // the registered phone still passes
+}
+
+// 200 first contacts a second for 4 s, each REGISTER answered by the server `delay_ms` later with
+// `status`; returns how many the filter admitted, and leaves the control's state in run.budget.
+size_t admitted_with_server(Run& run, uint32_t delay_ms, const std::string& status) {
+  run.config.policy.untrusted_budget_pps = 100;
+  run.config.policy.untrusted_budget_burst = 10;
+  run.config.policy.newcomer_budget = {100, 10};
+  std::vector<std::tuple<uint64_t, bool, int>> events;  // time (us), from the server, client
+  for (int i = 0; i < 800; ++i) {
+    events.emplace_back(uint64_t(i) * 5000, false, i);
+    events.emplace_back(uint64_t(i) * 5000 + delay_ms * 1000ull, true, i);
+  }
+  std::sort(events.begin(), events.end());
+  uint64_t last = 0;
+  for (const auto& [at, from_server, i] : events) {
+    const std::string client =
+        "198.19." + std::to_string(i / 200) + "." + std::to_string(i % 200 + 1);
+    const std::string user = std::to_string(2000 + i);
+    std::string text = from_server ? response(status, "REGISTER") : request("REGISTER", "", user);
+    // Each transaction its own Call-ID, the same in the request and its answer.
+    text.replace(text.find("Call-ID: c-"), 15, "Call-ID: c-" + user);
+    if (from_server) {
+      run.to(client.c_str(), text, at - last);
+    } else {
+      run.from(client.c_str(), text, at - last);
+    }
+    last = at;
+  }
+  const auto v = run.go();
+  size_t admitted = 0;
+  for (size_t k = 0; k < v.size(); ++k) admitted += v[k].reason == Reason::admitted;
+  return admitted;
+}
+
+TEST_CASE("the untrusted budget follows the servers' response time and 503s (AIMD)",
+          "[policy][budget]") {
+  Run fast, slow, refusing, off;
+  const size_t fast_admitted = admitted_with_server(fast, 5, "401 Unauthorized");
+  CHECK(fast.budget.percent == 100);
+  CHECK(fast.budget.samples > 100);
+  CHECK(fast.budget.latency_ms <= 10);
+  const size_t slow_admitted = admitted_with_server(slow, 400, "401 Unauthorized");
+  CHECK(slow.budget.latency_ms >= 350);
+  CHECK(slow.budget.percent <= 30);  // several multiplicative steps in 4 s
+  CHECK(slow_admitted < fast_admitted / 2);
+  admitted_with_server(refusing, 5, "503 Service Unavailable");
+  CHECK(refusing.budget.percent <= 30);    // fast, but refusing: shrink all the same
+  off.config.policy.budget_target_ms = 0;  // the control off: the slow server changes nothing
+  CHECK(admitted_with_server(off, 400, "401 Unauthorized") >= fast_admitted - 5);
+  CHECK(off.budget.percent == 100);
 }
