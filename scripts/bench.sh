@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Measures, on this machine and in one run: the pipeline's cycles per frame (no PMD), and the
+# Measures, on this machine and in one run: the pipeline's cycles per frame (no PMD), what a
+# return-routability probe and a verified-source lookup cost, and the
 # daemon's forwarding rate on one worker core against dpdk-testpmd io forwarding on the same
 # vdevs. Prints figures; asserts nothing. Each run is bounded (a few seconds).
 #   scripts/bench.sh [seconds per run, default 5]
@@ -13,6 +14,9 @@ eal=(--no-huge --no-pci --no-shconf -m 1024 -l 0-1 --no-telemetry)
 
 echo "== pipeline alone (build/apps/sipshield-bench-pipeline)"
 build/apps/sipshield-bench-pipeline
+
+echo "== return-routability probes (build/apps/sipshield-bench-probe)"
+build/apps/sipshield-bench-probe
 
 # A capture of 1024 REGISTERs from 1024 clients to the protected server, replayed endlessly.
 python3 - "$work" <<'PY'

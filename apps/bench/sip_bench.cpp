@@ -1,8 +1,6 @@
 // sipshield-bench-sip: cycles per message of the SIP tokenizer and of the signature scan with
 // the default rule set, for the kinds of message the filter sees, beside two reference passes over
 // the same bytes. Prints a table (cycles per message); asserts nothing.
-#include <x86intrin.h>
-
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -10,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "bench_clock.hpp"
 #include "generator/generator.hpp"
 #include "generator/scenario.hpp"
 #include "packet/parse.hpp"
@@ -19,23 +18,6 @@
 using namespace sipshield;
 
 namespace {
-
-double tsc_hz() {
-  const auto t0 = std::chrono::steady_clock::now();
-  const uint64_t c0 = __rdtsc();
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  const uint64_t c1 = __rdtsc();
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return double(c1 - c0) / s;
-}
-
-template <class F>
-double cycles_per_call(F&& f, unsigned rounds) {
-  for (unsigned i = 0; i < rounds / 10; ++i) f();  // warm up
-  const uint64_t start = __rdtsc();
-  for (unsigned i = 0; i < rounds; ++i) f();
-  return double(__rdtsc() - start) / rounds;
-}
 
 // Reference points over the same bytes, to read the tokenizer's figure against: the least a
 // parser can do that looks at each byte (one table lookup per byte), and the least that finds
@@ -92,7 +74,8 @@ void print_row(std::string_view name, const std::vector<std::string>& stream, un
   SipMessage m;
   volatile size_t sink = 0;
   const auto per_message = [&](auto&& each, size_t n) {
-    return cycles_per_call([&] { each(); }, rounds) / static_cast<double>(std::max<size_t>(n, 1));
+    return bench::cycles_per_call([&] { each(); }, rounds) /
+           static_cast<double>(std::max<size_t>(n, 1));
   };
   const auto over_stream = [&](auto&& f) {
     return per_message(
@@ -161,7 +144,7 @@ const std::string kResponse =
 }  // namespace
 
 int main() {
-  const double hz = tsc_hz();
+  const double hz = bench::tsc_hz();
   const SignatureDatabase db(parse_rules(builtin_rules_text()));
   SignatureScanner scanner(db);
   std::string malformed = kRegister;
