@@ -557,6 +557,11 @@ def chart(a):
             if pts:
                 c, m = styles[setup]
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], color=c, marker=m, label=setup)
+        ref = next((r["no_flood"] for r in runs.values() if r.get("no_flood")), None)
+        if ref and ref.get(key) is not None:
+            c, m = styles["no_flood"]
+            ax.plot([0], [100 * ref[key]], color=c, marker=m, linestyle="", markersize=9,
+                    label="no_flood", zorder=5)
         ax.axhline(99, color="black", linewidth=0.6, linestyle=":")
         ax.set_title(title)
         ax.set_xlabel("flood sent, thousand datagrams/s")
