@@ -3,6 +3,7 @@
 # re-register and call through a real Kamailio (registrar + proxy) to a SIPp UAS, while
 # sipshield-gen floods replayed with tcpreplay hit the same Kamailio; four set-ups per flood level:
 #   no_flood       plain Linux bridge, no flood (the reference)
+#   sipshield_no_flood  the daemon inline, no flood (the reference for the filter's own delay)
 #   bridge         plain Linux bridge, flood
 #   sipshield      the sipshield daemon inline (net_af_packet on two veth ends), flood
 #   kamailio_only  plain Linux bridge, flood, Kamailio with its stock anti-flood checks
@@ -22,7 +23,7 @@
 #   --kinds K      flood kinds run alone at the top level, besides the mixed flood at every
 #                  level (default without --quick: all six; "none" for none): register_single
 #                  register_spoofed botnet_invite scanner_invite malformed fragments
-#   --setups S     a subset of "no_flood bridge sipshield kamailio_only"
+#   --setups S     a subset of "no_flood sipshield_no_flood bridge sipshield kamailio_only"
 #   --server-cpu F the share of one core Kamailio may use (a CPU quota in its own cgroup; default
 #                  0.25, about 2000 registrations/s: a registrar with a database behind it;
 #                  0 for no limit)
@@ -70,7 +71,7 @@ json=""
 out=/tmp/sipshield-lab
 levels=""
 kinds=""
-setups="no_flood bridge sipshield kamailio_only"
+setups="no_flood sipshield_no_flood bridge sipshield kamailio_only"
 server_cpu=0.25
 capacity=1
 chart=""
@@ -137,7 +138,7 @@ for b in sipshield sipshield-gen; do
 	[[ -x $BIN/$b ]] || die "$BIN/$b missing: build first (meson setup build-release --buildtype=release && ninja -C build-release)"
 done
 for s in $setups; do
-	[[ " no_flood bridge sipshield kamailio_only " == *" $s "* ]] || die "unknown set-up $s"
+	[[ " no_flood sipshield_no_flood bridge sipshield kamailio_only " == *" $s "* ]] || die "unknown set-up $s"
 done
 for k in $kinds; do
 	[[ " $ALL_KINDS " == *" $k "* ]] || die "unknown flood kind $k (known: $ALL_KINDS)"
@@ -484,14 +485,14 @@ sample_daemon() { # DIR
 	done
 }
 
-run_setup() { # SETUP KIND LEVEL (no_flood: no kind, no level)
-	local s=$1 k=$2 l=$3 d="$out/$2-$3/$1"
-	[[ $s == no_flood ]] && d="$out/no_flood" l=0
+run_setup() { # SETUP KIND LEVEL (the references without flood: no kind, no level)
+	local s=$1 k=$2 l=$3 d="$out/$2-$3/$1" flood=1
+	if [[ $s == no_flood || $s == sipshield_no_flood ]]; then d="$out/$s" l=0 flood=0; fi
 	rm -rf "$d"
 	mkdir -p "$d"
 	say "[$k $l pps] $s"
 	case $s in
-	sipshield) fw_bridge_down; fw_start "$d" ;;
+	sipshield | sipshield_no_flood) fw_bridge_down; fw_start "$d" ;;
 	*) fw_bridge_up ;;
 	esac
 	if [[ $s == kamailio_only ]]; then kam_start "$d" antiflood; else kam_start "$d"; fi
@@ -514,7 +515,7 @@ run_setup() { # SETUP KIND LEVEL (no_flood: no kind, no level)
 	fi
 	# the flood, then the regular users' steady sessions, then the newcomers
 	local rp=""
-	if [[ $s != no_flood ]]; then
+	if ((flood)); then
 		bg "$NS_OUT" $((REPLAY_S + 30)) "$d/tcpreplay.txt" tcpreplay --intf1="$IF_OUT" --pps="$l" \
 			--pps-multi=16 --timer=nano --loop="$LOOPS" --limit=$((l * REPLAY_S)) --duration=$((REPLAY_S + 5)) \
 			--preload-pcap --no-flow-stats "$out/flood-$k-$l.pcap"
@@ -544,7 +545,7 @@ run_setup() { # SETUP KIND LEVEL (no_flood: no kind, no level)
 	ip netns exec "$NS_SRV" nstat -a -s -z >"$d/srv-nstat.txt" 2>/dev/null || true
 	ip -n "$NS_SRV" -s link show "$IF_SRV" >"$d/srv-link.txt"
 	printf '{"setup": "%s", "kind": "%s", "level_pps": %s, "flood": %s, "flood_s": %s, "server_cpu": %s, "seconds": %s, "kamailio_cpu_s": %s, "sipshield_cpu_s": %s, "clk_tck": %s}\n' \
-		"$s" "$k" "$l" "$([[ $s == no_flood ]] && echo false || echo true)" "$FLOOD_S" "$server_cpu" \
+		"$s" "$k" "$l" "$( ((flood)) && echo true || echo false)" "$FLOOD_S" "$server_cpu" \
 		"$(secs "$t0" "$t1")" "$(ticks_s "$k0" "$k1")" "$(ticks_s "$f0" "$f1")" "$(getconf CLK_TCK)" >"$d/meta.json"
 	stop "$uas_pid"
 	stop "$kam_pid"
@@ -598,13 +599,15 @@ top=${levels##* }
 runs=()
 for l in $levels; do runs+=("mixed-$l"); done
 for k in $kinds; do runs+=("$k-$top"); done
-if [[ " $setups " == *" no_flood "* ]]; then run_setup no_flood none 0; fi
+for s in no_flood sipshield_no_flood; do
+	if [[ " $setups " == *" $s "* ]]; then run_setup "$s" none 0; fi
+done
 for r in "${runs[@]}"; do
 	say "generating the flood capture: ${r%-*} at ${r##*-} pps"
 	flood_pcap "${r%-*}" "${r##*-}"
 	sed 's/^/    /' "$out/flood-$r.check.txt"
 	for s in $setups; do
-		[[ $s == no_flood ]] || run_setup "$s" "${r%-*}" "${r##*-}"
+		[[ $s == no_flood || $s == sipshield_no_flood ]] || run_setup "$s" "${r%-*}" "${r##*-}"
 	done
 done
 say "took $(($(date +%s) - start)) s"
