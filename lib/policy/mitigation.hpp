@@ -138,8 +138,14 @@ class Mitigation {
   uint64_t source_hash(const PacketMeta& meta) const {
     return table_.hash_of({meta.src, meta.src_port, {}});
   }
-  void prefetch_source_bucket(uint64_t hash) const { table_.prefetch_bucket(hash); }
-  void prefetch_source_entry(uint64_t hash) const { table_.prefetch_entry(hash); }
+  void prefetch_source_bucket(uint64_t hash) const {
+    table_.prefetch_bucket(hash);
+    verified_.prefetch_bucket(hash);
+  }
+  void prefetch_source_entry(uint64_t hash) const {
+    table_.prefetch_entry(hash);
+    verified_.prefetch_entry(hash);
+  }
   bool banned(const SourceEntry* s, uint32_t now_ms) const {
     return s && s->banned_until_ms && before(now_ms, s->banned_until_ms);
   }
@@ -162,8 +168,9 @@ class Mitigation {
   Verdict admit(SourceEntry* s, SourceEntry* address, const SipMessage& m, std::string_view text,
                 int service, uint32_t now_ms, bool verified = false);
   // Return-routability: whether the source answered a probe in time, and marking it so.
-  bool verified(const PacketMeta& meta, uint32_t now_ms) {
-    return verified_.verified(meta.src, meta.src_port, now_ms);
+  // `hash`: source_hash(meta), which the verified table shares with the source table.
+  bool verified(const PacketMeta& meta, uint64_t hash, uint32_t now_ms) {
+    return verified_.verified(meta.src, meta.src_port, hash, now_ms);
   }
   bool verify(const PacketMeta& meta, uint32_t now_ms) {
     return verified_.verify(meta.src, meta.src_port, now_ms, config_.verified_s * 1000);

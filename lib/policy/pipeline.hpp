@@ -433,7 +433,8 @@ class Pipeline {
       if (hit.decisive) return {Action::drop, Reason::sip_signature, hit.rule};
     }
     const bool trusted = mitigation_.trusted(src, now_ms);
-    const bool verified = probe_cookie_ && !trusted && mitigation_.verified(meta, now_ms);
+    const bool verified =
+        probe_cookie_ && !trusted && mitigation_.verified(meta, source_hash, now_ms);
     const bool probeable = probe_cookie_ && !trusted && !verified &&
                            message_.kind == SipKind::request && message_.method != SipMethod::ACK &&
                            !services_.matches_address(meta.src);  // never toward the servers

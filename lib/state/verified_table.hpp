@@ -29,17 +29,33 @@ class VerifiedTable {
  public:
   VerifiedTable(uint32_t capacity, const KeyedHash& hash) : hash_(hash), pool_(capacity) {}
 
-  bool verified(const IpAddress& ip, uint16_t port, uint32_t now_ms) {
+  // The hash of SourceKey{ip, port} under the table's KeyedHash: the source table's own, so the
+  // pipeline hashes each source once per burst and prefetches both tables with it.
+  uint64_t hash_of(const IpAddress& ip, uint16_t port) const {
+    return hash_(SourceKey{ip, port, {}});
+  }
+  bool verified(const IpAddress& ip, uint16_t port, uint64_t hash, uint32_t now_ms) {
     if (pool_.size() == 0) return false;  // the common case under no probing: no lookup
-    const VerifiedEntry* e = find(ip, port);
+    const VerifiedEntry* e = find(ip, port, hash);
     return e && before(now_ms, e->until_ms);
+  }
+  bool verified(const IpAddress& ip, uint16_t port, uint32_t now_ms) {
+    return verified(ip, port, hash_of(ip, port), now_ms);
+  }
+  // Bulk lookups, as the source table's: buckets first, then the entries they lead to.
+  void prefetch_bucket(uint64_t hash) const {
+    if (pool_.size()) pool_.prefetch_bucket(hash);
+  }
+  void prefetch_entry(uint64_t hash) const {
+    if (pool_.size()) pool_.prefetch_entry(hash);
   }
   // Verified until now + lifetime; false when the table is full.
   bool verify(const IpAddress& ip, uint16_t port, uint32_t now_ms, uint32_t lifetime_ms) {
-    VerifiedEntry* e = find(ip, port);
+    const uint64_t hash = hash_of(ip, port);
+    VerifiedEntry* e = find(ip, port, hash);
     if (!e) {
       expire_step(now_ms, 4);
-      e = pool_.insert(hash_(SourceKey{ip, port, {}}));
+      e = pool_.insert(hash);
       if (!e) return false;
       e->ip = ip;
       e->port = port;
@@ -51,18 +67,15 @@ class VerifiedTable {
   void expire_step(uint32_t now_ms, unsigned budget) {
     pool_.sweep(
         budget, [&](const VerifiedEntry& e) { return !before(now_ms, e.until_ms); },
-        [&](const VerifiedEntry& e) {
-          return hash_(SourceKey{e.ip, e.port, {}});
-        });
+        [&](const VerifiedEntry& e) { return hash_of(e.ip, e.port); });
   }
   uint32_t size() const { return pool_.size(); }
   uint32_t capacity() const { return pool_.capacity(); }
   uint64_t insert_failures() const { return pool_.insert_failures(); }
 
  private:
-  VerifiedEntry* find(const IpAddress& ip, uint16_t port) {
-    return pool_.find(hash_(SourceKey{ip, port, {}}),
-                      [&](const VerifiedEntry& e) { return e.port == port && e.ip == ip; });
+  VerifiedEntry* find(const IpAddress& ip, uint16_t port, uint64_t hash) {
+    return pool_.find(hash, [&](const VerifiedEntry& e) { return e.port == port && e.ip == ip; });
   }
 
   const KeyedHash& hash_;
