@@ -48,25 +48,24 @@ class PortSink {
  private:
   static constexpr uint16_t kCapacity = 2 * kBurstSize;
 
-  void flush_tx() {
+  // Sends `count` frames on `port`, retrying a full ring a few times; frees what still found
+  // no room (counted as this direction's TX failures). Returns how many were sent.
+  uint16_t send(uint16_t port, rte_mbuf** frames, uint16_t count) {
     uint16_t sent = 0;
-    for (unsigned attempt = 0; attempt < kTxRetries && sent < tx_count_; ++attempt)
-      sent += rte_eth_tx_burst(tx_port_, queue_, tx_ + sent, tx_count_ - sent);
-    bump(counters_.tx[from_], sent);
-    if (sent < tx_count_) {
-      bump(counters_.tx_failed[from_], tx_count_ - sent);
-      rte_pktmbuf_free_bulk(tx_ + sent, tx_count_ - sent);
+    for (unsigned attempt = 0; attempt < kTxRetries && sent < count; ++attempt)
+      sent += rte_eth_tx_burst(port, queue_, frames + sent, count - sent);
+    if (sent < count) {
+      bump(counters_.tx_failed[from_], count - sent);
+      rte_pktmbuf_free_bulk(frames + sent, count - sent);
     }
+    return sent;
+  }
+  void flush_tx() {
+    bump(counters_.tx[from_], send(tx_port_, tx_, tx_count_));
     tx_count_ = 0;
   }
-  void flush_probes() {
-    uint16_t sent = 0;
-    for (unsigned attempt = 0; attempt < kTxRetries && sent < probe_count_; ++attempt)
-      sent += rte_eth_tx_burst(rx_port_, queue_, probes_ + sent, probe_count_ - sent);
-    if (sent < probe_count_) {  // counted with the frames of this direction that found no room
-      bump(counters_.tx_failed[from_], probe_count_ - sent);
-      rte_pktmbuf_free_bulk(probes_ + sent, probe_count_ - sent);
-    }
+  void flush_probes() {  // back out of the port the requests came in by
+    send(rx_port_, probes_, probe_count_);
     probe_count_ = 0;
   }
   void flush_drops() {

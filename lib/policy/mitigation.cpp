@@ -306,8 +306,9 @@ void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_
                        uint32_t now_ms) {
   if (m.kind == SipKind::response && !pending_.empty()) {
     // The first answer to a request the filter admitted: a sample of the servers' response time.
-    Pending& p = pending_[transaction_key(meta.dst, m, text) & (pending_.size() - 1)];
-    if (p.key == transaction_key(meta.dst, m, text) && p.key) {
+    const uint64_t key = transaction_key(meta.dst, m, text);
+    Pending& p = pending_[key & (pending_.size() - 1)];
+    if (p.key == key && key) {
       Control& c = controls_[p.service % controls_.size()];
       const uint32_t sample_x16 = std::min<uint32_t>(now_ms - p.ms, 600'000) * 16;
       c.latency_x16 = c.samples ? c.latency_x16 - c.latency_x16 / 8 + sample_x16 / 8 : sample_x16;

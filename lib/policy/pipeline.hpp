@@ -16,6 +16,7 @@
 #include <optional>
 #include <random>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include <rte_mbuf.h>
@@ -197,10 +198,15 @@ class Pipeline {
     DropSink sink() { return DropSink{&call, this}; }
   };
 
-  template <class Sink>
-  void emit(Sink& sink, rte_mbuf* m, Verdict v) {
+  // Every verdict is counted once, and drops feed the attack detector, however it is carried out.
+  void account(Verdict v) {
     counters_.count(v);
     if (v.action == Action::drop) attacks_.dropped(v.reason, latest_ns_, events_);
+  }
+
+  template <class Sink>
+  void emit(Sink& sink, rte_mbuf* m, Verdict v) {
+    account(v);
     if (v.action == Action::pass) {
       sink.forward(m, v);
     } else {
@@ -291,6 +297,23 @@ class Pipeline {
     emit(sink, m, v);
   }
 
+  // counters.probes is indexed by the limiter's outcomes, then `no_room` (telemetry/counters.hpp).
+  static constexpr size_t kProbeSent = static_cast<size_t>(ProbeLimiter::Outcome::send);
+  static constexpr size_t kProbeNoRoom = kProbeOutcomes - 1;
+  static_assert(std::string_view(kProbeOutcomeNames[kProbeSent]) == "sent");
+  static_assert(std::string_view(
+                    kProbeOutcomeNames[static_cast<size_t>(ProbeLimiter::Outcome::rate_limited)]) ==
+                "rate_limited");
+  static_assert(
+      std::string_view(
+          kProbeOutcomeNames[static_cast<size_t>(ProbeLimiter::Outcome::prefix_limited)]) ==
+      "prefix_limited");
+  static_assert(
+      std::string_view(
+          kProbeOutcomeNames[static_cast<size_t>(ProbeLimiter::Outcome::already_probed)]) ==
+      "already_probed");
+  static_assert(std::string_view(kProbeOutcomeNames[kProbeNoRoom]) == "no_room");
+
   // The request is dropped with `v`; its source gets a probe instead, within the limits, if the
   // probe fits in the request's own frame and the sink can send it.
   template <class Sink>
@@ -307,12 +330,11 @@ class Pipeline {
       const size_t n = write_probe_text(probe_text_.data(), meta.src, meta.src_port, meta.dst,
                                         meta.dst_port, cookie);
       if (n > meta.payload_length) {  // a probe never amplifies
-        bump(counters_.probes[kProbeOutcomes - 1]);
+        bump(counters_.probes[kProbeNoRoom]);
         return emit(sink, m, v);
       }
-      bump(counters_.probes[0]);
-      counters_.count(v);
-      attacks_.dropped(v.reason, latest_ns_, events_);
+      bump(counters_.probes[kProbeSent]);
+      account(v);
       sink.probe(m, v, meta, std::string_view(probe_text_.data(), n));
     } else {
       emit(sink, m, v);
