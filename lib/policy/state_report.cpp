@@ -40,13 +40,21 @@ nlohmann::json state_report(const std::vector<const Pipeline*>& pipelines) {
     }
     budget.push_back({{"percent", percent}, {"latency_ms", latency}, {"samples", samples}});
   }
-  uint64_t verified = 0;
-  for (const Pipeline* p : pipelines) verified += p->mitigation().verified_table().size();
+  uint64_t verified = 0, verified_capacity = 0, verified_refused = 0;
+  for (const Pipeline* p : pipelines) {
+    const auto& table = p->mitigation().verified_table();
+    verified += table.size();
+    verified_capacity += table.capacity();
+    verified_refused += table.insert_failures();
+  }
   return {{"sources",
            {{"in_use", sources}, {"capacity", capacity}, {"insert_failures", source_failures}}},
           {"dialogs", {{"in_use", dialogs}, {"insert_failures", dialog_failures}}},
           {"familiar_prefixes", familiar},
-          {"verified_sources", verified},
+          {"verified_sources",
+           {{"in_use", verified},
+            {"capacity", verified_capacity},
+            {"insert_failures", verified_refused}}},
           {"untrusted_budget", budget},
           {"datagrams_held", held}};
 }

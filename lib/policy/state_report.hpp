@@ -11,7 +11,8 @@ namespace sipshield {
 class Pipeline;
 
 // {"sources": {"in_use", "capacity", "insert_failures"}, "dialogs": {"in_use",
-// "insert_failures"}, "familiar_prefixes", "verified_sources", "untrusted_budget": [{"percent",
+// "insert_failures"}, "familiar_prefixes", "verified_sources": {"in_use", "capacity",
+// "insert_failures"}, "untrusted_budget": [{"percent",
 // "latency_ms", "samples"} per protected service], "datagrams_held"}
 nlohmann::json state_report(const std::vector<const Pipeline*>& pipelines);
 

@@ -268,3 +268,23 @@ TEST_CASE("in mode always every first contact waits for its probe's answer", "[a
   loop.from("198.18.99.77", answer(loop.probes[first]));
   CHECK(loop.judged(loop.from("198.18.99.77", newcomer, 480'000)) == Reason::admitted);
 }
+
+TEST_CASE("a full verified table leaves an answering source unverified, and counts it",
+          "[admission]") {
+  Loop loop(std::string(kTightBudget).insert(1, R"("probe": {"verified_max": 1}, )"));
+  loop.from("198.19.6.1", register_from("8001", "198.19.6.1"));  // takes the only tokens
+  const std::string first = register_from("1077", "198.18.99.77");
+  const std::string second = register_from("1078", "198.18.98.5");
+  const uint64_t a = loop.from("198.18.99.77", first);
+  const uint64_t b = loop.from("198.18.98.5", second);
+  CHECK(loop.judged(b) == Reason::untrusted_budget);
+  REQUIRE(loop.probes.count(a));
+  REQUIRE(loop.probes.count(b));
+  CHECK(loop.judged(loop.from("198.18.99.77", answer(loop.probes[a]))) == Reason::probe_answer);
+  CHECK(loop.judged(loop.from("198.18.98.5", answer(loop.probes[b]))) == Reason::probe_answer);
+  const auto& table = loop.replay->pipeline().mitigation().verified_table();
+  CHECK(table.size() == 1);
+  CHECK(table.insert_failures() == 1);
+  CHECK(loop.judged(loop.from("198.18.99.77", first, 480'000)) == Reason::admitted);
+  CHECK(loop.judged(loop.from("198.18.98.5", second)) == Reason::untrusted_budget);
+}
