@@ -107,7 +107,15 @@ void read_meter(const Node& n, MeterProfile& m) {
 
 void read_policy(const Node& n, PolicyConfig& p) {
   n.object({"untrusted", "trusted", "per_address", "untrusted_budget", "demerits", "trust",
-            "sources", "dialogs", "overload", "aor", "familiar", "probe"});
+            "sources", "dialogs", "overload", "aor", "familiar", "probe", "bots"});
+  if (auto b = n.find("bots")) {
+    b->object({"fresh_ports", "window_s", "budget"});
+    optional_field(*b, "fresh_ports", p.bot_fresh_ports,
+                   [](const Node& v) { return static_cast<uint8_t>(v.integer(0, 255)); });
+    optional_field(*b, "window_s", p.bot_window_s,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 3600)); });
+    if (auto m = b->find("budget")) read_meter(*m, p.bot_budget);
+  }
   if (auto pr = n.find("probe")) {
     pr->object({"mode", "rate_per_s", "burst", "per_prefix_per_s", "slot_s", "key_rotate_s",
                 "verified_s", "verified_max", "verified_budget"});
@@ -243,7 +251,9 @@ void read_policy(const Node& n, PolicyConfig& p) {
                    [](const Node& v) { return static_cast<uint32_t>(v.integer(0, 86400)); });
   }
   if (auto s = n.find("sources")) {
-    s->object({"max", "idle_s", "stray_idle_s"});
+    s->object({"max", "probation", "idle_s", "stray_idle_s"});
+    optional_field(*s, "probation", p.probation_sources,
+                   [](const Node& v) { return static_cast<uint32_t>(v.integer(0, 1u << 26)); });
     optional_field(*s, "stray_idle_s", p.stray_idle_s,
                    [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 86400)); });
     optional_field(*s, "max", p.max_sources,
@@ -289,6 +299,10 @@ json policy_to_json(const PolicyConfig& p) {
           {"min_percent", p.budget_min_percent},
           {"decrease_percent", p.budget_decrease_percent},
           {"increase_percent", p.budget_increase_percent}}}}},
+      {"bots",
+       {{"fresh_ports", p.bot_fresh_ports},
+        {"window_s", p.bot_window_s},
+        {"budget", {{"rate_per_s", p.bot_budget.rate_per_s}, {"burst", p.bot_budget.burst}}}}},
       {"familiar",
        {{"max", p.familiar_prefixes},
         {"ipv4_length", p.familiar_ipv4_length},
@@ -304,7 +318,11 @@ json policy_to_json(const PolicyConfig& p) {
         {"auth_failure", p.demerits_auth_failure},
         {"no_dialog", p.demerits_no_dialog}}},
       {"trust", {{"max_s", p.trust_max_s}, {"nonce_s", p.nonce_trust_s}}},
-      {"sources", {{"max", p.max_sources}, {"idle_s", p.idle_s}, {"stray_idle_s", p.stray_idle_s}}},
+      {"sources",
+       {{"max", p.max_sources},
+        {"probation", p.probation_sources},
+        {"idle_s", p.idle_s},
+        {"stray_idle_s", p.stray_idle_s}}},
       {"dialogs",
        {{"max", p.max_dialogs},
         {"transaction_s", p.transaction_s},

@@ -107,18 +107,23 @@ std::string port_losses(const Port& port) {
 }
 
 // How full the workers' tables are, for the stats line: " | sources 512/65536 (refused 0),
-// dialogs 12". A source table that stays full refuses newcomers their state (docs/policy.md).
+// probation 9000/262144 (evicted 0), dialogs 12". The proven sources' table refuses when full;
+// the probation area evicts its oldest first contacts (docs/policy.md).
 std::string tables_line(const std::vector<std::unique_ptr<Worker>>& workers) {
-  uint64_t sources = 0, capacity = 0, refused = 0, dialogs = 0;
+  uint64_t sources = 0, capacity = 0, refused = 0, probation = 0, probation_capacity = 0,
+           evicted = 0, dialogs = 0;
   for (const auto& w : workers) {  // sizes are single-writer gauges: safe to read live
-    const auto& table = w->pipeline().mitigation().table();
-    sources += table.size();
-    capacity += table.capacity();
-    refused += table.insert_failures();
-    dialogs += w->pipeline().mitigation().dialogs().size();
+    const auto& m = w->pipeline().mitigation();
+    sources += m.table().size();
+    capacity += m.table().capacity();
+    refused += m.table().insert_failures() + m.probation().insert_failures();
+    probation += m.probation().size();
+    probation_capacity += m.probation().capacity();
+    evicted += m.probation().evictions();
+    dialogs += m.dialogs().size();
   }
-  return fmt::format(" | sources {}/{} (refused {}), dialogs {}", sources, capacity, refused,
-                     dialogs);
+  return fmt::format(" | sources {}/{} (refused {}), probation {}/{} (evicted {}), dialogs {}",
+                     sources, capacity, refused, probation, probation_capacity, evicted, dialogs);
 }
 
 // A port in the final summary: its device, driver and the device's own counters (what it

@@ -558,8 +558,8 @@ class Simulation {
   }
 
   void flood_packet(const FloodSpec& f, const std::shared_ptr<Attacker>& a, uint64_t stop) {
-    const Endpoint src =
-        f.spoofed ? random_in(f.source_prefix) : a->sources[rng_() % a->sources.size()];
+    Endpoint src = f.spoofed ? random_in(f.source_prefix) : a->sources[rng_() % a->sources.size()];
+    if (f.rotate_ports) src.port = static_cast<uint16_t>(1024 + rng_() % 64000);
     const Endpoint& dst = server_for(src.address);
     // Spoofed floods get their own label: the issue sets them a different bar.
     const std::string lbl =

@@ -20,8 +20,8 @@ IpPrefix read_prefix(const Node& n) {
 }
 
 FloodSpec read_flood(const Node& n) {
-  n.object({"kind", "start_s", "duration_s", "rate_pps", "sources", "spoofed", "source_prefix",
-            "style", "ipv6", "description"});
+  n.object({"kind", "start_s", "duration_s", "rate_pps", "sources", "spoofed", "rotate_ports",
+            "source_prefix", "style", "ipv6", "description"});
   FloodSpec f;
   f.source_prefix = *IpPrefix::parse("198.19.0.0/16");
   const auto kind = n.find("kind");
@@ -45,6 +45,7 @@ FloodSpec read_flood(const Node& n) {
   optional_field(n, "sources", f.sources,
                  [](const Node& v) { return static_cast<uint32_t>(v.integer(1, 1u << 24)); });
   optional_field(n, "spoofed", f.spoofed, [](const Node& v) { return v.boolean(); });
+  optional_field(n, "rotate_ports", f.rotate_ports, [](const Node& v) { return v.boolean(); });
   optional_field(n, "source_prefix", f.source_prefix, read_prefix);
   optional_field(n, "ipv6", f.ipv6, [](const Node& v) { return v.boolean(); });
   optional_field(n, "style", f.style, [](const Node& v) {

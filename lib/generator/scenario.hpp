@@ -41,6 +41,7 @@ struct FloodSpec {
   double rate_pps = 100;
   uint32_t sources = 1;           // distinct source addresses (1: single source; more: a botnet)
   bool spoofed = false;           // a fresh random source address and port for every packet
+  bool rotate_ports = false;      // real sources, each packet from a new random source port
   IpPrefix source_prefix;         // where attackers' addresses come from
   std::string style = "default";  // scanner: svmap | svwar | svcrack | compact | invite
   bool ipv6 = false;

@@ -23,6 +23,8 @@ Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t
                        FamiliarPrefixes* familiar)
     : config_(config),
       table_(config.max_sources, config.idle_s * 1000, config.stray_idle_s * 1000, hash),
+      probation_(config.probation_sources, config.idle_s * 1000, config.stray_idle_s * 1000, hash,
+                 WhenFull::evict),
       dialogs_(config.max_dialogs, hash),
       verified_(config.probe_mode == ProbeMode::never ? 0 : config.verified_max, hash),
       own_familiar_(familiar ? nullptr
@@ -36,11 +38,12 @@ Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t
       newcomer_budgets_(budgets_.size(), Budget{0, uint32_t{config.newcomer_budget.burst} * 64}),
       familiar_budgets_(budgets_.size(), Budget{0, uint32_t{config.familiar_budget.burst} * 64}),
       verified_budgets_(budgets_.size(), Budget{0, uint32_t{config.verified_budget.burst} * 64}),
+      bot_budgets_(budgets_.size(), Budget{0, uint32_t{config.bot_budget.burst} * 64}),
       controls_(budgets_.size()),
       pending_(config.budget_target_ms ? 4096 : 0) {}
 
 SourceEntry* Mitigation::source(const PacketMeta& meta, uint64_t hash, uint32_t now_ms) {
-  SourceEntry* s = table_.find_or_insert({meta.src, meta.src_port, {}}, hash, now_ms);
+  SourceEntry* s = lookup({meta.src, meta.src_port, {}}, hash, now_ms);
   if (!s) return s;
   s->last_seen_ms = now_ms;
   if (s->messages < UINT8_MAX) ++s->messages;
@@ -51,14 +54,27 @@ SourceEntry* Mitigation::source(const PacketMeta& meta, uint64_t hash, uint32_t 
   return s;
 }
 
-void Mitigation::ban(SourceEntry* s, uint32_t seconds, uint32_t now_ms, Reason cause,
-                     const Rule* rule) {
-  if (!s) return;
+SourceEntry* Mitigation::prove(SourceEntry* s, uint32_t now_ms) {
+  if (!s || !probation_.owns(s)) return s;
+  SourceEntry* proven = table_.find_or_insert({s->ip, s->port, {}}, now_ms);
+  if (!proven) return s;
+  const uint32_t next = proven->next;  // the proven table's chain, not the probation area's
+  *proven = *s;
+  proven->next = next;
+  probation_.erase(s);
+  return proven;
+}
+
+SourceEntry* Mitigation::ban(SourceEntry* s, uint32_t seconds, uint32_t now_ms, Reason cause,
+                             const Rule* rule) {
+  s = prove(s, now_ms);  // a flood of first contacts must not evict a ban
+  if (!s) return s;
   const bool already = banned(s, now_ms);
   s->banned_until_ms = (now_ms + seconds * 1000) | 1;  // never 0: 0 means "not banned"
   s->trusted_until_ms = 0;
   s->demerits = 0;
   if (!already) record(EventType::source_banned, *s, cause, rule, seconds);
+  return s;
 }
 
 void Mitigation::record(EventType type, const SourceEntry& s, Reason cause, const Rule* rule,
@@ -75,8 +91,8 @@ void Mitigation::record(EventType type, const SourceEntry& s, Reason cause, cons
   events_->record(e);
 }
 
-void Mitigation::demerit(SourceEntry* s, uint16_t points, uint32_t now_ms, Reason cause) {
-  if (!s || points == 0) return;
+SourceEntry* Mitigation::demerit(SourceEntry* s, uint16_t points, uint32_t now_ms, Reason cause) {
+  if (!s || points == 0) return s;
   if (now_ms - s->demerit_window_ms >= config_.demerit_window_s * 1000) {
     s->demerit_window_ms = now_ms;
     s->demerits = 0;
@@ -88,6 +104,7 @@ void Mitigation::demerit(SourceEntry* s, uint16_t points, uint32_t now_ms, Reaso
     s->trusted_until_ms = 0;
     record(EventType::source_demoted, *s, cause);
   }
+  return s;
 }
 
 namespace {
@@ -128,7 +145,24 @@ bool Mitigation::meter(SourceEntry& e, size_t cls, const TierProfile& tier, uint
   return ok;
 }
 
-Pace Mitigation::pace(const SourceEntry* s, uint32_t now_ms) const {
+SourceEntry* Mitigation::address_entry(const PacketMeta& meta, const SourceEntry* s,
+                                       uint32_t now_ms) {
+  const SourceKey key{meta.src, 0, {}};
+  SourceEntry* a = lookup(key, table_.hash_of(key), now_ms);
+  if (!a) return a;
+  a->last_seen_ms = now_ms;  // in use: kept while its sources are busy
+  if (a->messages < UINT8_MAX) ++a->messages;
+  if (now_ms - a->demerit_window_ms >= config_.bot_window_s * 1000) {
+    a->demerit_window_ms = now_ms;
+    a->ports = {};
+  }
+  uint8_t& count = !s || s->messages <= 1 ? a->ports.fresh : a->ports.returning;
+  if (count < UINT8_MAX) ++count;
+  return a;
+}
+
+Pace Mitigation::pace(const SourceEntry* s, uint32_t now_ms, const SourceEntry* address) const {
+  if (rotates_ports(address, now_ms)) return Pace::bot;
   if (!s) return Pace::newcomer;  // the table is full: judged without history
   if (s->demerits > 0 && now_ms - s->demerit_window_ms < config_.demerit_window_s * 1000)
     return Pace::bursty;
@@ -160,7 +194,7 @@ bool Mitigation::spend_budget(size_t service, Pace pace, uint32_t now_ms) {
   const uint64_t floor_percent = pace == Pace::polite     ? 0
                                  : pace == Pace::familiar ? config_.floor_familiar_percent
                                  : pace == Pace::newcomer ? config_.floor_newcomer_percent
-                                                          : config_.floor_bursty_percent;
+                                                          : config_.floor_bursty_percent;  // bots
   // Whole messages in the floor: a burst of 1 still admits.
   const uint64_t floor = burst * floor_percent / 100 * 64;
   Budget& main = budgets_[service];
@@ -169,10 +203,15 @@ bool Mitigation::spend_budget(size_t service, Pace pace, uint32_t now_ms) {
     return false;
   if (pace == Pace::polite) return true;
   // First contacts also need a token of their own bucket: one for familiar prefixes, one for
-  // the rest, so that a flood forged from either side cannot starve the other.
-  const bool familiar = pace == Pace::familiar;
-  Budget& first = familiar ? familiar_budgets_[service] : newcomer_budgets_[service];
-  const MeterProfile& profile = familiar ? config_.familiar_budget : config_.newcomer_budget;
+  // the rest, so that a flood forged from either side cannot starve the other; port-rotating
+  // bots share a small one of their own.
+  const bool familiar = pace == Pace::familiar, bot = pace == Pace::bot;
+  Budget& first = bot        ? bot_budgets_[service]
+                  : familiar ? familiar_budgets_[service]
+                             : newcomer_budgets_[service];
+  const MeterProfile& profile = bot        ? config_.bot_budget
+                                : familiar ? config_.familiar_budget
+                                           : config_.newcomer_budget;
   const uint64_t first_cap = uint64_t{profile.burst} * percent / 100 * 64;
   const uint64_t first_rate = uint64_t{profile.rate_per_s} * percent / 100;
   if (refill_and_take(first, first_rate, first_cap, 0, now_ms)) return true;
@@ -196,6 +235,7 @@ Verdict Mitigation::admit(SourceEntry* s, SourceEntry* address, const SipMessage
       }
       s->trusted_until_ms = (now_ms + config_.nonce_trust_s * 1000) | 1;
       s->tokens.fill(UINT16_MAX);  // a new tier starts with its full burst
+      s = prove(s, now_ms);
       is_trusted = true;
     }
   }
@@ -225,8 +265,10 @@ Verdict Mitigation::admit(SourceEntry* s, SourceEntry* address, const SipMessage
                          uint64_t{config_.verified_budget.rate_per_s} * percent / 100,
                          uint64_t{config_.verified_budget.burst} * percent / 100 * 64, 0, now_ms))
       return {Action::drop, Reason::untrusted_budget};
-  } else if (!is_trusted && !spend_budget(budget, pace(s, now_ms), now_ms)) {
-    return {Action::drop, Reason::untrusted_budget};
+  } else if (!is_trusted) {
+    const Pace rank = pace(s, now_ms, address);
+    if (!spend_budget(budget, rank, now_ms))
+      return {Action::drop, rank == Pace::bot ? Reason::port_rotating : Reason::untrusted_budget};
   }
   return {Action::pass, Reason::admitted};
 }
@@ -361,9 +403,11 @@ void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_
     dialogs_.end(dialog_key(meta.dst, m, text), now_ms, config_.transaction_s * 1000);
   const SourceKey client{meta.dst, meta.dst_port, {}};
   if (m.cseq_method == SipMethod::REGISTER && m.status >= 200 && m.status < 300) {
-    // The registrar accepted this client: trust it for the expiry it granted.
+    // The registrar accepted this client: trust it for the expiry it granted, in the table of
+    // proven sources (its probation entry, if any, is done with).
     SourceEntry* s = table_.find_or_insert(client, now_ms);
     if (!s) return;
+    if (SourceEntry* p = probation_.find(client)) probation_.erase(p);
     const int32_t expires = m.contact_expires >= 0 ? m.contact_expires
                             : m.expires >= 0       ? m.expires
                                                    : 3600;
@@ -392,12 +436,15 @@ void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_
   if (m.status == 401 || m.status == 407) {
     const Challenge& c = m.status == 401 ? m.www_authenticate : m.proxy_authenticate;
     if (c.nonce.empty()) return;
-    if (SourceEntry* s = table_.find_or_insert(client, now_ms))
+    // A challenge proves nothing yet (the server answers forged sources too): it stays where
+    // the client's entry is, the probation area for a first contact.
+    if (SourceEntry* s = lookup(client, table_.hash_of(client), now_ms))
       s->nonce_hash = nonce_hash(c.nonce.in(text));
     return;
   }
   if (m.status == 403) {
     SourceEntry* s = table_.find(client);
+    if (!s) s = probation_.find(client);
     // Refused: only a fresh challenge (a request without credentials first) may follow.
     if (s) s->nonce_hash = kRefusedNonce;
     demerit(s, config_.demerits_auth_failure, now_ms, Reason::auth_failure);

@@ -68,6 +68,14 @@ struct PolicyConfig {
   uint8_t familiar_ipv4_length = 24;
   uint8_t familiar_ipv6_length = 48;
   uint32_t familiar_keep_s = 86400;
+  // Port-rotating bots: an address whose untrusted messages came, within `bot_window_s`, from at
+  // least `bot_fresh_ports` source ports new to the tables, fewer than a quarter of them from
+  // ports that came back, ranks `bot`: below every other rank, and also held to `bot_budget`
+  // (per worker and service, shared by every such address). Phones behind a NAT keep their
+  // ports and come back (a challenge, a retransmission), bots never do. 0 ports: off.
+  uint8_t bot_fresh_ports = 4;
+  uint32_t bot_window_s = 10;
+  MeterProfile bot_budget{10, 20};
   uint16_t demerit_threshold = 20;  // within the window: banned
   uint16_t demote_threshold = 10;  // within the window: a trusted source loses its trust (0: never)
   uint32_t demerit_window_s = 60;
@@ -77,7 +85,12 @@ struct PolicyConfig {
   uint16_t demerits_auth_failure = 3;
   uint32_t trust_max_s = 3600;  // a registration's trust lasts its expiry, at most this
   uint32_t nonce_trust_s = 60;  // trust for echoing a nonce the server sent to that address
+  // Sources that proved something (trusted, banned, or so promoted) live in a table that never
+  // evicts (`max_sources`); every other source, first contacts included, in the probation area
+  // (`probation_sources`), which evicts its oldest one-shot entries when full. 0: no probation
+  // area, first contacts take room in the first table.
   uint32_t max_sources = 65536;
+  uint32_t probation_sources = 262144;
   uint32_t idle_s = 300;
   uint32_t stray_idle_s = 2;  // an entry with one message and no challenge
   uint16_t demerits_no_dialog = 2;
@@ -119,8 +132,9 @@ struct PolicyConfig {
 MethodClass method_class(const SipMessage& m);
 
 // How a source without trust ranks for the untrusted budget, first served first: `familiar` is
-// a young source from an address prefix that has produced trusted users.
-enum class Pace : uint8_t { polite, familiar, newcomer, bursty };
+// a young source from an address prefix that has produced trusted users; `bot` a source whose
+// address rotates ports (PolicyConfig::bot_fresh_ports).
+enum class Pace : uint8_t { polite, familiar, newcomer, bursty, bot };
 
 class Mitigation {
  public:
@@ -140,10 +154,12 @@ class Mitigation {
   }
   void prefetch_source_bucket(uint64_t hash) const {
     table_.prefetch_bucket(hash);
+    probation_.prefetch_bucket(hash);
     verified_.prefetch_bucket(hash);
   }
   void prefetch_source_entry(uint64_t hash) const {
     table_.prefetch_entry(hash);
+    probation_.prefetch_entry(hash);
     verified_.prefetch_entry(hash);
   }
   bool banned(const SourceEntry* s, uint32_t now_ms) const {
@@ -153,9 +169,10 @@ class Mitigation {
     return s && s->trusted_until_ms && before(now_ms, s->trusted_until_ms);
   }
   // Adds demerits; at the threshold within the window, the source is banned (for `cause`).
-  void demerit(SourceEntry* s, uint16_t points, uint32_t now_ms, Reason cause);
-  void ban(SourceEntry* s, uint32_t seconds, uint32_t now_ms, Reason cause,
-           const Rule* rule = nullptr);
+  // Both return where the source's entry is now: a ban moves it out of the probation area.
+  SourceEntry* demerit(SourceEntry* s, uint16_t points, uint32_t now_ms, Reason cause);
+  SourceEntry* ban(SourceEntry* s, uint32_t seconds, uint32_t now_ms, Reason cause,
+                   const Rule* rule = nullptr);
   // Where bans and unbans are recorded, and the full time of the message being judged.
   void set_events(EventRing* ring) { events_ = ring; }
   void set_time(uint64_t now_ns) { now_ns_ = now_ns; }
@@ -176,14 +193,16 @@ class Mitigation {
     return verified_.verify(meta.src, meta.src_port, now_ms, config_.verified_s * 1000);
   }
   const VerifiedTable& verified_table() const { return verified_; }
-  Pace pace(const SourceEntry* s, uint32_t now_ms) const;
-  SourceEntry* address_entry(const PacketMeta& meta, uint32_t now_ms) {
-    SourceEntry* a = table_.find_or_insert({meta.src, 0, {}}, now_ms);  // port 0: no real source
-    if (a) {  // in use: kept while its sources are busy
-      a->last_seen_ms = now_ms;
-      if (a->messages < UINT8_MAX) ++a->messages;
-    }
-    return a;
+  // `address`: the aggregate entry of the source's address, if known.
+  Pace pace(const SourceEntry* s, uint32_t now_ms, const SourceEntry* address = nullptr) const;
+  // The aggregate entry of the address of `meta`'s source `s` (port 0: no real source), which
+  // counts whether `s` is a port new to the tables or one that came back.
+  SourceEntry* address_entry(const PacketMeta& meta, const SourceEntry* s, uint32_t now_ms);
+  // Whether the address of aggregate `a` rotates ports as bots do.
+  bool rotates_ports(const SourceEntry* a, uint32_t now_ms) const {
+    return a && config_.bot_fresh_ports && a->ports.fresh >= config_.bot_fresh_ports &&
+           a->ports.returning * 4u < a->ports.fresh &&
+           now_ms - a->demerit_window_ms < config_.bot_window_s * 1000;
   }
   // Responses and in-dialog requests must match a leg the servers know of; nullopt: fine.
   std::optional<Reason> check_dialog(const PacketMeta& meta, const SipMessage& m,
@@ -203,16 +222,28 @@ class Mitigation {
   void learn(const PacketMeta& meta, const SipMessage& m, std::string_view text, uint32_t now_ms);
   void expire_step(uint32_t now_ms, unsigned budget) {
     table_.expire_step(now_ms, budget);
+    probation_.expire_step(now_ms, budget);
     dialogs_.expire_step(now_ms, budget);
     verified_.expire_step(now_ms, budget);
   }
   const DialogTable& dialogs() const { return dialogs_; }
 
   const SourceTable& table() const { return table_; }
+  const SourceTable& probation() const { return probation_; }
   const FamiliarPrefixes& familiar() const { return *familiar_; }
   const PolicyConfig& config() const { return config_; }
 
  private:
+  // The source's entry: in the table of proven sources, else in the probation area (created
+  // there, evicting if need be); without a probation area, created in the first table.
+  SourceEntry* lookup(const SourceKey& key, uint64_t hash, uint32_t now_ms) {
+    if (SourceEntry* e = table_.find(key, hash)) return e;
+    return probation_.capacity() ? probation_.find_or_insert(key, hash, now_ms)
+                                 : table_.find_or_insert(key, hash, now_ms);
+  }
+  // Moves `s` out of the probation area into the table of proven sources (it became trusted or
+  // banned); where it is now. A full table leaves it where it was (refusal counted).
+  SourceEntry* prove(SourceEntry* s, uint32_t now_ms);
   bool take(uint16_t& tokens, uint32_t elapsed_ms, const MeterProfile& p) const;
   // An event about source `s`, if events are recorded.
   void record(EventType type, const SourceEntry& s, Reason cause = Reason::admitted,
@@ -228,6 +259,7 @@ class Mitigation {
 
   PolicyConfig config_;
   SourceTable table_;
+  SourceTable probation_;
   DialogTable dialogs_;
   VerifiedTable verified_;
   std::unique_ptr<FamiliarPrefixes> own_familiar_;  // when no shared table is given
@@ -280,6 +312,7 @@ class Mitigation {
   std::vector<Budget> newcomer_budgets_;  // likewise
   std::vector<Budget> familiar_budgets_;  // likewise
   std::vector<Budget> verified_budgets_;  // likewise
+  std::vector<Budget> bot_budgets_;       // likewise
   std::vector<Control> controls_;         // likewise: the budget control of each service
   std::vector<Pending> pending_;
 };

@@ -389,7 +389,8 @@ class Pipeline {
   Verdict not_protected() const { return {default_action_, Reason::not_protected}; }
   // The aggregate entry of the source's address, for sources without trust only.
   SourceEntry* address_of(const PacketMeta& meta, const SourceEntry* src, uint32_t now_ms) {
-    return mitigation_.trusted(src, now_ms) ? nullptr : mitigation_.address_entry(meta, now_ms);
+    return mitigation_.trusted(src, now_ms) ? nullptr
+                                            : mitigation_.address_entry(meta, src, now_ms);
   }
   bool denied(const PacketMeta& meta) const {
     return prefixes_ && prefixes_->lookup(meta.src) == PrefixVerdict::deny;
@@ -448,9 +449,9 @@ class Pipeline {
       if (hit.rule != kNoRule) {
         const Rule& r = scanner_->database().rules()[hit.rule];
         if (r.action == RuleAction::ban)
-          mitigation_.ban(src, r.ban_seconds, now_ms, Reason::sip_signature, &r);
+          src = mitigation_.ban(src, r.ban_seconds, now_ms, Reason::sip_signature, &r);
         if (r.action == RuleAction::demerit)
-          mitigation_.demerit(src, uint16_t(r.demerits), now_ms, Reason::sip_signature);
+          src = mitigation_.demerit(src, uint16_t(r.demerits), now_ms, Reason::sip_signature);
       }
       if (hit.decisive) return {Action::drop, Reason::sip_signature, hit.rule};
     }

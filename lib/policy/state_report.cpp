@@ -41,14 +41,25 @@ nlohmann::json state_report(const std::vector<const Pipeline*>& pipelines) {
     budget.push_back({{"percent", percent}, {"latency_ms", latency}, {"samples", samples}});
   }
   uint64_t verified = 0, verified_capacity = 0, verified_refused = 0;
+  uint64_t probation = 0, probation_capacity = 0, probation_evicted = 0, probation_refused = 0;
   for (const Pipeline* p : pipelines) {
     const auto& table = p->mitigation().verified_table();
     verified += table.size();
     verified_capacity += table.capacity();
     verified_refused += table.insert_failures();
+    const auto& first = p->mitigation().probation();
+    probation += first.size();
+    probation_capacity += first.capacity();
+    probation_evicted += first.evictions();
+    probation_refused += first.insert_failures();
   }
   return {{"sources",
            {{"in_use", sources}, {"capacity", capacity}, {"insert_failures", source_failures}}},
+          {"probation",
+           {{"in_use", probation},
+            {"capacity", probation_capacity},
+            {"evictions", probation_evicted},
+            {"insert_failures", probation_refused}}},
           {"dialogs", {{"in_use", dialogs}, {"insert_failures", dialog_failures}}},
           {"familiar_prefixes", familiar},
           {"verified_sources",

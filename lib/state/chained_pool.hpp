@@ -1,7 +1,7 @@
 // The storage every per-worker table shares: entries allocated once at start, a free list,
 // buckets chained through Entry::next, and a clock hand that visits a few entries per call for
 // expiry. The owning table hashes its keys and says what matches and what may be freed; a full
-// pool refuses new entries (counted) and never evicts.
+// pool refuses new entries (counted) unless its owner evicts one first (evict_one).
 #pragma once
 
 #include <bit>
@@ -59,6 +59,34 @@ class ChainedPool {
     }
   }
 
+  // Frees one entry of a full pool: among the next `look` entries from the clock hand, the first
+  // for which prefer(entry) holds, else the first for which allowed(entry) holds. Once the pool
+  // is full, each slot is refilled as the hand leaves it, so the hand points at the oldest
+  // insertions: eviction is first in, first out. False (nothing freed) if none may go.
+  template <class Prefer, class Allowed, class HashOf>
+  bool evict_one(unsigned look, Prefer&& prefer, Allowed&& allowed, HashOf&& hash_of) {
+    uint32_t fallback = kNone;
+    for (unsigned n = 0; n < look && !entries_.empty(); ++n) {
+      const uint32_t i = hand_;
+      hand_ = hand_ + 1 == entries_.size() ? 0 : hand_ + 1;
+      if (!entries_[i].in_use) continue;
+      if (prefer(entries_[i])) {
+        fallback = i;
+        break;
+      }
+      if (fallback == kNone && allowed(entries_[i])) fallback = i;
+    }
+    if (fallback == kNone) return false;
+    unlink(fallback, hash_of(entries_[fallback]));
+    write(evictions_, evictions_ + 1);
+    return true;
+  }
+  // Frees `e`, an entry of this pool inserted under `hash`.
+  void erase(Entry* e, uint64_t hash) { unlink(static_cast<uint32_t>(e - entries_.data()), hash); }
+  bool owns(const Entry* e) const {
+    return e >= entries_.data() && e < entries_.data() + entries_.size();
+  }
+
   // Bulk lookups, as rte_hash does them: prefetch a burst's buckets, then the entries they lead
   // to, then look up.
   void prefetch_bucket(uint64_t hash) const { __builtin_prefetch(&buckets_[hash & bucket_mask_]); }
@@ -72,6 +100,7 @@ class ChainedPool {
   uint32_t size() const { return read(size_); }
   uint32_t capacity() const { return static_cast<uint32_t>(entries_.size()); }
   uint64_t insert_failures() const { return read(insert_failures_); }
+  uint64_t evictions() const { return read(evictions_); }
 
  private:
   static constexpr uint32_t kNone = UINT32_MAX;
@@ -94,6 +123,7 @@ class ChainedPool {
   uint32_t size_ = 0;
   uint32_t hand_ = 0;
   uint64_t insert_failures_ = 0;
+  uint64_t evictions_ = 0;
 };
 
 }  // namespace sipshield

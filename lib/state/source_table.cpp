@@ -2,13 +2,33 @@
 
 namespace sipshield {
 
+namespace {
+
+// Trusted or banned now: such an entry is neither expired nor evicted.
+bool holds_state(const SourceEntry& e, uint32_t now_ms) {
+  return (e.trusted_until_ms && before(now_ms, e.trusted_until_ms)) ||
+         (e.banned_until_ms && before(now_ms, e.banned_until_ms));
+}
+
+}  // namespace
+
 SourceEntry* SourceTable::find_or_insert(const SourceKey& key, uint64_t hash, uint32_t now_ms) {
-  if (SourceEntry* e = pool_.find(hash, [&](const SourceEntry& x) { return matches(x, key); }))
-    return e;
+  if (SourceEntry* e = find(key, hash)) return e;
   // Each insertion pays for expiry: a flood of new sources moves the clock hand as fast as it
   // takes entries, so stray ones come back in time. A full table gets one larger try.
   expire_step(now_ms, kExpiryPerInsert);
   if (pool_.full()) expire_step(now_ms, kExpiryWhenFull);
+  if (pool_.full() && when_full_ == WhenFull::evict) {
+    pool_.evict_one(
+        kEvictionLook,
+        [&](const SourceEntry& e) {
+          return e.messages <= 1 && e.nonce_hash == 0 && !holds_state(e, now_ms);
+        },
+        [&](const SourceEntry& e) { return !holds_state(e, now_ms); },
+        [&](const SourceEntry& e) {
+          return hash_of({e.ip, e.port, {}});
+        });
+  }
   SourceEntry* e = pool_.insert(hash);
   if (!e) return nullptr;
   e->ip = key.ip;
@@ -22,11 +42,9 @@ void SourceTable::expire_step(uint32_t now_ms, unsigned budget) {
   pool_.sweep(
       budget,
       [&](const SourceEntry& e) {
-        const bool trusted = e.trusted_until_ms && before(now_ms, e.trusted_until_ms);
-        const bool banned = e.banned_until_ms && before(now_ms, e.banned_until_ms);
         // One message and no challenge: a spoofed or one-off source, not worth a slot for long.
         const uint32_t idle = e.messages <= 1 && e.nonce_hash == 0 ? stray_idle_ms_ : idle_ms_;
-        return !trusted && !banned && now_ms - e.last_seen_ms >= idle;
+        return !holds_state(e, now_ms) && now_ms - e.last_seen_ms >= idle;
       },
       [&](const SourceEntry& e) {
         return hash_of({e.ip, e.port, {}});

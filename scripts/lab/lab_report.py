@@ -438,7 +438,8 @@ def sipp_rtt_sent(d, start):
     return out
 
 
-STATS = re.compile(r"\| sources (\d+)/(\d+) \(refused (\d+)\), dialogs (\d+)")
+STATS = re.compile(r"\| sources (\d+)/(\d+) \(refused (\d+)\)"
+                   r"(?:, probation (\d+)/(\d+) \(evicted (\d+)\))?, dialogs (\d+)")
 
 
 def soak(a):
@@ -487,7 +488,9 @@ def soak(a):
             samples.append({"s": int(p[0]) - int(t0), "rss_kb": int(p[1] or 0),
                             "sources": int(mt.group(1)) if mt else None,
                             "refused": int(mt.group(3)) if mt else None,
-                            "dialogs": int(mt.group(4)) if mt else None})
+                            "probation": int(mt.group(4)) if mt and mt.group(4) else None,
+                            "evicted": int(mt.group(6)) if mt and mt.group(6) else None,
+                            "dialogs": int(mt.group(7)) if mt else None})
     rows = []
     for m, e in sorted(minutes.items()):
         reg = e.get("regularrtt1", [])
@@ -505,18 +508,21 @@ def soak(a):
             "rss_kb": max((x["rss_kb"] for x in sm), default=None),
             "sources": sm[-1]["sources"] if sm else None,
             "refused": sm[-1]["refused"] if sm else None,
+            "probation": sm[-1]["probation"] if sm else None,
+            "evicted": sm[-1]["evicted"] if sm else None,
             "dialogs": sm[-1]["dialogs"] if sm else None,
         })
     print(f"soak: {meta['kind']} flood at {meta['level_pps']} datagrams/s for {length} min through "
           f"sipshield; Kamailio {meta['kamailio_cpu_s']} s of CPU over {meta['seconds']} s "
           f"({fmt(round(meta['kamailio_cpu_s'] / meta['seconds'], 3), 'n')} of a core)")
-    print("minute  started  registered  ended  completed  newcomers  reg p99 ms  call p99 ms  RSS MB  sources (refused)  dialogs")
+    print("minute  started  registered  ended  completed  newcomers  reg p99 ms  call p99 ms  RSS MB  sources (refused)  probation (evicted)  dialogs")
     for r in rows:
         rss = f"{r['rss_kb'] / 1024:.1f}" if r["rss_kb"] else "-"
         print(f"{r['minute']:>6} {r['sessions_started']:>8} {fmt(r['register_success']):>11} {r['sessions_ended']:>6} "
               f"{fmt(r['session_success']):>10} {r['newcomers_registered']:>5}/{r['newcomers']:<5}"
               f"{fmt(r['register_p99_ms'], 'n'):>10} {fmt(r['call_setup_p99_ms'], 'n'):>12} {rss:>7} "
-              f"{fmt(r['sources'], 'n'):>8} ({fmt(r['refused'], 'n')}) {fmt(r['dialogs'], 'n'):>8}")
+              f"{fmt(r['sources'], 'n'):>8} ({fmt(r['refused'], 'n')}) "
+              f"{fmt(r['probation'], 'n'):>9} ({fmt(r['evicted'], 'n')}) {fmt(r['dialogs'], 'n'):>8}")
     # Exact over the whole soak (per minute, SIPp's two clocks can put a session and its
     # registration a second apart, across a minute's edge).
     totals = {}

@@ -524,10 +524,14 @@ def test_inspect_command_line(env):
     services, unprotected = not_protected("--protect", "198.18.0.10:5060")
     expect(services == ["[2001:db8::10]:5060", "198.18.0.10:5060"], "--protect adds, in order")
     expect(unprotected == 0, f"with both, every frame is for a protected service: {unprotected}")
-    # How full the tables are: the clean capture's clients hold source entries, none refused.
+    # How full the tables are: the clean capture's clients (no server answered them here) hold
+    # entries in the probation area, none evicted or refused; none proved anything.
     with open(report) as f:
         state = json.load(f)["state"]
-    expect(state["sources"]["capacity"] == 65536 and 0 < state["sources"]["in_use"] < 1000
+    first = state["probation"]
+    expect(first["capacity"] == 262144 and 0 < first["in_use"] < 1000
+           and first["evictions"] == 0 and first["insert_failures"] == 0, f"state: {state}")
+    expect(state["sources"]["capacity"] == 65536 and state["sources"]["in_use"] == 0
            and state["sources"]["insert_failures"] == 0, f"state: {state}")
 
 
@@ -585,8 +589,9 @@ def test_port_counters_tell_lost_from_dropped(env):
 
 
 def test_stats_line_shows_table_occupancy(env):
-    # A spoofed REGISTER flood (a new source per packet) into a source table of 1024 entries:
-    # it fills and refuses the rest, and the stats line must say so while the daemon runs.
+    # A spoofed REGISTER flood (a new source per packet) into a probation area of 1024 entries:
+    # it fills and evicts its oldest first contacts, the table of proven sources stays empty (no
+    # server answers here), and the stats line must say so while the daemon runs.
     source = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     flood = env.path("spoofed")
     subprocess.run([os.path.join(env.build, "apps", "sipshield-gen"), "--scenario",
@@ -594,24 +599,30 @@ def test_stats_line_shows_table_occupancy(env):
                     "--out", flood], check=True, capture_output=True)
     empty = env.path("empty.pcap")
     write_empty_pcap(empty)
-    config = env.config(flood + ".pcap", empty, {"policy": {"sources": {"max": 1024}},
-                                                 "stats_interval_s": 1})
+    config = env.config(flood + ".pcap", empty,
+                        {"policy": {"sources": {"max": 512, "probation": 1024}},
+                         "stats_interval_s": 1})
     daemon = Daemon(env, "--config", config, "--idle-exit-ms", "2500")
-    tables = re.compile(r"\| sources (\d+)/(\d+) \(refused (\d+)\), dialogs (\d+)")
+    tables = re.compile(r"\| sources (\d+)/(\d+) \(refused (\d+)\), "
+                        r"probation (\d+)/(\d+) \(evicted (\d+)\), dialogs (\d+)")
     try:
-        daemon.wait_for("stats line with refused insertions (the table filled)",
-                        lambda line: (m := tables.search(line)) and m.group(3) != "0")
+        daemon.wait_for("stats line with evictions (the probation area filled)",
+                        lambda line: (m := tables.search(line)) and m.group(6) != "0")
         code, out, err = daemon.wait(60)
     finally:
         daemon.kill()
     expect(code == 0, f"exit code {code}: {err[-1500:]}")
     # The replay ended before the idle exit: the last line shows what the final report does.
     last = [m for m in map(tables.search, err.splitlines()) if m][-1]
-    state = json.loads(out[out.index("{"):])["state"]["sources"]
-    in_use, capacity, refused, _ = map(int, last.groups())
-    expect(capacity == state["capacity"] == 1024, f"capacity {capacity}, report {state}")
-    expect(0 < in_use == state["in_use"], f"in use {in_use}, report {state}")
-    expect(0 < refused == state["insert_failures"], f"refused {refused}, report {state}")
+    report = json.loads(out[out.index("{"):])["state"]
+    sources, capacity, refused, probation, probation_capacity, evicted, _ = map(int, last.groups())
+    expect(capacity == report["sources"]["capacity"] == 512 and sources == 0 and refused == 0,
+           f"proven sources {sources}/{capacity} refused {refused}: {report['sources']}")
+    first = report["probation"]
+    expect(probation_capacity == first["capacity"] == 1024, f"probation capacity: {first}")
+    expect(0 < probation == first["in_use"], f"probation in use {probation}: {first}")
+    expect(0 < evicted == first["evictions"] and first["insert_failures"] == 0,
+           f"evicted {evicted}: {first}")
 
 
 def run_cli(cases, make_env, with_source=False):

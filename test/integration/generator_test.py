@@ -138,6 +138,9 @@ DROP_BARS = {"atk_scanner": 0.99, "atk_malformed": 0.99, "atk_non_sip": 0.99,
              "atk_unsolicited_response": 0.99, "atk_register_flood": 0.99, "atk_bruteforce": 0.99,
              "atk_options_flood": 0.99, "atk_invite_flood": 0.90,
              "atk_register_flood_spoofed": 0.60}
+# Issue #13's bars where a botnet rotates source ports (a new port per INVITE).
+SCENARIO_BARS = {"invite-flood-botnet.json": {"atk_invite_flood": 0.97},
+                 "ten-floods.json": {"atk_invite_flood": 0.97}}
 
 
 def test_every_shipped_scenario_meets_the_bars(env):
@@ -163,8 +166,8 @@ def test_every_shipped_scenario_meets_the_bars(env):
                 continue
             expect(label in DROP_BARS, f"{name}: no bar for {label}")
             dropped = 1 - score["in_passed_share"]
-            expect(dropped >= DROP_BARS[label], f"{name}: {label} {dropped:.2%} dropped, "
-                                                f"bar {DROP_BARS[label]:.0%}")
+            bar = SCENARIO_BARS.get(name, {}).get(label, DROP_BARS[label])
+            expect(dropped >= bar, f"{name}: {label} {dropped:.2%} dropped, bar {bar:.0%}")
             seen.add(label)
         newcomers = s["groups"].get("legit newcomers", {})
         print(f"{name}: newcomers' flows passed {newcomers.get('flows_passed_share', 0):.1%}")

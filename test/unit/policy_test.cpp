@@ -42,12 +42,14 @@ struct Run {
   std::vector<uint64_t> times;
   uint64_t t = 1'000'000'000;
   uint64_t source_insert_failures = 0;  // after go()
+  uint32_t proven_sources = 0;          // after go(): entries in the table of proven sources
+  uint64_t probation_evictions = 0;     // after go()
   std::vector<Event> events;            // after go()
   Mitigation::BudgetState budget{};     // after go(): the first service's budget control
   Run() : config(parse_config_text(R"({"protected": ["198.18.0.10:5060"]})")) {}
   void from(const char* client, const std::string& payload, uint64_t gap_us = 1000,
-            const char* server = "198.18.0.10") {
-    frames.push_back(build_udp(ep(client), ep(server), payload)[0]);
+            const char* server = "198.18.0.10", uint16_t port = 5060) {
+    frames.push_back(build_udp(ep(client, port), ep(server), payload)[0]);
     times.push_back(t += gap_us);
   }
   void to(const char* client, const std::string& payload, uint64_t gap_us = 1000) {
@@ -67,6 +69,8 @@ struct Run {
     for (size_t i = 0; i < frames.size(); ++i) r.feed(times[i], frames[i]);
     r.finish();
     source_insert_failures = r.pipeline().mitigation().table().insert_failures();
+    proven_sources = r.pipeline().mitigation().table().size();
+    probation_evictions = r.pipeline().mitigation().probation().evictions();
     budget = r.pipeline().mitigation().budget_state(0);
     return r.verdicts();
   }
@@ -363,6 +367,38 @@ TEST_CASE("the source table never evicts and expires only idle untrusted entries
   CHECK(t.find_or_insert({test::ip("198.18.1.1"), 5, {}}, 2000) != nullptr);
 }
 
+TEST_CASE("the probation area evicts its oldest one-shot entry, never a trusted or banned one",
+          "[state]") {
+  const KeyedHash hash(9);
+  SourceTable t(4, 300'000, 300'000, hash, WhenFull::evict);
+  std::vector<SourceEntry*> e;
+  for (uint16_t p = 1; p <= 4; ++p) {
+    e.push_back(t.find_or_insert({test::ip("198.18.1.3"), p, {}}, 0));
+    REQUIRE(e.back() != nullptr);
+    e.back()->messages = 1;
+  }
+  e[0]->messages = 2;                // came back: kept while a one-shot entry can go
+  e[1]->trusted_until_ms = 100'000;  // never evicted
+  e[2]->banned_until_ms = 100'000;   // never evicted
+  CHECK(t.find_or_insert({test::ip("198.18.1.3"), 5, {}}, 10) != nullptr);
+  CHECK(t.find({test::ip("198.18.1.3"), 4, {}}) == nullptr);  // the one-shot entry went
+  CHECK(t.find({test::ip("198.18.1.3"), 1, {}}) != nullptr);
+  t.find({test::ip("198.18.1.3"), 5, {}})->messages = 2;
+  // No one-shot entry left: the oldest entry neither trusted nor banned goes.
+  CHECK(t.find_or_insert({test::ip("198.18.1.3"), 6, {}}, 20) != nullptr);
+  CHECK(t.find({test::ip("198.18.1.3"), 1, {}}) == nullptr);
+  CHECK(t.find({test::ip("198.18.1.3"), 2, {}}) == e[1]);
+  CHECK(t.find({test::ip("198.18.1.3"), 3, {}}) == e[2]);
+  CHECK(t.evictions() == 2);
+  CHECK(t.insert_failures() == 0);
+  CHECK(t.size() == 4);
+  // Only trusted and banned entries: nothing may go, the newcomer is refused (counted).
+  t.find({test::ip("198.18.1.3"), 5, {}})->banned_until_ms = 100'000;
+  t.find({test::ip("198.18.1.3"), 6, {}})->trusted_until_ms = 100'000;
+  CHECK(t.find_or_insert({test::ip("198.18.1.3"), 7, {}}, 30) == nullptr);
+  CHECK(t.insert_failures() == 1);
+}
+
 TEST_CASE("entries with one message and no challenge expire sooner", "[state]") {
   const KeyedHash hash(9);
   SourceTable t(8, 300'000, 10'000, hash);  // idle 300 s, strays 10 s
@@ -387,6 +423,7 @@ TEST_CASE("a long spoofed flood does not fill the source table", "[policy][state
   for (const uint32_t stray_idle_s : {2u, 300u}) {
     Run run;
     run.config.policy.max_sources = 1024;
+    run.config.policy.probation_sources = 0;  // first contacts in the one table, as before
     run.config.policy.stray_idle_s = stray_idle_s;
     for (int i = 0; i < 3000; ++i) {  // 30 s at 100/s, each from an address never seen again
       const std::string spoofed =
@@ -399,6 +436,95 @@ TEST_CASE("a long spoofed flood does not fill the source table", "[policy][state
       CHECK(run.source_insert_failures == 0);  // about 400 entries at a time
     else
       CHECK(run.source_insert_failures > 1000);  // full after 512 sources and their addresses
+  }
+}
+
+TEST_CASE(
+    "a forged flood larger than every table neither pushes out registered users nor hides "
+    "a client's retransmission",
+    "[policy][state]") {
+  for (const uint32_t probation : {16384u, 0u}) {
+    Run run;
+    run.config.policy.max_sources = 64;
+    run.config.policy.probation_sources = probation;
+    for (int u = 0; u < 20; ++u) {  // registered users: trusted by the registrar's 200 OK
+      const std::string user = "198.18.20." + std::to_string(u + 1);
+      run.from(user.c_str(), request("REGISTER", "", std::to_string(2000 + u)));
+      run.to(user.c_str(), response("200 OK", "REGISTER", "Expires: 3600\r\n"));
+    }
+    const auto flood = [&](int from, int to) {  // 5000/s, each from an address never seen again
+      for (int i = from; i < to; ++i) {
+        const std::string spoofed =
+            "198.19." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+        run.from(spoofed.c_str(), request("REGISTER", "", std::to_string(10000 + i)), 200);
+      }
+    };
+    flood(0, 5000);
+    run.from("198.18.16.60", request("REGISTER", "", "1060"), 100);  // a new phone: refused
+    const size_t first_try = run.frames.size() - 1;
+    flood(5000, 7500);                                               // 0.5 s more
+    run.from("198.18.16.60", request("REGISTER", "", "1060"), 100);  // its retransmission
+    const size_t retransmission = run.frames.size() - 1;
+    flood(7500, 20000);
+    for (int u = 0; u < 20; ++u) {  // after 4 s of flood, every user still trusted
+      const std::string user = "198.18.20." + std::to_string(u + 1);
+      run.from(user.c_str(), request("REGISTER", "", std::to_string(2000 + u)), 100);
+    }
+    const auto v = run.go();
+    INFO("probation " << probation);
+    CHECK(v[first_try].reason == Reason::untrusted_budget);
+    for (size_t i = v.size() - 20; i < v.size(); ++i) CHECK(v[i].reason == Reason::admitted);
+    if (probation) {
+      CHECK(v[retransmission].reason == Reason::admitted);
+      CHECK(run.proven_sources == 20);  // only the users: the flood stayed in probation
+      CHECK(run.source_insert_failures == 0);
+      // 40,000 first contacts (sources and their addresses) through 16,384 entries: those the
+      // 2 s stray expiry did not free first were pushed out.
+      CHECK(run.probation_evictions > 10000);
+    } else {
+      // One table, full of the flood: the phone has no entry, its retransmission no history.
+      CHECK(v[retransmission].reason == Reason::untrusted_budget);
+      CHECK(run.source_insert_failures > 10000);
+    }
+  }
+}
+
+TEST_CASE("an address that rotates source ports ranks as a bot; phones behind a NAT do not",
+          "[policy]") {
+  for (const uint8_t fresh_ports : {5, 0}) {
+    Run run;
+    run.config.policy.bot_fresh_ports = fresh_ports;
+    run.config.policy.bot_budget = {1, 1};
+    std::vector<size_t> bots, phones;
+    for (int step = 0; step < 30; ++step) {  // 6 s in steps of 200 ms
+      for (int b = 0; b < 5; ++b) {          // 5 bots, each INVITE from a port never used again
+        const std::string bot = "198.19.7." + std::to_string(b + 1);
+        run.from(bot.c_str(), request("INVITE", "", std::to_string(3000 + step * 5 + b)), 1000,
+                 "198.18.0.10", static_cast<uint16_t>(20000 + step));
+        bots.push_back(run.frames.size() - 1);
+      }
+      if (step < 25) {  // 25 phones behind one NAT, each from a port of its own: it comes back
+        for (int again = 0; again < 2; ++again) {  // a challenge answered, or a retransmission
+          run.from("198.18.30.1", request("REGISTER", "", std::to_string(4000 + step)), 50'000,
+                   "198.18.0.10", static_cast<uint16_t>(6000 + step));
+          phones.push_back(run.frames.size() - 1);
+        }
+      }
+      run.t += 200'000 - 5'000 - (step < 25 ? 100'000 : 0);
+    }
+    const auto v = run.go();
+    INFO("bot_fresh_ports " << int(fresh_ports));
+    size_t bots_passed = 0;
+    for (size_t i : bots) bots_passed += v[i].action == Action::pass;
+    for (size_t i : phones) CHECK(v[i].reason == Reason::admitted);
+    if (fresh_ports) {
+      // 5 fresh ports each before the rank applies, then one shared token a second.
+      CHECK(bots_passed <= 25 + 1 + 6);
+      CHECK(count(v, Reason::port_rotating) >= 150 - 32);
+    } else {
+      CHECK(bots_passed == 150);  // nothing else holds them: no budget pressure, no meter
+      CHECK(count(v, Reason::port_rotating) == 0);
+    }
   }
 }
 
