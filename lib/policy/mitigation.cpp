@@ -145,10 +145,9 @@ bool Mitigation::meter(SourceEntry& e, size_t cls, const TierProfile& tier, uint
   return ok;
 }
 
-SourceEntry* Mitigation::address_entry(const PacketMeta& meta, const SourceEntry* s,
+SourceEntry* Mitigation::address_entry(const PacketMeta& meta, uint64_t hash, const SourceEntry* s,
                                        uint32_t now_ms) {
-  const SourceKey key{meta.src, 0, {}};
-  SourceEntry* a = lookup(key, table_.hash_of(key), now_ms);
+  SourceEntry* a = lookup({meta.src, 0, {}}, hash, now_ms);
   if (!a) return a;
   a->last_seen_ms = now_ms;  // in use: kept while its sources are busy
   if (a->messages < UINT8_MAX) ++a->messages;

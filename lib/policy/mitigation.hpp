@@ -148,19 +148,25 @@ class Mitigation {
   SourceEntry* source(const PacketMeta& meta, uint32_t now_ms) {
     return source(meta, source_hash(meta), now_ms);
   }
-  // Bulk lookups: the pipeline hashes a burst's sources and prefetches before judging any.
+  // Bulk lookups: the pipeline hashes a burst's sources and their addresses, and prefetches
+  // before judging any.
   uint64_t source_hash(const PacketMeta& meta) const {
     return table_.hash_of({meta.src, meta.src_port, {}});
   }
-  void prefetch_source_bucket(uint64_t hash) const {
-    table_.prefetch_bucket(hash);
-    probation_.prefetch_bucket(hash);
-    verified_.prefetch_bucket(hash);
+  uint64_t address_hash(const PacketMeta& meta) const { return table_.hash_of({meta.src, 0, {}}); }
+  void prefetch_buckets(uint64_t source_hash, uint64_t address_hash) const {
+    table_.prefetch_bucket(source_hash);
+    probation_.prefetch_bucket(source_hash);
+    verified_.prefetch_bucket(source_hash);
+    table_.prefetch_bucket(address_hash);
+    probation_.prefetch_bucket(address_hash);
   }
-  void prefetch_source_entry(uint64_t hash) const {
-    table_.prefetch_entry(hash);
-    probation_.prefetch_entry(hash);
-    verified_.prefetch_entry(hash);
+  void prefetch_entries(uint64_t source_hash, uint64_t address_hash) const {
+    table_.prefetch_entry(source_hash);
+    probation_.prefetch_entry(source_hash);
+    verified_.prefetch_entry(source_hash);
+    table_.prefetch_entry(address_hash);
+    probation_.prefetch_entry(address_hash);
   }
   bool banned(const SourceEntry* s, uint32_t now_ms) const {
     return s && s->banned_until_ms && before(now_ms, s->banned_until_ms);
@@ -196,8 +202,10 @@ class Mitigation {
   // `address`: the aggregate entry of the source's address, if known.
   Pace pace(const SourceEntry* s, uint32_t now_ms, const SourceEntry* address = nullptr) const;
   // The aggregate entry of the address of `meta`'s source `s` (port 0: no real source), which
-  // counts whether `s` is a port new to the tables or one that came back.
-  SourceEntry* address_entry(const PacketMeta& meta, const SourceEntry* s, uint32_t now_ms);
+  // counts whether `s` is a port new to the tables or one that came back. `hash`:
+  // address_hash(meta).
+  SourceEntry* address_entry(const PacketMeta& meta, uint64_t hash, const SourceEntry* s,
+                             uint32_t now_ms);
   // Whether the address of aggregate `a` rotates ports as bots do.
   bool rotates_ports(const SourceEntry* a, uint32_t now_ms) const {
     return a && config_.bot_fresh_ports && a->ports.fresh >= config_.bot_fresh_ports &&

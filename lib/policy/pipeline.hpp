@@ -78,6 +78,12 @@ struct SharedTables {
   const std::array<uint8_t, 16>* probe_secret = nullptr;
 };
 
+// A source's keyed hashes: of its address and port, and of its address alone (the aggregate).
+struct SourceHashes {
+  uint64_t source;
+  uint64_t address;
+};
+
 class Pipeline {
  public:
   Pipeline(const PipelineSettings& config, const KeyedHash& hash, const SharedTables& shared)
@@ -184,7 +190,7 @@ class Pipeline {
     PacketMeta meta;
     ParseOutcome outcome;
     int service;  // index of the protected service of a whole UDP datagram, or -1
-    uint64_t source_hash;
+    SourceHashes hashes;
   };
 
   template <class Sink>
@@ -266,11 +272,12 @@ class Pipeline {
       if (!p.outcome.ok || p.meta.is_fragment || !p.meta.has_udp) return;
       p.service = services_.find(p.meta.dst, p.meta.dst_port);
       if (p.service < 0) return;
-      p.source_hash = mitigation_.source_hash(p.meta);
-      mitigation_.prefetch_source_bucket(p.source_hash);
+      p.hashes = hashes_of(p.meta);
+      mitigation_.prefetch_buckets(p.hashes.source, p.hashes.address);
     });
     for (uint16_t i = 0; i < n; ++i)
-      if (parsed_[i].service >= 0) mitigation_.prefetch_source_entry(parsed_[i].source_hash);
+      if (parsed_[i].service >= 0)
+        mitigation_.prefetch_entries(parsed_[i].hashes.source, parsed_[i].hashes.address);
     for (uint16_t i = 0; i < n; ++i)
       judge_from_outside(frames[i], parsed_[i], frame_time(frames[i], now_ns), sink);
   }
@@ -292,7 +299,7 @@ class Pipeline {
     if (denied(meta)) return emit(sink, m, {Action::drop, Reason::denied_prefix});
     probe_wanted_ = false;
     const Verdict v = judge_datagram(meta, {frame + meta.payload_offset, meta.payload_length},
-                                     p.service, p.source_hash, now);
+                                     p.service, p.hashes, now);
     if (probe_wanted_) return probe(sink, m, meta, v, now);
     emit(sink, m, v);
   }
@@ -382,15 +389,19 @@ class Pipeline {
     if (service < 0) return not_protected();
     if (meta.udp_length < 8 || meta.udp_length > d.size() - skip)
       return {Action::drop, Reason::udp_bad_length};
-    return judge_datagram(meta, d.subspan(skip + 8, meta.udp_length - 8u), service,
-                          mitigation_.source_hash(meta), now);
+    return judge_datagram(meta, d.subspan(skip + 8, meta.udp_length - 8u), service, hashes_of(meta),
+                          now);
   }
 
   Verdict not_protected() const { return {default_action_, Reason::not_protected}; }
   // The aggregate entry of the source's address, for sources without trust only.
-  SourceEntry* address_of(const PacketMeta& meta, const SourceEntry* src, uint32_t now_ms) {
+  SourceEntry* address_of(const PacketMeta& meta, uint64_t hash, const SourceEntry* src,
+                          uint32_t now_ms) {
     return mitigation_.trusted(src, now_ms) ? nullptr
-                                            : mitigation_.address_entry(meta, src, now_ms);
+                                            : mitigation_.address_entry(meta, hash, src, now_ms);
+  }
+  SourceHashes hashes_of(const PacketMeta& meta) const {
+    return {mitigation_.source_hash(meta), mitigation_.address_hash(meta)};
   }
   bool denied(const PacketMeta& meta) const {
     return prefixes_ && prefixes_->lookup(meta.src) == PrefixVerdict::deny;
@@ -404,10 +415,10 @@ class Pipeline {
   // trust are scanned for signatures; then the meters of the source's tier and, without trust,
   // the shared untrusted budget.
   Verdict judge_datagram(const PacketMeta& meta, std::span<const uint8_t> payload, int service,
-                         uint64_t source_hash, uint64_t now) {
+                         SourceHashes hashes, uint64_t now) {
     const auto now_ms = static_cast<uint32_t>(now / 1'000'000);
     mitigation_.set_time(now);
-    SourceEntry* src = mitigation_.source(meta, source_hash, now_ms);
+    SourceEntry* src = mitigation_.source(meta, hashes.source, now_ms);
     if (mitigation_.banned(src, now_ms)) return {Action::drop, Reason::source_banned};
     const std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
     const SipVerdict sip = tokenize(text, message_, sip_limits_);
@@ -438,8 +449,8 @@ class Pipeline {
       return {Action::pass, Reason::admitted};
     }
     if (message_.kind == SipKind::keepalive) {  // metered like other requests, never scanned
-      const Verdict v =
-          mitigation_.admit(src, address_of(meta, src, now_ms), message_, text, service, now_ms);
+      const Verdict v = mitigation_.admit(src, address_of(meta, hashes.address, src, now_ms),
+                                          message_, text, service, now_ms);
       return v.action == Action::pass ? Verdict{Action::pass, Reason::sip_keepalive} : v;
     }
     uint16_t rule = kNoRule;
@@ -457,7 +468,7 @@ class Pipeline {
     }
     const bool trusted = mitigation_.trusted(src, now_ms);
     const bool verified =
-        probe_cookie_ && !trusted && mitigation_.verified(meta, source_hash, now_ms);
+        probe_cookie_ && !trusted && mitigation_.verified(meta, hashes.source, now_ms);
     const bool probeable = probe_cookie_ && !trusted && !verified &&
                            message_.kind == SipKind::request && message_.method != SipMethod::ACK &&
                            !services_.matches_address(meta.src);  // never toward the servers
@@ -468,8 +479,8 @@ class Pipeline {
         return {Action::drop, Reason::unverified, rule};
       }
     }
-    Verdict v = mitigation_.admit(src, address_of(meta, src, now_ms), message_, text, service,
-                                  now_ms, verified);
+    Verdict v = mitigation_.admit(src, address_of(meta, hashes.address, src, now_ms), message_,
+                                  text, service, now_ms, verified);
     v.rule = rule;
     if (v.action == Action::pass) mitigation_.note_admitted(meta, message_, text, now_ms, service);
     // Under pressure: the budget, or an AOR's meter or lock (which forged REGISTERs naming real
