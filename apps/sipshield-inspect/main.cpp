@@ -18,6 +18,7 @@
 #include "packet/pcap_file.hpp"
 #include "policy/state_report.hpp"
 #include "sip/message_json.hpp"
+#include "telemetry/evaluation.hpp"
 #include "telemetry/events.hpp"
 #include "telemetry/report.hpp"
 
@@ -29,6 +30,7 @@ constexpr const char* kUsage =
     R"(usage: sipshield-inspect [--config FILE] --pcap IN.pcap [--protect ADDR[:PORT]]...
                          [--verdicts OUT.jsonl] [--pass OUT.pcap] [--drop OUT.pcap]
                          [--report OUT.json] [--events OUT.jsonl] [--quiet]
+                         [--closed-loop LABELS.tsv]
        sipshield-inspect [--config FILE] --message FILE
 
 Replays a capture (both directions) through the filter's pipeline and reports what it would
@@ -48,6 +50,11 @@ written for the whole frames before it, then the damaged frame is named and the 
   --events FILE     the events the daemon would have emitted (bans, unbans, attacks starting
                     and ending), one ECS-style JSON line each, with capture timestamps
   --quiet           no verdict table on stdout
+  --closed-loop FILE  the capture's labels (sipshield-gen's PREFIX.labels.tsv): real clients
+                    (labels legit_*) answer the filter's probes 20 ms after they were sent and
+                    retransmit a dropped request once, 0.5 s later (RFC 3261 T1); forged sources
+                    do neither. A frame's verdict is then that of its retransmission if it
+                    passed, with "retransmissions": 1 in --verdicts
   --message FILE    read one SIP message (a UDP payload, bytes as they are) and print how the
                     filter reads it: the verdict, the reason, every parsed field and the
                     signature rules that match it (those of --config, or the built-in ones),
@@ -73,16 +80,22 @@ class OutputFiles : public ReplayListener {
 
 int run(int argc, char** argv) {
   std::optional<std::string> config_file, pcap_file, verdicts_file, pass_file, drop_file,
-      report_file, message_file, events_file;
+      report_file, message_file, events_file, closed_loop_file;
   std::vector<std::string> protect;
   bool quiet = false;
-  static const option kOptions[] = {
-      {"config", required_argument, nullptr, 'c'},  {"pcap", required_argument, nullptr, 'r'},
-      {"protect", required_argument, nullptr, 'p'}, {"verdicts", required_argument, nullptr, 'v'},
-      {"pass", required_argument, nullptr, 'P'},    {"drop", required_argument, nullptr, 'D'},
-      {"report", required_argument, nullptr, 'R'},  {"quiet", no_argument, nullptr, 'q'},
-      {"message", required_argument, nullptr, 'm'}, {"events", required_argument, nullptr, 'E'},
-      {"help", no_argument, nullptr, 'h'},          {nullptr, 0, nullptr, 0}};
+  static const option kOptions[] = {{"config", required_argument, nullptr, 'c'},
+                                    {"pcap", required_argument, nullptr, 'r'},
+                                    {"protect", required_argument, nullptr, 'p'},
+                                    {"verdicts", required_argument, nullptr, 'v'},
+                                    {"pass", required_argument, nullptr, 'P'},
+                                    {"drop", required_argument, nullptr, 'D'},
+                                    {"report", required_argument, nullptr, 'R'},
+                                    {"quiet", no_argument, nullptr, 'q'},
+                                    {"message", required_argument, nullptr, 'm'},
+                                    {"events", required_argument, nullptr, 'E'},
+                                    {"closed-loop", required_argument, nullptr, 'L'},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
   for (int c; (c = getopt_long(argc, argv, "", kOptions, nullptr)) != -1;) {
     switch (c) {
       case 'c':
@@ -114,6 +127,9 @@ int run(int argc, char** argv) {
         break;
       case 'E':
         events_file = optarg;
+        break;
+      case 'L':
+        closed_loop_file = optarg;
         break;
       case 'h':
         fmt::print("{}", kUsage);
@@ -184,6 +200,17 @@ int run(int argc, char** argv) {
   Eal eal(offline_eal_args("sipshield-inspect"));
   const KeyedHash hash;
   Replay replay(config, hash, &outputs);
+  std::vector<bool> real_client;  // by frame, under --closed-loop
+  if (closed_loop_file) {
+    for (const LabelledOutcome& o : read_labels(*closed_loop_file))
+      real_client.push_back(o.label.starts_with("legit"));
+    replay.close_loop({[&](uint64_t index) {
+      if (index >= real_client.size())
+        throw PcapError(fmt::format("{}: no label for frame {} of {}", *closed_loop_file, index + 1,
+                                    *pcap_file));
+      return bool(real_client[index]);
+    }});
+  }
   CapturedFrame frame;
   uint64_t first_us = 0, last_us = 0;
   // A capture cut short (a copy interrupted, a capture killed) still tells about the frames
@@ -209,6 +236,8 @@ int run(int argc, char** argv) {
       const Verdict& v = verdicts[i];
       out << fmt::format("{{\"frame\": {}, \"action\": \"{}\", \"reason\": \"{}\"", i + 1,
                          action_name(v.action), reason_name(v.reason));
+      if (const unsigned k = replay.retransmissions(i))
+        out << fmt::format(", \"retransmissions\": {}", k);
       if (v.rule != kNoRule && scanner)
         out << fmt::format(", \"rule\": \"{}\"", scanner->database().rules()[v.rule].id);
       out << "}\n";
@@ -226,6 +255,13 @@ int run(int argc, char** argv) {
                              {"signature_hits", signature_hits({replay.pipeline().scanner()})},
                              {"state", state_report({&replay.pipeline()})},
                              {"events", outputs.event_count}};
+    if (closed_loop_file) {
+      const auto& loop = replay.loop_counts();
+      report["closed_loop"] = {{"labels", *closed_loop_file},
+                               {"probe_answers", loop.answers},
+                               {"retransmissions", loop.retransmissions},
+                               {"retransmissions_passed", loop.retransmissions_passed}};
+    }
     std::ofstream out(*report_file);
     out << report.dump(2) << "\n";
   }

@@ -3,6 +3,7 @@
 // it forwarded and dropped, scored against the scenario's labels.
 #include "demo.hpp"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "generator/generator.hpp"
 #include "packet/pcap_file.hpp"
@@ -47,6 +49,54 @@ std::string describe_floods(const Scenario& scenario) {
   }
   return fmt::format("{} floods of {} kinds ({}), {:g} s to {:g} s", scenario.floods.size(),
                      kinds.size(), names, start, end);
+}
+
+// What real clients would have seen: the same capture through sipshield-inspect --closed-loop
+// (the same pipeline, offline), where clients answer probes and retransmit a dropped request
+// once. The daemon's run above is open loop: nothing answers its probes. Null when the sibling
+// binary is missing or fails (said on stderr).
+std::optional<std::vector<LabelledOutcome>> closed_loop_outcomes(const std::filesystem::path& dir,
+                                                                 const Config& config,
+                                                                 const FrameList& generated) {
+  const std::filesystem::path inspect =
+      std::filesystem::read_symlink("/proc/self/exe").parent_path() / "sipshield-inspect";
+  if (!std::filesystem::exists(inspect)) {
+    fmt::print(stderr, "sipshield: no {}: the closed-loop table is left out\n", inspect.string());
+    return std::nullopt;
+  }
+  {
+    CaptureFiles capture((dir / "scenario").string());
+    for (const auto& f : generated.frames) capture.frame(f);
+  }
+  std::vector<std::string> args = {inspect.string(),
+                                   "--pcap",
+                                   (dir / "scenario.pcap").string(),
+                                   "--closed-loop",
+                                   (dir / "scenario.labels.tsv").string(),
+                                   "--verdicts",
+                                   (dir / "closed-loop.verdicts.jsonl").string(),
+                                   "--quiet"};
+  for (const auto& s : config.protected_services) {
+    args.push_back("--protect");
+    args.push_back(s.to_string());
+  }
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    fmt::print(stderr, "sipshield: {} failed: the closed-loop table is left out\n",
+               inspect.string());
+    return std::nullopt;
+  }
+  return read_labelled_verdicts(dir / "scenario.labels.tsv", dir / "closed-loop.verdicts.jsonl");
 }
 
 }  // namespace
@@ -137,6 +187,15 @@ int run_demo(const RunOptions& base_options, const std::atomic<bool>& stop,
       "What that means for each kind of traffic (in: toward the servers, out: from them;\n"
       "a flow is ok when all its frames toward the servers passed):\n{}\n",
       render_evaluation(evaluate(outcomes)));
+  const uint64_t probes = result.totals.probes[0];
+  if (const auto closed = closed_loop_outcomes(dir, config, generated))
+    fmt::print(
+        "The daemon sent {} return-routability probes and held first contacts while they\n"
+        "surged, but here nothing answers a probe and no client retransmits. The same capture\n"
+        "through the same pipeline offline, with clients that answer probes and retransmit a\n"
+        "dropped request once after 0.5 s (sipshield-inspect --closed-loop, "
+        "docs/generator.md):\n{}\n",
+        probes, render_evaluation(evaluate(*closed)));
   if (keep_dir)
     fmt::print("Captures (input and forwarded, per port) are in {}\n", dir.string());
   else

@@ -69,6 +69,21 @@ size_t write_probe_text(char* out, const IpAddress& client, uint16_t client_port
   return w.at;
 }
 
+std::string probe_answer_text(std::string_view probe) {
+  std::string answer = "SIP/2.0 200 OK\r\n";
+  for (const std::string_view name : {"Via", "From", "To", "Call-ID", "CSeq"}) {
+    for (size_t at = probe.find("\r\n"); at != std::string_view::npos;
+         at = probe.find("\r\n", at + 2)) {
+      const std::string_view line = probe.substr(at + 2, probe.find("\r\n", at + 2) - at - 2);
+      if (line.size() <= name.size() + 1 || !line.starts_with(name) || line[name.size()] != ':')
+        continue;
+      answer.append(line).append(name == "To" ? ";tag=ua\r\n" : "\r\n");
+      break;
+    }
+  }
+  return answer + "Content-Length: 0\r\n\r\n";
+}
+
 size_t rewrite_as_probe(uint8_t* frame, const PacketMeta& meta, std::string_view payload) {
   if (!meta.has_udp || meta.is_fragment || payload.size() > meta.payload_length) return 0;
   const unsigned l3 = meta.l3_offset, l4 = meta.l4_offset;

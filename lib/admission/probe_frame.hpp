@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "admission/probe_cookie.hpp"
@@ -26,5 +27,10 @@ size_t write_probe_text(char* out, const IpAddress& client, uint16_t client_port
 // rewritten, TTL/hop limit 64. Returns the new frame length, or 0 when the payload is longer than
 // the request's (never amplify) or the frame has IPv6 extension headers (never reflected).
 size_t rewrite_as_probe(uint8_t* frame, const PacketMeta& meta, std::string_view payload);
+
+// What a user agent answers to a probe (RFC 3261 8.2.6.2: a 200 OK with the Via, From, To,
+// Call-ID and CSeq of the OPTIONS, a To tag added): for the offline replay's simulated clients
+// and the tests. Off the fast path (allocates).
+std::string probe_answer_text(std::string_view probe);
 
 }  // namespace sipshield

@@ -90,7 +90,7 @@ namespace sipshield {
   X(nonce_mismatch, "credentials with a nonce other than the one the server last sent there")    \
   X(no_dialog, "ACK, BYE, CANCEL or in-dialog request matching no transaction or dialog")        \
   X(unsolicited_response, "response to no request the servers sent to that address")             \
-  X(unverified, "first contact held until it answers a return-routability probe (mode always)")  \
+  X(unverified, "first contact held until it answers a probe (mode always, or in a surge)")      \
   X(probe_answer, "a client's answer to a return-routability probe: consumed, source verified")  \
   X(probe_cookie_invalid, "answer to a probe whose cookie does not verify: forged or expired")   \
   /* causes of a ban that are not verdicts */                                                    \

@@ -1,15 +1,39 @@
 #include "dataplane/replay.hpp"
 
+#include <cstring>
+
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 
 #include <fmt/format.h>
 
+#include "packet/builder.hpp"
+
 namespace sipshield {
 namespace {
 
 constexpr uint16_t kReplayDataRoom = 9216 + RTE_PKTMBUF_HEADROOM;  // jumbo frames in one segment
+
+// The index field of a frame the client model added: this bit, the attempt in bits 48-55, the
+// original frame's index below.
+constexpr uint64_t kInjected = 1ull << 63;
+constexpr uint64_t kIndexMask = (1ull << 48) - 1;
+uint64_t injected_tag(uint64_t origin, unsigned attempt) {
+  return kInjected | uint64_t{attempt} << 48 | origin;
+}
+
+// A request a client would retransmit when no answer comes: a whole UDP datagram (a dropped
+// fragment would need the whole datagram again) whose payload is a SIP request other than ACK.
+bool retransmittable(std::span<const uint8_t> frame) {
+  PacketMeta meta;
+  if (!parse_frame(frame.data(), static_cast<uint32_t>(frame.size()), meta).ok || !meta.has_udp ||
+      meta.is_fragment || meta.payload_length < 4)
+    return false;
+  const std::string_view start(reinterpret_cast<const char*>(frame.data() + meta.payload_offset),
+                               4);
+  return start[0] >= 'A' && start[0] <= 'Z' && start != "SIP/" && start != "ACK ";
+}
 
 int register_index_field() {
   static const rte_mbuf_dynfield kField = {"sipshield_replay_frame_index", sizeof(uint64_t),
@@ -48,8 +72,8 @@ class ReplaySink {
   void drop(rte_mbuf* m, Verdict v) { replay_.release(m, v); }
   // Offline nothing answers: the request is recorded as dropped, and the probe it earned is
   // counted (counters.probes) as the daemon would send it.
-  void probe(rte_mbuf* m, Verdict v, const PacketMeta&, std::string_view sip) {
-    replay_.probe(m, sip);
+  void probe(rte_mbuf* m, Verdict v, const PacketMeta& meta, std::string_view sip) {
+    replay_.probe(m, meta, sip);
     replay_.release(m, v);
   }
 
@@ -86,6 +110,26 @@ Replay::~Replay() {
 }
 
 void Replay::feed(uint64_t time_us, std::span<const uint8_t> frame) {
+  if (model_) inject_until(time_us);
+  verdicts_.push_back({Action::drop, Reason::frag_incomplete});  // until judged
+  enqueue(time_us, frame, next_index_++);
+  if (model_) flush_burst();
+}
+
+void Replay::inject_until(uint64_t time_us) {
+  while (!injections_.empty() && injections_.top().time_us <= time_us) {
+    const Injection next = injections_.top();  // judging it may schedule more
+    injections_.pop();
+    enqueue(next.time_us, next.frame, next.tag);
+    flush_burst();
+  }
+}
+
+void Replay::schedule(uint64_t time_us, std::vector<uint8_t> frame, uint64_t tag) {
+  injections_.push({time_us, tag, std::move(frame)});
+}
+
+void Replay::enqueue(uint64_t time_us, std::span<const uint8_t> frame, uint64_t tag) {
   const Direction direction = capture_direction(frame, services_);
   if (burst_count_ && direction != burst_direction_) flush_burst();
   burst_direction_ = direction;
@@ -108,8 +152,7 @@ void Replay::feed(uint64_t time_us, std::span<const uint8_t> frame) {
     }
   }
   *RTE_MBUF_DYNFIELD(m, timestamp_offset_, uint64_t*) = time_us;
-  *RTE_MBUF_DYNFIELD(m, index_offset_, uint64_t*) = next_index_++;
-  verdicts_.push_back({Action::drop, Reason::frag_incomplete});  // until judged
+  *RTE_MBUF_DYNFIELD(m, index_offset_, uint64_t*) = tag;
   burst_[burst_count_++] = m;
   if (burst_count_ == kBurstSize) flush_burst();  // judged as soon as it is whole
 }
@@ -129,17 +172,55 @@ void Replay::drain_events() {
 
 void Replay::finish() {
   if (burst_count_) flush_burst();
+  if (model_) inject_until(UINT64_MAX);
   ReplaySink sink(*this);
   pipeline_.flush(sink);
   drain_events();
 }
 
-void Replay::probe(rte_mbuf* m, std::string_view sip) {
-  if (listener_) listener_->probe(*RTE_MBUF_DYNFIELD(m, index_offset_, uint64_t*), sip);
+void Replay::probe(rte_mbuf* m, const PacketMeta& meta, std::string_view sip) {
+  const uint64_t tag = *RTE_MBUF_DYNFIELD(m, index_offset_, uint64_t*);
+  if (listener_ && !(tag & kInjected)) listener_->probe(tag, sip);
+  if (!model_ || !model_->real(tag & kIndexMask)) return;
+  // The client answers from where it was probed, to the service that probed it.
+  const uint64_t sent_us = *RTE_MBUF_DYNFIELD(m, timestamp_offset_, uint64_t*);
+  Frame answer =
+      build_udp({meta.src, meta.src_port}, {meta.dst, meta.dst_port}, probe_answer_text(sip))[0];
+  ++loop_counts_.answers;
+  schedule(sent_us + model_->answer_delay_us, std::move(answer), injected_tag(tag & kIndexMask, 0));
 }
 
 void Replay::release(rte_mbuf* m, Verdict v) {
-  const uint64_t index = *RTE_MBUF_DYNFIELD(m, index_offset_, uint64_t*);
+  const uint64_t tag = *RTE_MBUF_DYNFIELD(m, index_offset_, uint64_t*);
+  const uint64_t index = tag & kIndexMask;
+  const unsigned attempt = tag & kInjected ? (tag >> 48) & 0xff : 0;
+  if (model_) {
+    const bool original = !(tag & kInjected), retransmission = attempt > 0;
+    if ((original || retransmission) && model_->real(index)) {
+      if (v.action == Action::pass && retransmission) {
+        verdicts_[index] = v;
+        if (retransmitted_.size() <= index) retransmitted_.resize(index + 1);
+        retransmitted_[index] = static_cast<uint8_t>(attempt);
+        ++loop_counts_.retransmissions_passed;
+      } else if (v.action == Action::drop && attempt < model_->retransmissions) {
+        std::vector<uint8_t> frame(rte_pktmbuf_pkt_len(m));
+        // The frame's own bytes when in one segment, else copied into `frame`.
+        const auto* bytes =
+            static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, frame.size(), frame.data()));
+        if (bytes != frame.data()) std::memcpy(frame.data(), bytes, frame.size());
+        if (retransmittable(frame)) {
+          const uint64_t sent_us = *RTE_MBUF_DYNFIELD(m, timestamp_offset_, uint64_t*);
+          ++loop_counts_.retransmissions;
+          schedule(sent_us + (model_->retransmit_us << attempt), std::move(frame),
+                   injected_tag(index, attempt + 1));
+        }
+      }
+    }
+    if (tag & kInjected) {
+      rte_pktmbuf_free(m);
+      return;
+    }
+  }
   verdicts_[index] = v;
   if (listener_) {
     const auto* data = rte_pktmbuf_mtod(m, const uint8_t*);

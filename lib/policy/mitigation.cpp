@@ -40,6 +40,7 @@ Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t
       verified_budgets_(budgets_.size(), Budget{0, uint32_t{config.verified_budget.burst} * 64}),
       bot_budgets_(budgets_.size(), Budget{0, uint32_t{config.bot_budget.burst} * 64}),
       controls_(budgets_.size()),
+      first_contacts_(2 * budgets_.size()),
       pending_(config.budget_target_ms ? 4096 : 0) {}
 
 SourceEntry* Mitigation::source(const PacketMeta& meta, uint64_t hash, uint32_t now_ms) {
@@ -313,6 +314,21 @@ uint64_t Mitigation::transaction_key(const IpAddress& client, const SipMessage& 
   // Keyed parts, mixed: a collision only loses a sample.
   return table_.hash_of({client, 0, {}}) ^
          dialogs_.call_id_hash(m.call_id.in(text)) * 0x9e3779b97f4a7c15ULL ^ m.cseq;
+}
+
+bool Mitigation::first_contact_surge(size_t service, Pace pace, uint32_t now_ms) {
+  constexpr uint32_t kWindowMs = 100;
+  const bool familiar = pace == Pace::familiar;
+  Arrivals& a = first_contacts_[(service % budgets_.size()) * 2 + familiar];
+  if (now_ms - a.window_ms >= kWindowMs) {
+    a.previous = now_ms - a.window_ms < 2 * kWindowMs ? a.count : 0;
+    a.count = 0;
+    a.window_ms = now_ms;
+  }
+  ++a.count;
+  const MeterProfile& bucket = familiar ? config_.familiar_budget : config_.newcomer_budget;
+  const uint64_t allowed = uint64_t{bucket.rate_per_s} * kWindowMs / 1000;
+  return std::max(a.count, a.previous) > allowed;
 }
 
 Mitigation::BudgetState Mitigation::budget_state(size_t service) const {

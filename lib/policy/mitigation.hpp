@@ -219,6 +219,12 @@ class Mitigation {
   // a request's time is kept to measure the servers' answer (`service`: its index).
   void note_admitted(const PacketMeta& meta, const SipMessage& m, std::string_view text,
                      uint32_t now_ms, int service = 0);
+  // A first contact of rank `pace` (newcomer or familiar) for protected service `service`: true
+  // while first contacts of that rank arrive faster than their bucket refills (within the
+  // current or the last 100 ms). A spoofed flood is then on from that side: in probe mode
+  // `pressure`, each such first contact is held until its source answers a probe, instead of
+  // spending the bucket the flood would drain.
+  bool first_contact_surge(size_t service, Pace pace, uint32_t now_ms);
   // Where the budget control stands for protected service `service`.
   struct BudgetState {
     uint32_t percent;     // of the configured untrusted budget
@@ -322,6 +328,11 @@ class Mitigation {
   std::vector<Budget> verified_budgets_;  // likewise
   std::vector<Budget> bot_budgets_;       // likewise
   std::vector<Control> controls_;         // likewise: the budget control of each service
+  struct Arrivals {
+    uint32_t window_ms = 0;
+    uint32_t count = 0, previous = 0;
+  };
+  std::vector<Arrivals> first_contacts_;  // per service, newcomers then familiar ones
   std::vector<Pending> pending_;
 };
 

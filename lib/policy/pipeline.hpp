@@ -472,9 +472,13 @@ class Pipeline {
     const bool probeable = probe_cookie_ && !trusted && !verified &&
                            message_.kind == SipKind::request && message_.method != SipMethod::ACK &&
                            !services_.matches_address(meta.src);  // never toward the servers
-    if (probeable && mitigation_.config().probe_mode == ProbeMode::always) {
+    if (probeable) {
       const Pace pace = mitigation_.pace(src, now_ms);
-      if (pace == Pace::newcomer || pace == Pace::familiar) {  // a first contact: prove it first
+      // A first contact proves it receives first: always, or while first contacts surge (a
+      // spoofed flood would drain the newcomers' bucket, and with it pass at its rate).
+      if ((pace == Pace::newcomer || pace == Pace::familiar) &&
+          (mitigation_.config().probe_mode == ProbeMode::always ||
+           mitigation_.first_contact_surge(static_cast<size_t>(service), pace, now_ms))) {
         probe_wanted_ = true;
         return {Action::drop, Reason::unverified, rule};
       }

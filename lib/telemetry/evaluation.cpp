@@ -89,11 +89,9 @@ nlohmann::json evaluation_json(const Evaluation& e) {
   return {{"labels", labels}, {"groups", groups}};
 }
 
-std::vector<LabelledOutcome> read_labelled_verdicts(const std::filesystem::path& labels,
-                                                    const std::filesystem::path& verdicts) {
-  std::ifstream l(labels), v(verdicts);
+std::vector<LabelledOutcome> read_labels(const std::filesystem::path& labels) {
+  std::ifstream l(labels);
   if (!l) throw std::runtime_error(fmt::format("cannot read {}", labels.string()));
-  if (!v) throw std::runtime_error(fmt::format("cannot read {}", verdicts.string()));
   std::vector<LabelledOutcome> out;
   std::string line;
   std::getline(l, line);  // header
@@ -111,6 +109,15 @@ std::vector<LabelledOutcome> read_labelled_verdicts(const std::filesystem::path&
     o.toward_server = direction == "in";
     out.push_back(std::move(o));
   }
+  return out;
+}
+
+std::vector<LabelledOutcome> read_labelled_verdicts(const std::filesystem::path& labels,
+                                                    const std::filesystem::path& verdicts) {
+  std::vector<LabelledOutcome> out = read_labels(labels);
+  std::ifstream v(verdicts);
+  if (!v) throw std::runtime_error(fmt::format("cannot read {}", verdicts.string()));
+  std::string line;
   std::vector<bool> seen(out.size(), false);
   for (size_t n = 1; std::getline(v, line); ++n) {
     if (line.empty()) continue;

@@ -37,6 +37,10 @@ Evaluation evaluate(const std::vector<LabelledOutcome>& outcomes);
 std::string render_evaluation(const Evaluation& e);
 nlohmann::json evaluation_json(const Evaluation& e);
 
+// Reads PREFIX.labels.tsv (frame, label, flow, direction), every outcome not passed; throws
+// std::runtime_error naming the file and line.
+std::vector<LabelledOutcome> read_labels(const std::filesystem::path& labels);
+
 // Reads PREFIX.labels.tsv (frame, label, flow, direction) and a verdicts JSONL
 // ({"frame": N, "action": ...}); throws std::runtime_error naming the file and line.
 std::vector<LabelledOutcome> read_labelled_verdicts(const std::filesystem::path& labels,

@@ -33,9 +33,11 @@ std::string header(const std::string& sip, const std::string& name) {
 
 // What a user agent answers to an OPTIONS (RFC 3261 8.2.6.2: Via, From, Call-ID, CSeq copied).
 std::string answer(const std::string& probe) {
-  return "SIP/2.0 200 OK\r\nVia: " + header(probe, "Via") + "\r\nFrom: " + header(probe, "From") +
-         "\r\nTo: " + header(probe, "To") + ";tag=ua\r\nCall-ID: " + header(probe, "Call-ID") +
-         "\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+  const std::string a = probe_answer_text(probe);
+  for (const char* name : {"Via", "From", "Call-ID", "CSeq"})
+    REQUIRE(header(a, name) == header(probe, name));
+  REQUIRE(header(a, "To") == header(probe, "To") + ";tag=ua");
+  return a;
 }
 
 std::string register_from(const std::string& user, const std::string& host) {
@@ -84,9 +86,11 @@ struct Loop : ReplayListener {
   }
 };
 
-// A budget a 20-packet flood drains, so that newcomers meet the pressure.
+// A budget the first message drains, so that newcomers meet the pressure; first contacts come
+// slower than the newcomers' bucket refills, so there is no surge.
 constexpr const char* kTightBudget = R"({"untrusted_budget": {"rate_per_s": 0, "burst": 1,
-    "newcomer": {"rate_per_s": 0, "burst": 1}, "familiar": {"rate_per_s": 0, "burst": 1}}})";
+    "newcomer": {"rate_per_s": 100000, "burst": 1}, "familiar": {"rate_per_s": 100000,
+    "burst": 1}}})";
 
 }  // namespace
 
@@ -247,6 +251,80 @@ TEST_CASE("an AOR lock set by forged REGISTERs does not bind a verified source",
   // A forged source naming 1077 stays locked out.
   CHECK(loop.judged(loop.from("198.19.7.9", register_from("1077", "198.19.7.9"))) ==
         Reason::aor_locked);
+}
+
+TEST_CASE("while first contacts surge, each is held until it answers a probe", "[admission]") {
+  // The newcomers' bucket refills 100/s: more than 10 first contacts in 100 ms are a surge.
+  Loop loop(R"({"untrusted_budget": {"newcomer": {"rate_per_s": 100, "burst": 500}}})");
+  std::vector<uint64_t> flood;
+  for (int i = 1; i <= 30; ++i) {  // 30 forged first contacts in 30 ms
+    const std::string bot = "198.19.6." + std::to_string(i);
+    flood.push_back(loop.from(bot.c_str(), register_from(std::to_string(8000 + i), bot)));
+  }
+  const std::string newcomer = register_from("1077", "198.18.99.77");
+  const uint64_t first = loop.from("198.18.99.77", newcomer);
+  size_t admitted = 0, held = 0;
+  for (uint64_t i : flood) {
+    admitted += loop.judged(i) == Reason::admitted;
+    held += loop.judged(i) == Reason::unverified;
+  }
+  CHECK(admitted == 10);  // until the surge was seen; the bucket had room for 500
+  CHECK(held == 20);
+  CHECK(loop.judged(first) == Reason::unverified);
+  REQUIRE(loop.probes.count(first));
+  loop.from("198.18.99.77", answer(loop.probes[first]), 20'000);
+  CHECK(loop.judged(loop.from("198.18.99.77", newcomer, 480'000)) == Reason::admitted);
+  // 200 ms without a surge: first contacts spend the newcomers' bucket again.
+  CHECK(loop.judged(loop.from("198.18.97.1", register_from("1079", "198.18.97.1"), 200'000)) ==
+        Reason::admitted);
+}
+
+TEST_CASE("the closed-loop replay: real clients answer probes and retransmit, forgers do not",
+          "[admission][replay]") {
+  test::ensure_eal();
+  for (const bool closed : {true, false}) {
+    const Config config = parse_config_text(R"({"protected": ["198.18.0.10:5060"]})");
+    const KeyedHash hash(8);
+    Replay replay(config, hash);
+    std::vector<bool> real;
+    if (closed) replay.close_loop({[&](uint64_t i) { return bool(real[i]); }});
+    std::vector<uint64_t> newcomers;
+    uint64_t t = 1'000'000'000;
+    for (int i = 0; i < 5000; ++i) {  // 1 s of a spoofed flood at 5000/s
+      const std::string forged =
+          "198.19." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+      real.push_back(false);
+      replay.feed(t += 200, build_udp(test::ep(forged.c_str(), 7000), test::ep("198.18.0.10"),
+                                      register_from(std::to_string(10000 + i), forged))[0]);
+      if (i % 1000 == 500) {  // a newcomer registers for the first time during the flood
+        const std::string host = "198.18.99." + std::to_string(i / 1000 + 1);
+        real.push_back(true);
+        replay.feed(t += 100, build_udp(test::ep(host.c_str()), test::ep("198.18.0.10"),
+                                        register_from(std::to_string(1000 + i), host))[0]);
+        newcomers.push_back(real.size() - 1);
+      }
+    }
+    replay.finish();
+    INFO("closed loop " << closed << ": answers " << replay.loop_counts().answers
+                        << ", retransmissions " << replay.loop_counts().retransmissions
+                        << ", passed " << replay.loop_counts().retransmissions_passed);
+    const auto& v = replay.verdicts();
+    size_t forged_passed = 0;
+    for (size_t i = 0; i < v.size(); ++i) forged_passed += !real[i] && v[i].action == Action::pass;
+    CHECK(forged_passed <= 30);  // what came before the surge was seen (25 in 100 ms)
+    for (uint64_t i : newcomers) {
+      if (closed) {
+        INFO("newcomer frame " << i << ": " << reason_name(v[i].reason));
+        CHECK(v[i].reason == Reason::admitted);
+        CHECK(replay.retransmissions(i) == 1);
+      } else {
+        CHECK(v[i].reason == Reason::unverified);
+        CHECK(replay.retransmissions(i) == 0);
+      }
+    }
+    CHECK(replay.loop_counts().answers == (closed ? newcomers.size() : 0));
+    CHECK(replay.loop_counts().retransmissions_passed == (closed ? newcomers.size() : 0));
+  }
 }
 
 TEST_CASE("with probes off nothing is probed and answers are not recognised", "[admission]") {

@@ -219,6 +219,7 @@ TEST_CASE("a replaced scanner judges from the next frame on; the old one keeps i
           "[pipeline][signatures]") {
   test::ensure_eal();
   Config c = protecting({"198.18.0.10:5060"});
+  c.policy.probe_mode = ProbeMode::never;  // a new source per frame would be a surge
   const auto rule = [](const char* id, const char* pattern) {
     return fmt::format(R"({{"id": "{}", "pattern": "{}", "scope": "header:Call-ID",
                           "action": "drop"}})",
