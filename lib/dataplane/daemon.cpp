@@ -106,24 +106,12 @@ std::string port_losses(const Port& port) {
   return lost.empty() ? lost : fmt::format(" | {} lost: {}", port.role(), lost);
 }
 
-// How full the workers' tables are, for the stats line: " | sources 512/65536 (refused 0),
-// probation 9000/262144 (evicted 0), dialogs 12". The proven sources' table refuses when full;
-// the probation area evicts its oldest first contacts (docs/policy.md).
+// How full the workers' tables are and where the budgets stand, for the stats line (a
+// probation area that evicts fast or a budget down to its minimum tells why newcomers wait).
 std::string tables_line(const std::vector<std::unique_ptr<Worker>>& workers) {
-  uint64_t sources = 0, capacity = 0, refused = 0, probation = 0, probation_capacity = 0,
-           evicted = 0, dialogs = 0;
-  for (const auto& w : workers) {  // sizes are single-writer gauges: safe to read live
-    const auto& m = w->pipeline().mitigation();
-    sources += m.table().size();
-    capacity += m.table().capacity();
-    refused += m.table().insert_failures() + m.probation().insert_failures();
-    probation += m.probation().size();
-    probation_capacity += m.probation().capacity();
-    evicted += m.probation().evictions();
-    dialogs += m.dialogs().size();
-  }
-  return fmt::format(" | sources {}/{} (refused {}), probation {}/{} (evicted {}), dialogs {}",
-                     sources, capacity, refused, probation, probation_capacity, evicted, dialogs);
+  std::vector<const Pipeline*> pipelines;
+  for (const auto& w : workers) pipelines.push_back(&w->pipeline());
+  return state_line(summarize_state(pipelines));
 }
 
 // A port in the final summary: its device, driver and the device's own counters (what it

@@ -341,11 +341,25 @@ uint32_t Mitigation::budget_percent(uint32_t now_ms, size_t service) {
   if (config_.budget_target_ms && now_ms - c.interval_ms >= config_.budget_interval_ms) {
     // One step of the control loop: multiplicative decrease when the servers are slow or said
     // 503, additive increase when they answered fast; no answers measured: no change.
-    if (c.overloaded || (c.interval_samples && c.latency_x16 > config_.budget_target_ms * 16)) {
+    const uint32_t before_step = c.percent;
+    const bool slow = c.interval_samples && c.latency_x16 > config_.budget_target_ms * 16;
+    if (c.overloaded || slow) {
       c.percent = std::max<uint32_t>(config_.budget_min_percent,
                                      c.percent * (100u - config_.budget_decrease_percent) / 100);
     } else if (c.interval_samples) {
       c.percent = std::min<uint32_t>(100, c.percent + config_.budget_increase_percent);
+    }
+    if (c.percent != before_step && events_) {
+      Event e;
+      e.time_ns = now_ns_;
+      e.type = EventType::budget_changed;
+      e.service = static_cast<uint16_t>(service);
+      e.budget_percent = static_cast<uint16_t>(c.percent);
+      e.latency_ms = c.latency_x16 / 16;
+      e.budget_cause = c.overloaded ? Event::BudgetCause::overloaded
+                       : slow       ? Event::BudgetCause::slow
+                                    : Event::BudgetCause::fast;
+      events_->record(e);
     }
     c.interval_ms = now_ms;
     c.interval_samples = 0;

@@ -1,7 +1,10 @@
-// How full the per-worker tables are, summed over pipelines (workers): what an operator checks
-// when newcomers stop getting state (a full source table judges them without it).
+// How full the per-worker tables are, summed over pipelines (workers), and where each service's
+// untrusted budget stands: what an operator checks when newcomers stop getting in. The daemon's
+// final report and its live stats line read the same summary.
 #pragma once
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -10,10 +13,33 @@ namespace sipshield {
 
 class Pipeline;
 
-// {"sources": {"in_use", "capacity", "insert_failures"}, "dialogs": {"in_use",
-// "insert_failures"}, "familiar_prefixes", "verified_sources": {"in_use", "capacity",
-// "insert_failures"}, "untrusted_budget": [{"percent",
-// "latency_ms", "samples"} per protected service], "datagrams_held"}
+struct StateSummary {
+  uint64_t sources = 0, sources_capacity = 0, sources_refused = 0;
+  uint64_t probation = 0, probation_capacity = 0, probation_evicted = 0, probation_refused = 0;
+  uint64_t verified = 0, verified_capacity = 0, verified_refused = 0;
+  uint64_t dialogs = 0, dialogs_refused = 0;
+  uint64_t familiar_prefixes = 0, datagrams_held = 0;
+  // Per protected service: the lowest share any worker allows, the slowest response time any
+  // worker measured, and the samples of all.
+  struct Budget {
+    uint32_t percent = 100, latency_ms = 0;
+    uint64_t samples = 0;
+  };
+  std::vector<Budget> budgets;
+};
+
+// Sizes are single-writer gauges: the main lcore may read them while the workers run.
+StateSummary summarize_state(const std::vector<const Pipeline*>& pipelines);
+
+// {"sources": {"in_use", "capacity", "insert_failures"}, "probation": {"in_use", "capacity",
+// "evictions", "insert_failures"}, "dialogs": {"in_use", "insert_failures"},
+// "familiar_prefixes", "verified_sources": {"in_use", "capacity", "insert_failures"},
+// "untrusted_budget": [{"percent", "latency_ms", "samples"} per protected service],
+// "datagrams_held"}
 nlohmann::json state_report(const std::vector<const Pipeline*>& pipelines);
+
+// For the stats line: " | sources 20/65536 (refused 0), probation 9000/262144 (evicted 0),
+// dialogs 12 | budget 100% at 4 ms" (one budget per protected service, comma-separated).
+std::string state_line(const StateSummary& s);
 
 }  // namespace sipshield

@@ -121,12 +121,13 @@ std::string reload_json(uint64_t time_ns, const nlohmann::json& in_force,
 
 std::string event_json(const Event& e, unsigned worker) {
   const std::string timestamp = iso_timestamp(e.time_ns);
-  static constexpr const char* kActions[] = {"source-banned",  "source-unbanned",
-                                             "source-demoted", "attack-started",
-                                             "attack-ended",   "events-suppressed"};
+  static constexpr const char* kActions[] = {
+      "source-banned", "source-unbanned",   "source-demoted", "attack-started",
+      "attack-ended",  "events-suppressed", "budget-changed"};
   nlohmann::json j;
   j["@timestamp"] = timestamp;
-  j["event"] = {{"kind", e.type == EventType::suppressed ? "metric" : "alert"},
+  const bool metric = e.type == EventType::suppressed || e.type == EventType::budget_changed;
+  j["event"] = {{"kind", metric ? "metric" : "alert"},
                 {"category", {"network", "intrusion_detection"}},
                 {"action", kActions[static_cast<size_t>(e.type)]},
                 {"module", "sipshield"}};
@@ -147,6 +148,14 @@ std::string event_json(const Event& e, unsigned worker) {
       break;
     case EventType::suppressed:
       detail["suppressed_events"] = e.count;
+      break;
+    case EventType::budget_changed:
+      detail["service_index"] = e.service;
+      detail["budget_percent"] = e.budget_percent;
+      detail["latency_ms"] = e.latency_ms;
+      detail["cause"] = e.budget_cause == Event::BudgetCause::fast   ? "fast_answers"
+                        : e.budget_cause == Event::BudgetCause::slow ? "slow_answers"
+                                                                     : "503";
       break;
   }
   if (e.rule) j["rule"] = {{"id", e.rule->id}};

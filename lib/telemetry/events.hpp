@@ -27,7 +27,8 @@ enum class EventType : uint8_t {
   source_demoted,
   attack_started,
   attack_ended,
-  suppressed
+  suppressed,
+  budget_changed
 };
 
 struct Event {
@@ -42,6 +43,12 @@ struct Event {
   uint32_t seconds = 0;  // ban length
   uint64_t peak_pps = 0;
   uint64_t count = 0;  // frames dropped during the attack, or events suppressed
+  // budget_changed: the protected service (its index in `protected`), its untrusted budget now
+  // (percent of the configured one), and the servers' smoothed response time that moved it.
+  uint16_t service = 0;
+  uint16_t budget_percent = 0;
+  uint32_t latency_ms = 0;
+  enum class BudgetCause : uint8_t { fast, slow, overloaded } budget_cause = BudgetCause::fast;
 };
 
 class EventRing {

@@ -438,6 +438,7 @@ def sipp_rtt_sent(d, start):
     return out
 
 
+BUDGET = re.compile(r"\| budget (\d+)% at (\d+) ms")
 STATS = re.compile(r"\| sources (\d+)/(\d+) \(refused (\d+)\)"
                    r"(?:, probation (\d+)/(\d+) \(evicted (\d+)\))?, dialogs (\d+)")
 
@@ -485,12 +486,15 @@ def soak(a):
             if len(p) < 3:
                 continue
             mt = STATS.search(p[2])
+            mb = BUDGET.search(p[2])
             samples.append({"s": int(p[0]) - int(t0), "rss_kb": int(p[1] or 0),
                             "sources": int(mt.group(1)) if mt else None,
                             "refused": int(mt.group(3)) if mt else None,
                             "probation": int(mt.group(4)) if mt and mt.group(4) else None,
                             "evicted": int(mt.group(6)) if mt and mt.group(6) else None,
-                            "dialogs": int(mt.group(7)) if mt else None})
+                            "dialogs": int(mt.group(7)) if mt else None,
+                            "budget_percent": int(mb.group(1)) if mb else None,
+                            "latency_ms": int(mb.group(2)) if mb else None})
     rows = []
     for m, e in sorted(minutes.items()):
         reg = e.get("regularrtt1", [])
@@ -511,6 +515,10 @@ def soak(a):
             "probation": sm[-1]["probation"] if sm else None,
             "evicted": sm[-1]["evicted"] if sm else None,
             "dialogs": sm[-1]["dialogs"] if sm else None,
+            "budget_percent_min": min((x["budget_percent"] for x in sm
+                                       if x["budget_percent"] is not None), default=None),
+            "latency_ms_max": max((x["latency_ms"] for x in sm if x["latency_ms"] is not None),
+                                  default=None),
         })
     print(f"soak: {meta['kind']} flood at {meta['level_pps']} datagrams/s for {length} min through "
           f"sipshield; Kamailio {meta['kamailio_cpu_s']} s of CPU over {meta['seconds']} s "

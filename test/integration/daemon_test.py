@@ -623,6 +623,13 @@ def test_stats_line_shows_table_occupancy(env):
     expect(0 < probation == first["in_use"], f"probation in use {probation}: {first}")
     expect(0 < evicted == first["evictions"] and first["insert_failures"] == 0,
            f"evicted {evicted}: {first}")
+    # The budget of each protected service follows, as the final report gives it.
+    budgets = [m for m in map(re.compile(r"\| budget (\d+)% at (\d+) ms").search,
+                              err.splitlines()) if m]
+    expect(budgets, "the stats line shows the untrusted budget")
+    final = report["untrusted_budget"][0]
+    expect([int(budgets[-1].group(1)), int(budgets[-1].group(2))]
+           == [final["percent"], final["latency_ms"]], f"budget {budgets[-1].group(0)}: {final}")
 
 
 def run_cli(cases, make_env, with_source=False):

@@ -944,8 +944,25 @@ TEST_CASE("the untrusted budget follows the servers' response time and 503s (AIM
   CHECK(slow.budget.latency_ms >= 350);
   CHECK(slow.budget.percent <= 30);  // several multiplicative steps in 4 s
   CHECK(slow_admitted < fast_admitted / 2);
+  // Each step is an event: down, slow answers, the last one at the budget the state shows.
+  const auto budget_events = [](const Run& run) {
+    std::vector<Event> out;
+    for (const Event& e : run.events)
+      if (e.type == EventType::budget_changed) out.push_back(e);
+    return out;
+  };
+  const auto steps = budget_events(slow);
+  REQUIRE(steps.size() >= 3);
+  for (size_t i = 1; i < steps.size(); ++i)
+    CHECK(steps[i].budget_percent < steps[i - 1].budget_percent);
+  CHECK(steps.front().budget_cause == Event::BudgetCause::slow);
+  CHECK(steps.back().budget_percent == slow.budget.percent);
+  CHECK(steps.back().latency_ms >= 350);
+  CHECK(budget_events(fast).empty());  // at 100 % and fast: no step changes anything
   admitted_with_server(refusing, 5, "503 Service Unavailable");
-  CHECK(refusing.budget.percent <= 30);    // fast, but refusing: shrink all the same
+  CHECK(refusing.budget.percent <= 30);  // fast, but refusing: shrink all the same
+  REQUIRE_FALSE(budget_events(refusing).empty());
+  CHECK(budget_events(refusing).front().budget_cause == Event::BudgetCause::overloaded);
   off.config.policy.budget_target_ms = 0;  // the control off: the slow server changes nothing
   CHECK(admitted_with_server(off, 400, "401 Unauthorized") >= fast_admitted - 5);
   CHECK(off.budget.percent == 100);
