@@ -224,6 +224,9 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   std::random_device random;
   for (auto& byte : probe_secret) byte = static_cast<uint8_t>(random());
   shared.probe_secret = &probe_secret;
+  // One untrusted budget per protected service for the daemon, split among the workers.
+  BudgetShares budget_shares(workers, std::max<size_t>(config.protected_services.size(), 1));
+  shared.budget_shares = &budget_shares;
   std::vector<std::unique_ptr<Worker>> worker_objects;
   for (unsigned w = 0; w < workers; ++w)
     worker_objects.push_back(std::make_unique<Worker>(config, hash, shared, outside.id(),
@@ -308,6 +311,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
 
   const uint64_t started = clock.now_ns();
   uint64_t next_stats = started + uint64_t{config.stats_interval_s} * 1'000'000'000;
+  uint64_t next_rebalance = started;
   while (!stop_requested.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     const uint64_t now = clock.now_ns();
@@ -322,6 +326,10 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
       if (idle) break;
     }
     drain_events();
+    if (now >= next_rebalance) {
+      budget_shares.rebalance();
+      next_rebalance = now + uint64_t{BudgetShares::kRebalanceMs} * 1'000'000;
+    }
     if (tables.pending()) finish_reload();
     if (!tables.pending() && options.reload_requested && options.reload_requested->exchange(false))
       start_reload();

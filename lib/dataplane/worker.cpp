@@ -88,6 +88,7 @@ Worker::Worker(const Config& config, const KeyedHash& hash, const SharedTables& 
                uint16_t outside_port, uint16_t inside_port, uint16_t queue, int timestamp_offset)
     : pipeline_(config, hash, shared), ports_{outside_port, inside_port}, queue_(queue) {
   if (timestamp_offset >= 0) pipeline_.use_packet_timestamps(timestamp_offset);
+  if (shared.budget_shares) pipeline_.share_budgets(shared.budget_shares, queue);
 }
 
 void Worker::run(const std::atomic<bool>& stop) {

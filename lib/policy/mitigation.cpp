@@ -188,9 +188,15 @@ bool Mitigation::refill_and_take(Budget& b, uint64_t rate_per_s, uint64_t cap, u
 
 // Ranked shedding: when a flood drains the budget to the newcomers' floor, polite sources still
 // find tokens between that floor and zero; first contacts are also held to their own bucket.
+uint64_t Mitigation::portion(uint64_t value, uint64_t percent, size_t service) const {
+  const uint64_t share = shares_ ? shares_->share(worker_, service) : BudgetShares::kWhole;
+  return value * percent * share / (100ull * BudgetShares::kWhole);
+}
+
 bool Mitigation::spend_budget(size_t service, Pace pace, uint32_t now_ms) {
   const uint64_t percent = budget_percent(now_ms, service);
-  const uint64_t burst = uint64_t{config_.untrusted_budget_burst} * percent / 100;
+  const uint64_t burst =
+      std::max<uint64_t>(1, portion(config_.untrusted_budget_burst, percent, service));
   const uint64_t floor_percent = pace == Pace::polite     ? 0
                                  : pace == Pace::familiar ? config_.floor_familiar_percent
                                  : pace == Pace::newcomer ? config_.floor_newcomer_percent
@@ -198,8 +204,8 @@ bool Mitigation::spend_budget(size_t service, Pace pace, uint32_t now_ms) {
   // Whole messages in the floor: a burst of 1 still admits.
   const uint64_t floor = burst * floor_percent / 100 * 64;
   Budget& main = budgets_[service];
-  if (!refill_and_take(main, config_.untrusted_budget_pps * percent / 100, burst * 64, floor,
-                       now_ms))
+  if (!refill_and_take(main, portion(config_.untrusted_budget_pps, percent, service), burst * 64,
+                       floor, now_ms))
     return false;
   if (pace == Pace::polite) return true;
   // First contacts also need a token of their own bucket: one for familiar prefixes, one for
@@ -212,8 +218,8 @@ bool Mitigation::spend_budget(size_t service, Pace pace, uint32_t now_ms) {
   const MeterProfile& profile = bot        ? config_.bot_budget
                                 : familiar ? config_.familiar_budget
                                            : config_.newcomer_budget;
-  const uint64_t first_cap = uint64_t{profile.burst} * percent / 100 * 64;
-  const uint64_t first_rate = uint64_t{profile.rate_per_s} * percent / 100;
+  const uint64_t first_cap = std::max<uint64_t>(1, portion(profile.burst, percent, service)) * 64;
+  const uint64_t first_rate = portion(profile.rate_per_s, percent, service);
   if (refill_and_take(first, first_rate, first_cap, 0, now_ms)) return true;
   main.tokens += 64;  // not admitted: the main bucket keeps its token
   return false;
@@ -259,11 +265,12 @@ Verdict Mitigation::admit(SourceEntry* s, SourceEntry* address, const SipMessage
       return {Action::drop, Reason::aor_rate_limited};
   }
   const size_t budget = static_cast<size_t>(std::max(service, 0)) % budgets_.size();
+  if (!is_trusted && shares_) shares_->note_demand(worker_, budget);
   if (!is_trusted && verified) {  // a bucket of its own, which no forged source can spend
     const uint64_t percent = budget_percent(now_ms, budget);
-    if (!refill_and_take(verified_budgets_[budget],
-                         uint64_t{config_.verified_budget.rate_per_s} * percent / 100,
-                         uint64_t{config_.verified_budget.burst} * percent / 100 * 64, 0, now_ms))
+    const auto& b = config_.verified_budget;
+    if (!refill_and_take(verified_budgets_[budget], portion(b.rate_per_s, percent, budget),
+                         std::max<uint64_t>(1, portion(b.burst, percent, budget)) * 64, 0, now_ms))
       return {Action::drop, Reason::untrusted_budget};
   } else if (!is_trusted) {
     const Pace rank = pace(s, now_ms, address);
@@ -327,7 +334,7 @@ bool Mitigation::first_contact_surge(size_t service, Pace pace, uint32_t now_ms)
   }
   ++a.count;
   const MeterProfile& bucket = familiar ? config_.familiar_budget : config_.newcomer_budget;
-  const uint64_t allowed = uint64_t{bucket.rate_per_s} * kWindowMs / 1000;
+  const uint64_t allowed = portion(bucket.rate_per_s, 100, service) * kWindowMs / 1000;
   return std::max(a.count, a.previous) > allowed;
 }
 

@@ -14,6 +14,7 @@
 #include "admission/probe_limiter.hpp"
 #include "core/reasons.hpp"
 #include "packet/parse.hpp"
+#include "policy/budget_shares.hpp"
 #include "sip/message.hpp"
 #include "state/dialog_table.hpp"
 #include "state/familiar_prefixes.hpp"
@@ -181,6 +182,12 @@ class Mitigation {
                    const Rule* rule = nullptr);
   // Where bans and unbans are recorded, and the full time of the message being judged.
   void set_events(EventRing* ring) { events_ = ring; }
+  // The daemon's workers split each service's budgets by demand (policy/budget_shares.hpp);
+  // without this, the pipeline spends them whole (the offline replay, one pipeline).
+  void share_budgets(BudgetShares* shares, size_t worker) {
+    shares_ = shares;
+    worker_ = worker;
+  }
   void set_time(uint64_t now_ns) { now_ns_ = now_ns; }
   // The worker's clock at the last message judged, in milliseconds (for reports).
   uint32_t last_ms() const { return static_cast<uint32_t>(now_ns_ / 1'000'000); }
@@ -322,6 +329,11 @@ class Mitigation {
   static bool refill_and_take(Budget& b, uint64_t rate_per_s, uint64_t cap, uint64_t floor,
                               uint32_t now_ms);
   bool spend_budget(size_t service, Pace pace, uint32_t now_ms);
+  // `value`, a rate or burst of one of `service`'s budgets, at the control's `percent` and this
+  // worker's share.
+  uint64_t portion(uint64_t value, uint64_t percent, size_t service) const;
+  BudgetShares* shares_ = nullptr;
+  size_t worker_ = 0;
   std::vector<Budget> budgets_;           // one per protected service
   std::vector<Budget> newcomer_budgets_;  // likewise
   std::vector<Budget> familiar_budgets_;  // likewise

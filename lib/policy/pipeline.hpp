@@ -76,6 +76,8 @@ struct SharedTables {
   FamiliarPrefixes* familiar = nullptr;  // written by every worker (lock-free); null: per pipeline
   // The probes' cookie secret, the same for every worker; null: the pipeline draws its own.
   const std::array<uint8_t, 16>* probe_secret = nullptr;
+  // Each service's untrusted budgets, split among the workers; null: each pipeline's whole.
+  BudgetShares* budget_shares = nullptr;
 };
 
 // A source's keyed hashes: of its address and port, and of its address alone (the aggregate).
@@ -121,6 +123,10 @@ class Pipeline {
   }
 
   size_t services() const { return services_.size(); }
+  // This pipeline is worker `worker` of those sharing `shares`.
+  void share_budgets(BudgetShares* shares, size_t worker) {
+    mitigation_.share_budgets(shares, worker);
+  }
   WorkerCounters& counters() { return counters_; }
   const WorkerCounters& counters() const { return counters_; }
   const Reassembler& reassembler() const { return reassembler_; }

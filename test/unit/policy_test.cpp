@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dataplane/replay.hpp"
+#include "policy/budget_shares.hpp"
 #include "policy/mitigation.hpp"
 #include "state/familiar_prefixes.hpp"
 #include "state/source_table.hpp"
@@ -966,4 +967,43 @@ TEST_CASE("the untrusted budget follows the servers' response time and 503s (AIM
   off.config.policy.budget_target_ms = 0;  // the control off: the slow server changes nothing
   CHECK(admitted_with_server(off, 400, "401 Unauthorized") >= fast_admitted - 5);
   CHECK(off.budget.percent == 100);
+}
+
+TEST_CASE("workers split one service's untrusted budget by their demand", "[policy][budget]") {
+  test::ensure_eal();
+  Config config = parse_config_text(R"({"protected": ["198.18.0.10:5060"], "policy": {
+      "probe": {"mode": "never"},
+      "untrusted_budget": {"rate_per_s": 0, "burst": 100, "floor_percent": {"newcomer": 0},
+                           "newcomer": {"rate_per_s": 100000, "burst": 1000}}}})");
+  const KeyedHash hash(21);
+  BudgetShares shares(2, 1);
+  // Each worker gets 200 first contacts at once (no refill): it admits its share of 100.
+  const auto admitted = [&](BudgetShares* split, size_t worker) {
+    Replay replay(config, hash);
+    if (split) replay.pipeline().share_budgets(split, worker);
+    uint64_t t = 1'000'000'000;
+    for (int i = 0; i < 200; ++i) {
+      const std::string source = "198.19." + std::to_string(worker) + "." + std::to_string(i + 1);
+      replay.feed(t += 10, build_udp(ep(source.c_str()), ep("198.18.0.10"),
+                                     request("OPTIONS", "", std::to_string(5000 + i)))[0]);
+    }
+    replay.finish();
+    return count(replay.verdicts(), Reason::admitted);
+  };
+  CHECK(admitted(nullptr, 0) == 100);  // alone (the offline replay): the whole budget
+  CHECK(admitted(&shares, 0) == 50);   // equal shares to start
+  CHECK(admitted(&shares, 1) == 50);
+  shares.rebalance();  // both wanted it alike: equal shares still
+  CHECK(shares.share(0, 0) == BudgetShares::kWhole / 2);
+  // Only worker 0 wanted the budget lately: it gets all but worker 1's floor of 1/8.
+  for (int i = 0; i < 300; ++i) shares.note_demand(0, 0);
+  shares.rebalance();
+  CHECK(shares.share(0, 0) + shares.share(1, 0) == BudgetShares::kWhole);
+  CHECK(admitted(&shares, 0) == 87);
+  CHECK(admitted(&shares, 1) == 12);
+  // Both admitted() calls above wanted 200 each: equal again. Then no demand: the shares stay.
+  shares.rebalance();
+  CHECK(shares.share(1, 0) == BudgetShares::kWhole / 2);
+  shares.rebalance();
+  CHECK(shares.share(1, 0) == BudgetShares::kWhole / 2);
 }
