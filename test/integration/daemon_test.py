@@ -192,7 +192,10 @@ class Daemon:
 
 def test_clean_capture_crosses_both_ways_unchanged(env):
     prefix = env.capture("clean")
-    report = env.run_daemon(env.config(prefix + "-outside.pcap", prefix + "-inside.pcap"),
+    # 41 new clients in 12 ms are a surge of first contacts, which probes would hold until they
+    # answer (docs/policy.md); nothing answers a capture, and this case is about the data path.
+    report = env.run_daemon(env.config(prefix + "-outside.pcap", prefix + "-inside.pcap",
+                                       {"policy": {"probe": {"mode": "never"}}}),
                             "--idle-exit-ms", "1500")
     sent_out, sent_in = read_pcap(prefix + "-outside.pcap"), read_pcap(prefix + "-inside.pcap")
     got_in, got_out = read_pcap(env.path("inside-tx.pcap")), read_pcap(env.path("outside-tx.pcap"))
