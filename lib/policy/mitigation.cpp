@@ -299,8 +299,11 @@ void Mitigation::note_admitted(const PacketMeta& meta, const SipMessage& m, std:
                                uint32_t now_ms, int service) {
   if (m.kind == SipKind::request && !pending_.empty() && m.method != SipMethod::ACK) {
     const uint64_t key = transaction_key(meta.src, m, text);
-    pending_[key & (pending_.size() - 1)] = {key, now_ms,
-                                             static_cast<uint32_t>(std::max(service, 0))};
+    Pending& p = pending_[key & (pending_.size() - 1)];
+    // A request still unanswered after the target is a sample too, of at least its age: a
+    // server that drops what it cannot take (a full socket queue) must not look fast.
+    if (p.key && now_ms - p.ms > config_.budget_target_ms) sample(p, now_ms);
+    p = {key, now_ms, static_cast<uint32_t>(std::max(service, 0))};
   }
   if (m.kind == SipKind::request) {
     if ((m.method == SipMethod::INVITE || m.method == SipMethod::SUBSCRIBE) && m.to.tag.empty())
@@ -336,6 +339,24 @@ bool Mitigation::first_contact_surge(size_t service, Pace pace, uint32_t now_ms)
   const MeterProfile& bucket = familiar ? config_.familiar_budget : config_.newcomer_budget;
   const uint64_t allowed = portion(bucket.rate_per_s, 100, service) * kWindowMs / 1000;
   return std::max(a.count, a.previous) > allowed;
+}
+
+void Mitigation::sample(Pending& p, uint32_t now_ms) {
+  Control& c = controls_[p.service % controls_.size()];
+  const uint32_t sample_x16 = std::min<uint32_t>(now_ms - p.ms, 600'000) * 16;
+  c.latency_x16 = c.samples ? c.latency_x16 - c.latency_x16 / 8 + sample_x16 / 8 : sample_x16;
+  ++c.samples;
+  ++c.interval_samples;
+  p.key = 0;
+}
+
+void Mitigation::give_up_unanswered(uint32_t now_ms, unsigned budget) {
+  if (pending_.empty()) return;
+  for (unsigned n = 0; n < budget; ++n) {
+    Pending& p = pending_[pending_hand_];
+    pending_hand_ = (pending_hand_ + 1) & (pending_.size() - 1);
+    if (p.key && now_ms - p.ms > config_.budget_target_ms) sample(p, now_ms);
+  }
 }
 
 Mitigation::BudgetState Mitigation::budget_state(size_t service) const {
@@ -386,14 +407,7 @@ void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_
     // The first answer to a request the filter admitted: a sample of the servers' response time.
     const uint64_t key = transaction_key(meta.dst, m, text);
     Pending& p = pending_[key & (pending_.size() - 1)];
-    if (p.key == key && key) {
-      Control& c = controls_[p.service % controls_.size()];
-      const uint32_t sample_x16 = std::min<uint32_t>(now_ms - p.ms, 600'000) * 16;
-      c.latency_x16 = c.samples ? c.latency_x16 - c.latency_x16 / 8 + sample_x16 / 8 : sample_x16;
-      ++c.samples;
-      ++c.interval_samples;
-      p.key = 0;
-    }
+    if (p.key == key && key) sample(p, now_ms);
     if (m.status == 503)
       for (Control& c : controls_) c.overloaded = true;  // the servers say so: shrink
   }

@@ -244,6 +244,7 @@ class Mitigation {
   void expire_step(uint32_t now_ms, unsigned budget) {
     table_.expire_step(now_ms, budget);
     probation_.expire_step(now_ms, budget);
+    give_up_unanswered(now_ms, budget * 8);
     dialogs_.expire_step(now_ms, budget);
     verified_.expire_step(now_ms, budget);
   }
@@ -315,6 +316,13 @@ class Mitigation {
   };
   uint64_t transaction_key(const IpAddress& client, const SipMessage& m,
                            std::string_view text) const;
+  // `p`'s request was answered, or given up unanswered, at `now_ms`: a response time sample of
+  // its service; frees the slot.
+  void sample(Pending& p, uint32_t now_ms);
+  // Visits `budget` pending requests: those unanswered for longer than the target are samples
+  // of at least their age.
+  void give_up_unanswered(uint32_t now_ms, unsigned budget);
+  uint32_t pending_hand_ = 0;
   uint32_t retry_after_until_ms_ = 0;  // 503 with Retry-After
   uint32_t oc_until_ms_ = 0;           // RFC 7339 Via oc (loss algorithm) in responses
   uint8_t oc_drop_percent_ = 0;

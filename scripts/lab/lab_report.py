@@ -11,6 +11,7 @@
   lab_report.py chart RESULTS_JSON PNG   success against flood rate, per set-up (matplotlib)
 """
 import argparse
+import datetime
 import glob
 import ipaddress
 import json
@@ -603,6 +604,47 @@ def chart(a):
     return 0
 
 
+def budget_chart(a):
+    """The untrusted budget and the servers' response time the daemon measured, over a run:
+    from its budget-changed events (docs/events.md), one line per worker and service."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    steps = {}
+    for line in open(a.events):
+        e = json.loads(line)
+        if e["event"]["action"] != "budget-changed":
+            continue
+        d = e["sipshield"]
+        t = datetime.datetime.fromisoformat(e["@timestamp"].replace("Z", "+00:00")).timestamp()
+        steps.setdefault((d["worker"], d["service_index"]), []).append(
+            (t, d["budget_percent"], d["latency_ms"]))
+    if not steps:
+        print(f"budget-chart: no budget-changed events in {a.events}")
+        return 1
+    t0 = min(s[0][0] for s in steps.values())
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(8, 5))
+    for (worker, service), s in sorted(steps.items()):
+        xs = [x[0] - t0 for x in s]
+        top.step(xs, [x[1] for x in s], where="post", label=f"worker {worker}, service {service}")
+        bottom.plot(xs, [x[2] for x in s], marker=".", label=f"worker {worker}, service {service}")
+    top.set_ylabel("untrusted budget, %")
+    top.set_ylim(0, 105)
+    bottom.set_ylabel("server response, ms")
+    bottom.set_xlabel("seconds since the first step")
+    if a.target_ms:
+        bottom.axhline(a.target_ms, color="grey", linestyle="--", label="target")
+    top.legend(loc="lower right")
+    bottom.legend(loc="upper right")
+    top.set_title(a.title or "the untrusted budget's control loop (AIMD) over a flood")
+    fig.tight_layout()
+    fig.savefig(a.png, dpi=100)
+    for key, s in sorted(steps.items()):
+        print(f"worker {key[0]} service {key[1]}: {len(s)} steps, budget {min(x[1] for x in s)}-"
+              f"{max(x[1] for x in s)} %, latency {min(x[2] for x in s)}-{max(x[2] for x in s)} ms")
+    return 0
+
+
 def capacity(a):
     rows = []
     for d in sorted(glob.glob(os.path.join(a.dir, "r[0-9]*")), key=lambda p: int(os.path.basename(p)[1:])):
@@ -667,9 +709,15 @@ def main():
     c = sp.add_parser("chart")
     c.add_argument("results")
     c.add_argument("png")
+    c = sp.add_parser("budget-chart")
+    c.add_argument("events")
+    c.add_argument("png")
+    c.add_argument("--target-ms", type=int, default=250)
+    c.add_argument("--title")
     a = p.parse_args()
     return {"check-pcap": lambda: check_pcap(a.pcap), "capacity": lambda: capacity(a),
-            "summary": lambda: summary(a), "soak": lambda: soak(a), "chart": lambda: chart(a)}[a.cmd]()
+            "summary": lambda: summary(a), "soak": lambda: soak(a), "chart": lambda: chart(a),
+            "budget-chart": lambda: budget_chart(a)}[a.cmd]()
 
 
 if __name__ == "__main__":

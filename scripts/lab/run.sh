@@ -33,6 +33,8 @@
 #                  minute, the daemon's resident memory and table occupancy over time
 #   --keep         keep the flood captures
 #   KAM_CPUS=LIST  (environment) pin Kamailio with taskset -c LIST
+#   SSLAB_POLICY=JSON  (environment) merged into the daemon's "policy" (scripts/lab/sipshield-lab.json),
+#                  e.g. '{"probe": {"mode": "never"}}'; the daemon's events go to DIR/events.jsonl
 #
 # Ends with `check:` lines, the lab's criteria (docs/lab.md); the exit status does not depend on
 # them: test/lab/quick_lab_check.py reads the JSON.
@@ -224,6 +226,28 @@ stop() {
 child_of() { ps -o pid= --ppid "$1" 2>/dev/null | head -1 | tr -d ' '; }
 
 mkdir -p "$out"
+# The daemon's config: the lab's, with SSLAB_POLICY merged into its policy (profile paths made
+# absolute, as the merged file lives in $out).
+fw_config="$LAB/sipshield-lab.json"
+if [[ -n ${SSLAB_POLICY:-} ]]; then
+	fw_config="$out/sipshield-lab.json"
+	python3 - "$LAB/sipshield-lab.json" "$fw_config" "$SSLAB_POLICY" <<'PY' || die "SSLAB_POLICY: not a JSON object"
+import json, os, sys
+src, dst, extra = sys.argv[1:4]
+cfg = json.load(open(src))
+for port in cfg["ports"].values():
+    port["profile"] = os.path.normpath(os.path.join(os.path.dirname(src), port["profile"]))
+policy = json.loads(extra)
+if not isinstance(policy, dict):
+    sys.exit(1)
+def merge(a, b):
+    for k, v in b.items():
+        a[k] = merge(a.get(k, {}), v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+    return a
+cfg["policy"] = merge(cfg.get("policy", {}), policy)
+json.dump(cfg, open(dst, "w"), indent=1)
+PY
+fi
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "kamailio: $(kamailio -v 2>&1 | head -1)"
@@ -449,7 +473,7 @@ fw_pid=""
 fw_start() { # DIR
 	bg "$NS_FW" $((FLOOD_S + 600)) "$1/sipshield.out" "$BIN/sipshield" --no-huge --no-shconf -m 1024 --no-pci -l 0-1 \
 		--file-prefix sslab --log-level 'lib.eal:error' \
-		-- --config "$LAB/sipshield-lab.json" --report "$1/sipshield-report.json"
+		-- --config "$fw_config" --report "$1/sipshield-report.json" --events "$1/events.jsonl"
 	fw_pid=$bg_pid
 	local i
 	for i in $(seq 1 100); do
