@@ -1,5 +1,6 @@
 #include "admission/probe_cookie.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -45,7 +46,12 @@ void ProbeCookie::expand(Key& k, const uint8_t raw[16]) {
   IMB_AES_CMAC_SUBKEY_GEN_128(mgr_, k.expanded, k.skey1, k.skey2);
 }
 
-void ProbeCookie::cmac(const Key& k, const uint8_t* data, size_t bytes, uint8_t tag[16]) {
+void ProbeCookie::check_done(IMB_JOB* job) {
+  if (job->status != IMB_STATUS_COMPLETED)  // never matches a tag
+    std::memset(job->auth_tag_output, 0, job->auth_tag_output_len_in_bytes);
+}
+
+void ProbeCookie::submit_cmac(const Key& k, const uint8_t* data, size_t bytes, uint8_t tag[16]) {
   IMB_JOB* job = IMB_GET_NEXT_JOB(mgr_);
   std::memset(job, 0, sizeof *job);
   job->cipher_direction = IMB_DIR_ENCRYPT;
@@ -60,9 +66,17 @@ void ProbeCookie::cmac(const Key& k, const uint8_t* data, size_t bytes, uint8_t 
   job->u.CMAC._skey2 = k.skey2;
   job->auth_tag_output = tag;
   job->auth_tag_output_len_in_bytes = 16;
-  job = IMB_SUBMIT_JOB(mgr_);
-  while (!job) job = IMB_FLUSH_JOB(mgr_);  // one job at a time: it completes on flush
-  if (job->status != IMB_STATUS_COMPLETED) std::memset(tag, 0, 16);  // never matches a tag
+  // A full set of lanes returns a completed job (maybe an earlier one).
+  if (IMB_JOB* done = IMB_SUBMIT_JOB(mgr_)) check_done(done);
+}
+
+void ProbeCookie::flush_cmacs() {
+  while (IMB_JOB* done = IMB_FLUSH_JOB(mgr_)) check_done(done);
+}
+
+void ProbeCookie::cmac(const Key& k, const uint8_t* data, size_t bytes, uint8_t tag[16]) {
+  submit_cmac(k, data, bytes, tag);
+  flush_cmacs();
 }
 
 const ProbeCookie::Key& ProbeCookie::key(uint64_t epoch) {
@@ -78,34 +92,60 @@ const ProbeCookie::Key& ProbeCookie::key(uint64_t epoch) {
   return k;
 }
 
-std::array<uint8_t, 8> ProbeCookie::tag(uint32_t slot, const IpAddress& client,
-                                        uint16_t client_port, const IpAddress& service,
-                                        uint16_t service_port) {
-  uint8_t block[40];
+void ProbeCookie::tag_block(uint8_t block[40], uint32_t slot, const IpAddress& client,
+                            uint16_t client_port, const IpAddress& service, uint16_t service_port) {
   std::memcpy(block, client.bytes.data(), 16);
   std::memcpy(block + 16, service.bytes.data(), 16);
   std::memcpy(block + 32, &client_port, 2);
   std::memcpy(block + 34, &service_port, 2);
   std::memcpy(block + 36, &slot, 4);
-  const uint64_t epoch = uint64_t{slot} * config_.slot_s / config_.rotate_s;
+}
+
+std::array<uint8_t, 8> ProbeCookie::tag(uint32_t slot, const IpAddress& client,
+                                        uint16_t client_port, const IpAddress& service,
+                                        uint16_t service_port) {
+  uint8_t block[40];
+  tag_block(block, slot, client, client_port, service, service_port);
   uint8_t full[16];
-  cmac(key(epoch), block, sizeof block, full);
+  cmac(key(epoch_of(slot)), block, sizeof block, full);
   std::array<uint8_t, 8> out;
   std::memcpy(out.data(), full, out.size());
   return out;
+}
+
+ProbeCookie::Text ProbeCookie::text_of(uint32_t slot, const uint8_t tag[8]) {
+  Text text;
+  const uint8_t slot_bytes[4] = {uint8_t(slot >> 24), uint8_t(slot >> 16), uint8_t(slot >> 8),
+                                 uint8_t(slot)};
+  to_hex(slot_bytes, 4, text.data());
+  to_hex(tag, 8, text.data() + 8);
+  return text;
 }
 
 ProbeCookie::Text ProbeCookie::make(const IpAddress& client, uint16_t client_port,
                                     const IpAddress& service, uint16_t service_port,
                                     uint64_t now_ms) {
   const auto slot = static_cast<uint32_t>(now_ms / 1000 / config_.slot_s);
-  Text text;
-  const uint8_t slot_bytes[4] = {uint8_t(slot >> 24), uint8_t(slot >> 16), uint8_t(slot >> 8),
-                                 uint8_t(slot)};
-  to_hex(slot_bytes, 4, text.data());
-  const auto t = tag(slot, client, client_port, service, service_port);
-  to_hex(t.data(), t.size(), text.data() + 8);
-  return text;
+  return text_of(slot, tag(slot, client, client_port, service, service_port).data());
+}
+
+void ProbeCookie::make(std::span<const Request> requests, std::span<Text> out) {
+  uint8_t blocks[kBatchMax][40];
+  uint8_t tags[kBatchMax][16];
+  uint32_t slots[kBatchMax];
+  const size_t n = std::min({requests.size(), out.size(), kBatchMax});
+  for (size_t i = 0; i < n; ++i) {  // keys first: deriving one runs a job of its own
+    slots[i] = static_cast<uint32_t>(requests[i].now_ms / 1000 / config_.slot_s);
+    key(epoch_of(slots[i]));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const Request& r = requests[i];
+    tag_block(blocks[i], slots[i], r.client, r.client_port, r.service, r.service_port);
+    // key() keeps the current and the previous rotation's keys: a burst spans at most both.
+    submit_cmac(keys_[epoch_of(slots[i]) & 1], blocks[i], sizeof blocks[i], tags[i]);
+  }
+  flush_cmacs();
+  for (size_t i = 0; i < n; ++i) out[i] = text_of(slots[i], tags[i]);
 }
 
 bool ProbeCookie::check(std::string_view text, const IpAddress& client, uint16_t client_port,

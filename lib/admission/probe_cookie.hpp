@@ -8,11 +8,13 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "core/ip_address.hpp"
 
 struct IMB_MGR;
+struct IMB_JOB;
 
 namespace sipshield {
 
@@ -36,6 +38,17 @@ class ProbeCookie {
   // capture's first timestamp; only differences matter).
   Text make(const IpAddress& client, uint16_t client_port, const IpAddress& service,
             uint16_t service_port, uint64_t now_ms);
+  // The cookies of a burst's probes at once: their MACs go to IPsec-MB's multi-buffer manager
+  // together (submitted, then flushed), so the AES lanes work in parallel.
+  struct Request {
+    IpAddress client;
+    IpAddress service;
+    uint16_t client_port;
+    uint16_t service_port;
+    uint64_t now_ms;
+  };
+  static constexpr size_t kBatchMax = 32;
+  void make(std::span<const Request> requests, std::span<Text> out);
   // Whether `text` (what follows kBranchPrefix in an answer's Via branch) is a cookie this filter
   // made for that client and service within the last two slots.
   bool check(std::string_view text, const IpAddress& client, uint16_t client_port,
@@ -52,6 +65,17 @@ class ProbeCookie {
   const Key& key(uint64_t epoch);
   void expand(Key& k, const uint8_t raw[16]);
   void cmac(const Key& k, const uint8_t* data, size_t bytes, uint8_t tag[16]);
+  // Submits one CMAC job (its tag written on completion); completed jobs are checked.
+  void submit_cmac(const Key& k, const uint8_t* data, size_t bytes, uint8_t tag[16]);
+  void flush_cmacs();
+  static void check_done(IMB_JOB* job);
+  // The 40-byte block a tag covers.
+  static void tag_block(uint8_t block[40], uint32_t slot, const IpAddress& client,
+                        uint16_t client_port, const IpAddress& service, uint16_t service_port);
+  uint64_t epoch_of(uint32_t slot) const {
+    return uint64_t{slot} * config_.slot_s / config_.rotate_s;
+  }
+  static Text text_of(uint32_t slot, const uint8_t tag[8]);
   std::array<uint8_t, 8> tag(uint32_t slot, const IpAddress& client, uint16_t client_port,
                              const IpAddress& service, uint16_t service_port);
 

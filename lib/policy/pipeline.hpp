@@ -286,6 +286,7 @@ class Pipeline {
         mitigation_.prefetch_entries(parsed_[i].hashes.source, parsed_[i].hashes.address);
     for (uint16_t i = 0; i < n; ++i)
       judge_from_outside(frames[i], parsed_[i], frame_time(frames[i], now_ns), sink);
+    if (probe_cookie_) send_probes(sink);
   }
 
   template <class Sink>
@@ -328,7 +329,8 @@ class Pipeline {
   static_assert(std::string_view(kProbeOutcomeNames[kProbeNoRoom]) == "no_room");
 
   // The request is dropped with `v`; its source gets a probe instead, within the limits, if the
-  // probe fits in the request's own frame and the sink can send it.
+  // probe fits in the request's own frame and the sink can send it. The probes of a burst go
+  // out together at its end (send_probes), their cookies computed as one multi-buffer batch.
   template <class Sink>
   void probe(Sink& sink, rte_mbuf* m, const PacketMeta& meta, Verdict v, uint64_t now) {
     if constexpr (requires { sink.probe(m, v, meta, std::string_view{}); }) {
@@ -338,19 +340,34 @@ class Pipeline {
         bump(counters_.probes[static_cast<size_t>(outcome)]);
         return emit(sink, m, v);
       }
-      const auto cookie =
-          probe_cookie_->make(meta.src, meta.src_port, meta.dst, meta.dst_port, now_ms);
-      const size_t n = write_probe_text(probe_text_.data(), meta.src, meta.src_port, meta.dst,
-                                        meta.dst_port, cookie);
-      if (n > meta.payload_length) {  // a probe never amplifies
-        bump(counters_.probes[kProbeNoRoom]);
-        return emit(sink, m, v);
-      }
-      bump(counters_.probes[kProbeSent]);
-      account(v);
-      sink.probe(m, v, meta, std::string_view(probe_text_.data(), n));
+      const size_t i = probes_waiting_++;  // at most one per frame of the burst
+      probe_frames_[i] = {m, meta, v};
+      probe_requests_[i] = {meta.src, meta.dst, meta.src_port, meta.dst_port, now_ms};
     } else {
       emit(sink, m, v);
+    }
+  }
+
+  template <class Sink>
+  void send_probes(Sink& sink) {
+    if constexpr (requires { sink.probe(nullptr, Verdict{}, PacketMeta{}, std::string_view{}); }) {
+      if (probes_waiting_ == 0) return;
+      probe_cookie_->make(std::span(probe_requests_.data(), probes_waiting_),
+                          std::span(probe_cookies_.data(), probes_waiting_));
+      for (size_t i = 0; i < probes_waiting_; ++i) {
+        auto& [m, meta, v] = probe_frames_[i];
+        const size_t n = write_probe_text(probe_text_.data(), meta.src, meta.src_port, meta.dst,
+                                          meta.dst_port, probe_cookies_[i]);
+        if (n > meta.payload_length) {  // a probe never amplifies
+          bump(counters_.probes[kProbeNoRoom]);
+          emit(sink, m, v);
+          continue;
+        }
+        bump(counters_.probes[kProbeSent]);
+        account(v);
+        sink.probe(m, v, meta, std::string_view(probe_text_.data(), n));
+      }
+      probes_waiting_ = 0;
     }
   }
 
@@ -545,6 +562,16 @@ class Pipeline {
   std::unique_ptr<ProbeCookie> probe_cookie_;  // null: probes off
   std::unique_ptr<ProbeLimiter> probe_limiter_;
   bool probe_wanted_ = false;  // set by judge_datagram: the dropped request earns a probe
+  struct ProbeFrame {
+    rte_mbuf* m;
+    PacketMeta meta;
+    Verdict verdict;
+  };
+  static_assert(ProbeCookie::kBatchMax >= kBurstSize, "a burst's cookies in one batch");
+  std::array<ProbeFrame, kBurstSize> probe_frames_;  // this burst's, sent at its end
+  std::array<ProbeCookie::Request, kBurstSize> probe_requests_;
+  std::array<ProbeCookie::Text, kBurstSize> probe_cookies_;
+  size_t probes_waiting_ = 0;
   std::array<char, kProbeTextMax> probe_text_;
   int timestamp_offset_ = -1;
   uint64_t latest_ns_ = 0;

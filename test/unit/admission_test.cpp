@@ -119,6 +119,26 @@ TEST_CASE("a probe cookie verifies for its client and service, its slot and the 
   CHECK(text(other.make(client, 5060, service, 5060, t)) != c);
 }
 
+TEST_CASE("a burst's cookies made together (multi-buffer) are those made one by one",
+          "[admission]") {
+  ProbeCookie batch(kSecret, {8, 3600}), single(kSecret, {8, 3600});
+  std::vector<ProbeCookie::Request> requests;
+  for (uint32_t i = 0; i < 32; ++i) {  // across a key rotation (3600 s) and two slots
+    const std::string client = "198.18.99." + std::to_string(i + 1);
+    requests.push_back({test::ip(client.c_str()), test::ip("198.18.0.10"),
+                        static_cast<uint16_t>(5060 + i), 5060, 3'599'000 + i * 100});
+  }
+  std::vector<ProbeCookie::Text> texts(requests.size());
+  batch.make(requests, texts);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto& r = requests[i];
+    INFO("request " << i);
+    CHECK(texts[i] == single.make(r.client, r.client_port, r.service, r.service_port, r.now_ms));
+    CHECK(
+        single.check(text(texts[i]), r.client, r.client_port, r.service, r.service_port, r.now_ms));
+  }
+}
+
 TEST_CASE("a probe is an OPTIONS back to the source, never longer than its request",
           "[admission]") {
   ProbeCookie cookie(kSecret, {});
