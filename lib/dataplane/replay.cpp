@@ -1,7 +1,5 @@
 #include "dataplane/replay.hpp"
 
-#include <cstring>
-
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
@@ -33,6 +31,14 @@ bool retransmittable(std::span<const uint8_t> frame) {
   const std::string_view start(reinterpret_cast<const char*>(frame.data() + meta.payload_offset),
                                4);
   return start[0] >= 'A' && start[0] <= 'Z' && start != "SIP/" && start != "ACK ";
+}
+
+// A frame's bytes: in place when it is one segment, else copied into `buffer`.
+std::span<const uint8_t> bytes_of(const rte_mbuf* m, std::vector<uint8_t>& buffer) {
+  if (m->nb_segs == 1) return {rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)};
+  buffer.resize(rte_pktmbuf_pkt_len(m));
+  rte_pktmbuf_read(m, 0, buffer.size(), buffer.data());
+  return buffer;
 }
 
 int register_index_field() {
@@ -193,47 +199,37 @@ void Replay::probe(rte_mbuf* m, const PacketMeta& meta, std::string_view sip) {
 void Replay::release(rte_mbuf* m, Verdict v) {
   const uint64_t tag = *RTE_MBUF_DYNFIELD(m, index_offset_, uint64_t*);
   const uint64_t index = tag & kIndexMask;
-  const unsigned attempt = tag & kInjected ? (tag >> 48) & 0xff : 0;
-  if (model_) {
-    const bool original = !(tag & kInjected), retransmission = attempt > 0;
-    if ((original || retransmission) && model_->real(index)) {
-      if (v.action == Action::pass && retransmission) {
-        verdicts_[index] = v;
-        if (retransmitted_.size() <= index) retransmitted_.resize(index + 1);
-        retransmitted_[index] = static_cast<uint8_t>(attempt);
-        ++loop_counts_.retransmissions_passed;
-      } else if (v.action == Action::drop && attempt < model_->retransmissions) {
-        std::vector<uint8_t> frame(rte_pktmbuf_pkt_len(m));
-        // The frame's own bytes when in one segment, else copied into `frame`.
-        const auto* bytes =
-            static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, frame.size(), frame.data()));
-        if (bytes != frame.data()) std::memcpy(frame.data(), bytes, frame.size());
-        if (retransmittable(frame)) {
-          const uint64_t sent_us = *RTE_MBUF_DYNFIELD(m, timestamp_offset_, uint64_t*);
-          ++loop_counts_.retransmissions;
-          schedule(sent_us + (model_->retransmit_us << attempt), std::move(frame),
-                   injected_tag(index, attempt + 1));
-        }
-      }
-    }
-    if (tag & kInjected) {
-      rte_pktmbuf_free(m);
-      return;
-    }
-  }
-  verdicts_[index] = v;
-  if (listener_) {
-    const auto* data = rte_pktmbuf_mtod(m, const uint8_t*);
-    std::vector<uint8_t> linear;
-    std::span<const uint8_t> frame(data, rte_pktmbuf_data_len(m));
-    if (m->nb_segs > 1) {
-      linear.resize(rte_pktmbuf_pkt_len(m));
-      rte_pktmbuf_read(m, 0, linear.size(), linear.data());
-      frame = linear;
-    }
-    listener_->released(index, frame, *RTE_MBUF_DYNFIELD(m, timestamp_offset_, uint64_t*), v);
+  if (model_) client_reacts(m, tag, v);
+  if (!(tag & kInjected)) {  // the model's own frames are not the capture's: kept apart
+    verdicts_[index] = v;
+    std::vector<uint8_t> buffer;
+    if (listener_)
+      listener_->released(index, bytes_of(m, buffer),
+                          *RTE_MBUF_DYNFIELD(m, timestamp_offset_, uint64_t*), v);
   }
   rte_pktmbuf_free(m);
+}
+
+void Replay::client_reacts(const rte_mbuf* m, uint64_t tag, Verdict v) {
+  const uint64_t index = tag & kIndexMask;
+  const unsigned attempt = tag & kInjected ? (tag >> 48) & 0xff : 0;
+  if ((tag & kInjected && attempt == 0) || !model_->real(index)) return;  // an answer, a forger
+  if (v.action == Action::pass) {
+    if (attempt == 0) return;
+    verdicts_[index] = v;  // a retransmission that passed settles its original
+    if (retransmitted_.size() <= index) retransmitted_.resize(index + 1);
+    retransmitted_[index] = static_cast<uint8_t>(attempt);
+    ++loop_counts_.retransmissions_passed;
+    return;
+  }
+  if (attempt >= model_->retransmissions) return;
+  std::vector<uint8_t> buffer;
+  const std::span<const uint8_t> frame = bytes_of(m, buffer);
+  if (!retransmittable(frame)) return;
+  ++loop_counts_.retransmissions;
+  schedule(*RTE_MBUF_DYNFIELD(m, timestamp_offset_, const uint64_t*) +
+               (model_->retransmit_us << attempt),
+           {frame.begin(), frame.end()}, injected_tag(index, attempt + 1));
 }
 
 }  // namespace sipshield

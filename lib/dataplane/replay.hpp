@@ -93,6 +93,10 @@ class Replay {
   // Feeds, in time order, the model's frames due by `time_us`.
   void inject_until(uint64_t time_us);
   void schedule(uint64_t time_us, std::vector<uint8_t> frame, uint64_t tag);
+  // What a real client does about its request's fate (the closed loop): a retransmission that
+  // passed settles the original frame's verdict; a dropped request is sent again later while
+  // attempts remain.
+  void client_reacts(const rte_mbuf* m, uint64_t tag, Verdict v);
 
   ServiceSet services_;
   std::unique_ptr<SignatureDatabase> signatures_;

@@ -186,13 +186,13 @@ bool Mitigation::refill_and_take(Budget& b, uint64_t rate_per_s, uint64_t cap, u
   return ok;
 }
 
-// Ranked shedding: when a flood drains the budget to the newcomers' floor, polite sources still
-// find tokens between that floor and zero; first contacts are also held to their own bucket.
 uint64_t Mitigation::portion(uint64_t value, uint64_t percent, size_t service) const {
   const uint64_t share = shares_ ? shares_->share(worker_, service) : BudgetShares::kWhole;
   return value * percent * share / (100ull * BudgetShares::kWhole);
 }
 
+// Ranked shedding: when a flood drains the budget to the newcomers' floor, polite sources still
+// find tokens between that floor and zero; first contacts are also held to their own bucket.
 bool Mitigation::spend_budget(size_t service, Pace pace, uint32_t now_ms) {
   const uint64_t percent = budget_percent(now_ms, service);
   const uint64_t burst =
@@ -493,8 +493,7 @@ void Mitigation::learn(const PacketMeta& meta, const SipMessage& m, std::string_
     return;
   }
   if (m.status == 403) {
-    SourceEntry* s = table_.find(client);
-    if (!s) s = probation_.find(client);
+    SourceEntry* s = find(client);
     // Refused: only a fresh challenge (a request without credentials first) may follow.
     if (s) s->nonce_hash = kRefusedNonce;
     demerit(s, config_.demerits_auth_failure, now_ms, Reason::auth_failure);

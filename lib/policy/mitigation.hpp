@@ -256,6 +256,12 @@ class Mitigation {
   const PolicyConfig& config() const { return config_; }
 
  private:
+  // The source's entry in either table, or null.
+  SourceEntry* find(const SourceKey& key) {
+    const uint64_t hash = table_.hash_of(key);
+    SourceEntry* e = table_.find(key, hash);
+    return e ? e : probation_.find(key, hash);
+  }
   // The source's entry: in the table of proven sources, else in the probation area (created
   // there, evicting if need be); without a probation area, created in the first table.
   SourceEntry* lookup(const SourceKey& key, uint64_t hash, uint32_t now_ms) {

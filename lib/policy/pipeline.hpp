@@ -80,6 +80,13 @@ struct SharedTables {
   BudgetShares* budget_shares = nullptr;
 };
 
+// A sink that can send a return-routability probe back out of the port a request came in by.
+template <class Sink>
+concept SendsProbes = requires(Sink& sink, rte_mbuf* m, Verdict v, const PacketMeta& meta,
+                               std::string_view sip) {
+  sink.probe(m, v, meta, sip);
+};
+
 // A source's keyed hashes: of its address and port, and of its address alone (the aggregate).
 struct SourceHashes {
   uint64_t source;
@@ -333,7 +340,7 @@ class Pipeline {
   // out together at its end (send_probes), their cookies computed as one multi-buffer batch.
   template <class Sink>
   void probe(Sink& sink, rte_mbuf* m, const PacketMeta& meta, Verdict v, uint64_t now) {
-    if constexpr (requires { sink.probe(m, v, meta, std::string_view{}); }) {
+    if constexpr (SendsProbes<Sink>) {
       const uint64_t now_ms = now / 1'000'000;
       const auto outcome = probe_limiter_->take(meta.src, meta.src_port, now_ms);
       if (outcome != ProbeLimiter::Outcome::send) {
@@ -350,7 +357,7 @@ class Pipeline {
 
   template <class Sink>
   void send_probes(Sink& sink) {
-    if constexpr (requires { sink.probe(nullptr, Verdict{}, PacketMeta{}, std::string_view{}); }) {
+    if constexpr (SendsProbes<Sink>) {
       if (probes_waiting_ == 0) return;
       probe_cookie_->make(std::span(probe_requests_.data(), probes_waiting_),
                           std::span(probe_cookies_.data(), probes_waiting_));
@@ -496,6 +503,10 @@ class Pipeline {
                            message_.kind == SipKind::request && message_.method != SipMethod::ACK &&
                            !services_.matches_address(meta.src);  // never toward the servers
     if (probeable) {
+      // The source's own history decides a hold, not its address's: in a surge a port-rotating
+      // address's requests are held like any first contact (each new port needs a probe of its
+      // own, which the per-prefix limit caps), and a spoofed flood forging a user's address
+      // cannot turn that user's first contact into a bot's, refused without a probe.
       const Pace pace = mitigation_.pace(src, now_ms);
       // A first contact proves it receives first: always, or while first contacts surge (a
       // spoofed flood would drain the newcomers' bucket, and with it pass at its rate).

@@ -9,23 +9,27 @@
 
 namespace sipshield {
 
+namespace {
+
+template <class T>
+void add(StateSummary::Table& sum, const T& table) {
+  sum.in_use += table.size();
+  sum.capacity += table.capacity();
+  sum.insert_failures += table.insert_failures();
+  if constexpr (requires { table.evictions(); }) sum.evictions += table.evictions();
+}
+
+}  // namespace
+
 StateSummary summarize_state(const std::vector<const Pipeline*>& pipelines) {
   StateSummary s;
   std::vector<const FamiliarPrefixes*> familiar_tables;  // the daemon's workers share one
   for (const Pipeline* p : pipelines) {
     const Mitigation& m = p->mitigation();
-    s.sources += m.table().size();
-    s.sources_capacity += m.table().capacity();
-    s.sources_refused += m.table().insert_failures();
-    s.probation += m.probation().size();
-    s.probation_capacity += m.probation().capacity();
-    s.probation_evicted += m.probation().evictions();
-    s.probation_refused += m.probation().insert_failures();
-    s.verified += m.verified_table().size();
-    s.verified_capacity += m.verified_table().capacity();
-    s.verified_refused += m.verified_table().insert_failures();
-    s.dialogs += m.dialogs().size();
-    s.dialogs_refused += m.dialogs().insert_failures();
+    add(s.sources, m.table());
+    add(s.probation, m.probation());
+    add(s.verified, m.verified_table());
+    add(s.dialogs, m.dialogs());
     s.datagrams_held += p->reassembler().in_use();
     const FamiliarPrefixes* f = &m.familiar();
     if (std::find(familiar_tables.begin(), familiar_tables.end(), f) != familiar_tables.end())
@@ -52,23 +56,20 @@ nlohmann::json state_report(const std::vector<const Pipeline*>& pipelines) {
   for (const auto& b : s.budgets)
     budget.push_back(
         {{"percent", b.percent}, {"latency_ms", b.latency_ms}, {"samples", b.samples}});
-  return {{"sources",
-           {{"in_use", s.sources},
-            {"capacity", s.sources_capacity},
-            {"insert_failures", s.sources_refused}}},
-          {"probation",
-           {{"in_use", s.probation},
-            {"capacity", s.probation_capacity},
-            {"evictions", s.probation_evicted},
-            {"insert_failures", s.probation_refused}}},
-          {"dialogs", {{"in_use", s.dialogs}, {"insert_failures", s.dialogs_refused}}},
-          {"familiar_prefixes", s.familiar_prefixes},
-          {"verified_sources",
-           {{"in_use", s.verified},
-            {"capacity", s.verified_capacity},
-            {"insert_failures", s.verified_refused}}},
-          {"untrusted_budget", budget},
-          {"datagrams_held", s.datagrams_held}};
+  const auto table = [](const StateSummary::Table& t) {
+    return nlohmann::json{
+        {"in_use", t.in_use}, {"capacity", t.capacity}, {"insert_failures", t.insert_failures}};
+  };
+  nlohmann::json probation = table(s.probation);
+  probation["evictions"] = s.probation.evictions;
+  return {
+      {"sources", table(s.sources)},
+      {"probation", probation},
+      {"dialogs", {{"in_use", s.dialogs.in_use}, {"insert_failures", s.dialogs.insert_failures}}},
+      {"familiar_prefixes", s.familiar_prefixes},
+      {"verified_sources", table(s.verified)},
+      {"untrusted_budget", budget},
+      {"datagrams_held", s.datagrams_held}};
 }
 
 std::string state_line(const StateSummary& s) {
@@ -77,8 +78,9 @@ std::string state_line(const StateSummary& s) {
     budgets += fmt::format("{}{}% at {} ms", budgets.empty() ? "" : ", ", b.percent, b.latency_ms);
   return fmt::format(
       " | sources {}/{} (refused {}), probation {}/{} (evicted {}), dialogs {} | budget {}",
-      s.sources, s.sources_capacity, s.sources_refused + s.probation_refused, s.probation,
-      s.probation_capacity, s.probation_evicted, s.dialogs, budgets.empty() ? "-" : budgets);
+      s.sources.in_use, s.sources.capacity, s.sources.insert_failures + s.probation.insert_failures,
+      s.probation.in_use, s.probation.capacity, s.probation.evictions, s.dialogs.in_use,
+      budgets.empty() ? "-" : budgets);
 }
 
 }  // namespace sipshield

@@ -14,10 +14,10 @@ namespace sipshield {
 class Pipeline;
 
 struct StateSummary {
-  uint64_t sources = 0, sources_capacity = 0, sources_refused = 0;
-  uint64_t probation = 0, probation_capacity = 0, probation_evicted = 0, probation_refused = 0;
-  uint64_t verified = 0, verified_capacity = 0, verified_refused = 0;
-  uint64_t dialogs = 0, dialogs_refused = 0;
+  struct Table {  // summed over the workers
+    uint64_t in_use = 0, capacity = 0, insert_failures = 0, evictions = 0;
+  };
+  Table sources, probation, verified, dialogs;
   uint64_t familiar_prefixes = 0, datagrams_held = 0;
   // Per protected service: the lowest share any worker allows, the slowest response time any
   // worker measured, and the samples of all.

@@ -47,6 +47,7 @@ class DialogTable {
   void expire_step(uint32_t now_ms, unsigned budget);
 
   uint32_t size() const { return pool_.size(); }
+  uint32_t capacity() const { return pool_.capacity(); }
   uint64_t insert_failures() const { return pool_.insert_failures(); }
 
  private:

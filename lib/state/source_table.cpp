@@ -10,6 +10,11 @@ bool holds_state(const SourceEntry& e, uint32_t now_ms) {
          (e.banned_until_ms && before(now_ms, e.banned_until_ms));
 }
 
+// One message and no challenge: a spoofed or one-off source, the first to go.
+bool one_shot(const SourceEntry& e) {
+  return e.messages <= 1 && e.nonce_hash == 0;
+}
+
 }  // namespace
 
 SourceEntry* SourceTable::find_or_insert(const SourceKey& key, uint64_t hash, uint32_t now_ms) {
@@ -20,14 +25,9 @@ SourceEntry* SourceTable::find_or_insert(const SourceKey& key, uint64_t hash, ui
   if (pool_.full()) expire_step(now_ms, kExpiryWhenFull);
   if (pool_.full() && when_full_ == WhenFull::evict) {
     pool_.evict_one(
-        kEvictionLook,
-        [&](const SourceEntry& e) {
-          return e.messages <= 1 && e.nonce_hash == 0 && !holds_state(e, now_ms);
-        },
+        kEvictionLook, [&](const SourceEntry& e) { return one_shot(e) && !holds_state(e, now_ms); },
         [&](const SourceEntry& e) { return !holds_state(e, now_ms); },
-        [&](const SourceEntry& e) {
-          return hash_of({e.ip, e.port, {}});
-        });
+        [&](const SourceEntry& e) { return hash_of_entry(e); });
   }
   SourceEntry* e = pool_.insert(hash);
   if (!e) return nullptr;
@@ -42,13 +42,11 @@ void SourceTable::expire_step(uint32_t now_ms, unsigned budget) {
   pool_.sweep(
       budget,
       [&](const SourceEntry& e) {
-        // One message and no challenge: a spoofed or one-off source, not worth a slot for long.
-        const uint32_t idle = e.messages <= 1 && e.nonce_hash == 0 ? stray_idle_ms_ : idle_ms_;
+        // A one-shot entry is not worth a slot for long.
+        const uint32_t idle = one_shot(e) ? stray_idle_ms_ : idle_ms_;
         return !holds_state(e, now_ms) && now_ms - e.last_seen_ms >= idle;
       },
-      [&](const SourceEntry& e) {
-        return hash_of({e.ip, e.port, {}});
-      });
+      [&](const SourceEntry& e) { return hash_of_entry(e); });
 }
 
 }  // namespace sipshield

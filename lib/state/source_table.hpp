@@ -76,6 +76,9 @@ class SourceTable {
         pool_(capacity) {}
 
   uint64_t hash_of(const SourceKey& key) const { return hash_(key); }
+  uint64_t hash_of_entry(const SourceEntry& e) const {
+    return hash_of(SourceKey{e.ip, e.port, {}});
+  }
   SourceEntry* find(const SourceKey& key) { return find(key, hash_of(key)); }
   SourceEntry* find(const SourceKey& key, uint64_t hash) {
     if (pool_.capacity() == 0) return nullptr;
@@ -93,7 +96,7 @@ class SourceTable {
   // idle longer than idle_ms (stray_idle_ms for one message without a challenge).
   void expire_step(uint32_t now_ms, unsigned budget);
   // Frees `e`, an entry of this table (it moved to another).
-  void erase(SourceEntry* e) { pool_.erase(e, hash_of({e->ip, e->port, {}})); }
+  void erase(SourceEntry* e) { pool_.erase(e, hash_of_entry(*e)); }
   bool owns(const SourceEntry* e) const { return pool_.owns(e); }
 
   uint32_t size() const { return pool_.size(); }

@@ -299,6 +299,28 @@ TEST_CASE("while first contacts surge, each is held until it answers a probe", "
         Reason::admitted);
 }
 
+TEST_CASE("in a surge, an address that rotates ports is held like any first contact",
+          "[admission]") {
+  // The newcomers' bucket refills 100/s: the forged first contacts below are a surge.
+  Loop loop(R"({"untrusted_budget": {"newcomer": {"rate_per_s": 100, "burst": 500}}})");
+  for (int i = 1; i <= 20; ++i) {
+    const std::string forged = "198.19.6." + std::to_string(i);
+    loop.from(forged.c_str(), register_from(std::to_string(8000 + i), forged));
+  }
+  // One address, a new source port for every request: a bot by its address, but a hold is
+  // decided by the source's own history, so each port waits for a probe of its own.
+  std::vector<uint64_t> bot;
+  for (int i = 0; i < 12; ++i)
+    bot.push_back(loop.from("198.19.9.9", register_from(std::to_string(9000 + i), "198.19.9.9"),
+                            1000, static_cast<uint16_t>(30000 + i)));
+  for (uint64_t i : bot) CHECK(loop.judged(i) == Reason::unverified);
+  // The per-prefix limit (20 a second per /24) caps the probes its ports earn.
+  size_t probed = 0;
+  for (uint64_t i : bot) probed += loop.probes.count(i);
+  CHECK(probed > 0);
+  CHECK(probed <= 12);
+}
+
 TEST_CASE("the closed-loop replay: real clients answer probes and retransmit, forgers do not",
           "[admission][replay]") {
   test::ensure_eal();
