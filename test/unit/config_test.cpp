@@ -140,6 +140,12 @@ TEST_CASE("config errors name the JSON path and the expected form", "[config]") 
              StartsWith("$.policy.demerits.demote: expected 0 (never) or at most threshold (8)"));
   CHECK_THAT(error_of(R"({"policy": {"familiar": {"ipv4_length": 33}}})"),
              StartsWith("$.policy.familiar.ipv4_length: expected an integer from 8 to 32"));
+  CHECK_THAT(error_of(R"({"policy": {"bots": {"fresh_ports": 256}}})"),
+             StartsWith("$.policy.bots.fresh_ports: expected an integer from 0 to 255"));
+  CHECK_THAT(error_of(R"({"policy": {"bots": {"budget": {"burst": 0}}}})"),
+             StartsWith("$.policy.bots.budget.burst: expected an integer from 1 to 1000"));
+  CHECK_THAT(error_of(R"({"policy": {"sources": {"probation": -1}}})"),
+             StartsWith("$.policy.sources.probation: expected an integer from 0 to 67108864"));
   CHECK_THAT(error_of(R"({"policy": {"dialogs": {"grace_s": -1}}})"),
              StartsWith("$.policy.dialogs.grace_s: expected an integer from 0 to 86400"));
   CHECK_THAT(error_of(R"({"default_action": "reject"})"),
