@@ -16,6 +16,9 @@ packages=(
   debhelper dpkg-dev fakeroot lintian python3-jsonschema systemd
   # a compiler cache: the fault drill in scripts/test.sh rebuilds a copy of the tree from it
   ccache
+  # operations: the metrics endpoint's HTTP server; a real Prometheus and promtool, and a real
+  # rsyslog, which the operations tests start on 127.0.0.1 themselves
+  libcpp-httplib-dev prometheus rsyslog
 )
 
 missing=()
@@ -33,4 +36,24 @@ if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# prometheus and rsyslog are services: their packages would start them on the host's stock
+# configs (listening on every address). The tests start their own; a policy-rc.d that refuses
+# service starts (only if the host has none) keeps the packaged ones stopped.
+policy=""
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  policy=/usr/sbin/policy-rc.d
+  printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee "$policy" >/dev/null
+  "${sudo_cmd[@]}" chmod 755 "$policy"
+fi
+apt_rc=0
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" || apt_rc=$?
+[[ -z $policy ]] || "${sudo_cmd[@]}" rm -f "$policy"
+if ((apt_rc != 0)); then
+  echo "install-deps: apt-get install failed (status $apt_rc)" >&2
+  exit "$apt_rc"
+fi
+if [[ -d /run/systemd/system ]]; then
+  for unit in prometheus rsyslog; do
+    [[ " ${missing[*]} " == *" $unit "* ]] && "${sudo_cmd[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
+  done
+fi

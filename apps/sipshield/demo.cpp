@@ -143,6 +143,10 @@ int run_demo(const RunOptions& base_options, const std::atomic<bool>& stop,
   for (const auto& server : scenario.servers)
     config.protected_services.push_back({IpPrefix{server.address, 128}, server.port});
   config.stats_interval_s = 0;
+  // A demonstration, not a deployment: no control socket or metrics port of its own (a daemon
+  // running on this host keeps its own).
+  config.control.socket.clear();
+  config.metrics.enabled = false;
 
   RunOptions options = base_options;
   options.extra_eal_args.clear();

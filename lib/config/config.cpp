@@ -368,13 +368,75 @@ PortConfig read_port(const Node& node, const std::filesystem::path& base_dir) {
   return port;
 }
 
+std::string address_field(const Node& n) {
+  const std::string text = n.string();
+  if (!IpAddress::parse(text)) n.fail("an IPv4 or IPv6 address");
+  return text;
+}
+uint16_t port_field(const Node& n) {
+  return static_cast<uint16_t>(n.integer(1, 65535));
+}
+
+void parse_operations(const Node& root, Config& config, const std::filesystem::path& base_dir) {
+  if (auto c = root.find("control")) {
+    c->object({"socket", "group"});
+    optional_field(*c, "socket", config.control.socket, [](const Node& n) {
+      auto path = n.string();
+      if (!path.empty() && path[0] != '/') n.fail("an absolute path, or \"\" for no socket");
+      if (path.size() >= 108) n.fail("a path shorter than 108 bytes (a unix socket's limit)");
+      return path;
+    });
+    optional_field(*c, "group", config.control.group, [](const Node& n) { return n.string(); });
+  }
+  if (auto m = root.find("metrics")) {
+    m->object({"enabled", "address", "port"});
+    optional_field(*m, "enabled", config.metrics.enabled,
+                   [](const Node& n) { return n.boolean(); });
+    optional_field(*m, "address", config.metrics.address, address_field);
+    optional_field(*m, "port", config.metrics.port, port_field);
+  }
+  if (auto s = root.find("snapshot")) {
+    s->object({"file", "interval_s", "max_age_s"});
+    // A relative path is relative to the config file, as a rules file is.
+    optional_field(*s, "file", config.snapshot.file, [&](const Node& n) {
+      const std::filesystem::path file = n.string();
+      return file.empty() || file.is_absolute() ? file.string() : (base_dir / file).string();
+    });
+    optional_field(*s, "interval_s", config.snapshot.interval_s,
+                   [](const Node& n) { return static_cast<unsigned>(n.integer(0, 86400)); });
+    optional_field(*s, "max_age_s", config.snapshot.max_age_s,
+                   [](const Node& n) { return static_cast<unsigned>(n.integer(1, 30 * 86400)); });
+  }
+  if (auto s = root.find("syslog")) {
+    s->object({"enabled", "address", "port", "transport", "per_second", "facility", "app_name"});
+    optional_field(*s, "enabled", config.syslog.enabled, [](const Node& n) { return n.boolean(); });
+    optional_field(*s, "address", config.syslog.address, address_field);
+    optional_field(*s, "port", config.syslog.port, port_field);
+    optional_field(*s, "transport", config.syslog.transport, [](const Node& n) {
+      return n.choice({"udp", "tcp"}) == "tcp" ? SyslogTransport::tcp : SyslogTransport::udp;
+    });
+    optional_field(*s, "per_second", config.syslog.per_second,
+                   [](const Node& n) { return static_cast<unsigned>(n.integer(1, 100000)); });
+    optional_field(*s, "facility", config.syslog.facility,
+                   [](const Node& n) { return static_cast<unsigned>(n.integer(0, 23)); });
+    optional_field(*s, "app_name", config.syslog.app_name, [](const Node& n) {
+      auto name = n.string();
+      // RFC 5424 APP-NAME: 1 to 48 printable US-ASCII characters, no space.
+      bool printable = !name.empty() && name.size() <= 48;
+      for (char ch : name) printable = printable && ch > 32 && ch < 127;
+      if (!printable) n.fail("1 to 48 printable ASCII characters without spaces (RFC 5424)");
+      return name;
+    });
+  }
+}
+
 }  // namespace
 
 Config parse_config(const json& document, const std::filesystem::path& base_dir) {
   const Node root(document, "$");
   root.object({"eal", "ports", "workers", "protected", "allow", "deny", "default_action",
                "reassembly", "sip", "signatures", "policy", "clock", "mempool", "stats_interval_s",
-               "description"});
+               "control", "metrics", "snapshot", "syslog", "description"});
   Config config;
   if (auto n = root.find("signatures")) {
     n->object({"rules", "sample_trusted"});
@@ -495,6 +557,7 @@ Config parse_config(const json& document, const std::filesystem::path& base_dir)
   }
   optional_field(root, "stats_interval_s", config.stats_interval_s,
                  [](const Node& n) { return static_cast<unsigned>(n.integer(0, 86400)); });
+  parse_operations(root, config, base_dir);
   return config;
 }
 
@@ -550,6 +613,23 @@ json to_json(const Config& config) {
                                                       : "auto"},
       {"mempool", {{"mbufs", config.mempool.mbufs}, {"cache", config.mempool.cache}}},
       {"stats_interval_s", config.stats_interval_s},
+      {"control", {{"socket", config.control.socket}, {"group", config.control.group}}},
+      {"metrics",
+       {{"enabled", config.metrics.enabled},
+        {"address", config.metrics.address},
+        {"port", config.metrics.port}}},
+      {"snapshot",
+       {{"file", config.snapshot.file},
+        {"interval_s", config.snapshot.interval_s},
+        {"max_age_s", config.snapshot.max_age_s}}},
+      {"syslog",
+       {{"enabled", config.syslog.enabled},
+        {"address", config.syslog.address},
+        {"port", config.syslog.port},
+        {"transport", config.syslog.transport == SyslogTransport::tcp ? "tcp" : "udp"},
+        {"per_second", config.syslog.per_second},
+        {"facility", config.syslog.facility},
+        {"app_name", config.syslog.app_name}}},
   };
   if (config.outside)
     out["ports"] = {{"outside", port_to_json(*config.outside)},

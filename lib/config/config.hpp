@@ -46,6 +46,33 @@ struct MempoolConfig {
 
 // The pipeline's settings (protected services, limits, policy) plus what only the daemon and
 // the tools read.
+// Operations (docs/operations.md): the control socket of sipshield-ctl, the Prometheus endpoint,
+// the state snapshot that survives a restart, and events to a syslog collector.
+struct ControlConfig {
+  std::string socket = "/run/sipshield/control.sock";  // "": no control socket
+  std::string group;  // also open to this group (mode 0660); "": root only (0600)
+};
+struct MetricsConfig {
+  bool enabled = true;
+  std::string address = "127.0.0.1";
+  uint16_t port = 9470;
+};
+struct SnapshotConfig {
+  std::string file;            // "": no snapshot
+  unsigned interval_s = 60;    // also written this often while running (0: only at the stop)
+  unsigned max_age_s = 86400;  // an older snapshot is not loaded
+};
+enum class SyslogTransport : uint8_t { udp, tcp };
+struct SyslogConfig {
+  bool enabled = false;
+  std::string address = "127.0.0.1";
+  uint16_t port = 514;
+  SyslogTransport transport = SyslogTransport::udp;
+  unsigned per_second = 100;  // messages at most; the rest are counted, and said in one message
+  unsigned facility = 16;     // local0
+  std::string app_name = "sipshield";
+};
+
 struct Config : PipelineSettings {
   std::vector<std::string> eal_args;
   std::optional<PortConfig> outside;
@@ -60,6 +87,10 @@ struct Config : PipelineSettings {
   ClockSource clock = ClockSource::automatic;
   MempoolConfig mempool;
   unsigned stats_interval_s = 10;  // 0: no periodic stats line
+  ControlConfig control;
+  MetricsConfig metrics;
+  SnapshotConfig snapshot;
+  SyslogConfig syslog;
 };
 
 // Parses and validates. `base_dir` resolves relative paths (port profiles) in the file.

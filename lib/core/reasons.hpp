@@ -80,6 +80,7 @@ namespace sipshield {
   X(sip_signature, "a drop or ban signature rule matched (the verdict names the rule)")          \
   /* per-source policy */                                                                        \
   X(denied_prefix, "the source is in a deny prefix")                                             \
+  X(operator_banned, "the source is in a prefix an operator banned (sipshield-ctl ban)")         \
   X(source_banned, "the source is banned (signature, demerits)")                                 \
   X(rate_limited, "the source exceeds its tier's meter for this method class")                   \
   X(untrusted_budget, "the service's budget for sources without trust is spent, for this rank")  \

@@ -21,6 +21,7 @@
 
 #include "dataplane/clock.hpp"
 #include "dataplane/eal.hpp"
+#include "dataplane/operations.hpp"
 #include "dataplane/port.hpp"
 #include "dataplane/reload.hpp"
 #include "dataplane/worker.hpp"
@@ -232,6 +233,17 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     worker_objects.push_back(std::make_unique<Worker>(config, hash, shared, outside.id(),
                                                       inside.id(), static_cast<uint16_t>(w),
                                                       packet_clock ? timestamp_offset : -1));
+  // Forward declared for the operations' hooks; defined with the main loop below.
+  std::function<std::string()> reload_now;
+  std::function<nlohmann::json()> stats_now;
+  std::function<void()> settle_tables;
+  Operations operations(config, worker_objects, tables,
+                        {[&] { return stats_now(); }, [&] { return reload_now(); },
+                         [&] {
+                           if (settle_tables) settle_tables();
+                         }});
+  if (const std::string restored = operations.restore_snapshot(); !restored.empty())
+    fmt::print(stderr, "sipshield: {}\n", restored);
   std::vector<Launch> launches(workers);
   std::atomic<bool> stop_workers{false};
   LaunchedWorkers launched(stop_workers);  // from here on, every exit stops and joins them
@@ -240,6 +252,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     launches[w] = {worker_objects[w].get(), &stop_workers};
     launched.launch(launches[w], lcore);
   }
+  operations.set_running(true);
   fmt::print(stderr,
              "sipshield: {} worker(s); outside {} [{}], inside {} [{}]; {} protected service(s); "
              "clock {}\n",
@@ -250,6 +263,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     throw DataplaneError("SIPSHIELD_TEST_FAIL_AFTER_LAUNCH: injected failure after the launch");
 
   const TscClock clock;
+  const uint64_t started = clock.now_ns();
   const auto totals_now = [&] {
     CounterTotals t;
     for (const auto& w : worker_objects) t.add(w->pipeline().counters());
@@ -271,6 +285,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
       auto& ring = worker_objects[w]->events();
       while (ring.next(e)) {
         e.time_ns += tsc_to_wall_ns;
+        operations.note(e);
         if (!attacks.pass(e, w)) continue;
         ++events_written;
         if (!events_out.is_open()) continue;
@@ -289,27 +304,55 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     events_out << reload_json(wall_ns(), tables.in_force(), need_restart, error) << '\n';
     events_out.flush();
   };
-  const auto start_reload = [&] {
-    try {
-      Config next = options.reload_config();
-      tables.offer(next, worker_objects);
-      need_restart = settings_needing_restart(config, next);
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "sipshield: reload refused, keeping {}: {}\n", tables.summary(), e.what());
-      need_restart.clear();
-      write_reload_event(e.what());
-    }
-  };
   const auto finish_reload = [&] {
-    if (!tables.finish(worker_objects, drain_events)) return;
+    const bool bans_only = tables.offering_bans_only();
+    if (!tables.finish(worker_objects, drain_events) || bans_only) return;
     fmt::print(stderr, "sipshield: reloaded: {}\n", tables.summary());
     if (!need_restart.empty())
       fmt::print(stderr, "sipshield: reload: {} changed; applied at the next restart\n",
                  fmt::join(need_restart, ", "));
     write_reload_event("");
   };
+  settle_tables = [&] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (tables.pending() && std::chrono::steady_clock::now() < deadline) {
+      finish_reload();
+      if (tables.pending()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  };
+  // Returns "" when the new tables are offered, else why the reload was refused.
+  const auto start_reload = [&]() -> std::string {
+    if (!options.reload_config) return "this run has no config file to read again";
+    settle_tables();
+    try {
+      Config next = options.reload_config();
+      tables.offer(next, worker_objects);
+      need_restart = settings_needing_restart(config, next);
+      return "";
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "sipshield: reload refused, keeping {}: {}\n", tables.summary(), e.what());
+      need_restart.clear();
+      write_reload_event(e.what());
+      return e.what();
+    }
+  };
+  reload_now = [&] {
+    std::string error = start_reload();
+    if (error.empty()) settle_tables();
+    return error;
+  };
+  stats_now = [&] {
+    std::vector<const Pipeline*> pipelines;
+    for (const auto& w : worker_objects) pipelines.push_back(&w->pipeline());
+    return nlohmann::json{
+        {"uptime_s", static_cast<double>(clock.now_ns() - started) / 1e9},
+        {"workers", workers},
+        {"counters", totals_now().to_json()},
+        {"state", state_report(pipelines)},
+        {"ports", {{"outside", port_summary(outside)}, {"inside", port_summary(inside)}}},
+        {"in_force", tables.in_force()}};
+  };
 
-  const uint64_t started = clock.now_ns();
   uint64_t next_stats = started + uint64_t{config.stats_interval_s} * 1'000'000'000;
   uint64_t next_rebalance = started;
   while (!stop_requested.load()) {
@@ -326,6 +369,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
       if (idle) break;
     }
     drain_events();
+    operations.tick();
     if (now >= next_rebalance) {
       budget_shares.rebalance();
       next_rebalance = now + uint64_t{BudgetShares::kRebalanceMs} * 1'000'000;
@@ -340,11 +384,13 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     }
   }
   launched.stop_and_join();
+  operations.set_running(false);
   if (tables.pending()) {  // a worker stopped before it took its offer: swap it in for it
     for (auto& w : worker_objects) w->take_offered_tables();
     finish_reload();
   }
   drain_events();
+  operations.final_snapshot();
 
   RunResult result;
   result.totals = totals_now();

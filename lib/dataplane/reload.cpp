@@ -13,27 +13,42 @@ void add_hits(nlohmann::json& into, const nlohmann::json& hits) {
 
 }  // namespace
 
-TableReload::Tables TableReload::build(const Config& config) {
-  Tables t;
-  if (!config.signature_rules.empty())
-    t.signatures = std::make_unique<SignatureDatabase>(config.signature_rules);
-  if (!config.allow.empty() || !config.deny.empty())
-    t.prefixes = std::make_unique<PrefixLists>(config.allow, config.deny);
-  t.allow = config.allow.size();
-  t.deny = config.deny.size();
-  return t;
+std::unique_ptr<PrefixLists> TableReload::prefix_table(const Tables& t) {
+  if (t.allow.empty() && t.deny.empty() && t.bans.empty()) return nullptr;
+  return std::make_unique<PrefixLists>(t.allow, t.deny, t.bans);
 }
 
 TableReload::TableReload(const Config& config) {
-  Tables t = build(config);
-  signatures_ = std::move(t.signatures);
-  prefixes_ = std::move(t.prefixes);
-  allow_ = t.allow;
-  deny_ = t.deny;
+  if (!config.signature_rules.empty())
+    current_.signatures = std::make_shared<SignatureDatabase>(config.signature_rules);
+  current_.allow = config.allow;
+  current_.deny = config.deny;
+  current_.prefixes = prefix_table(current_);
 }
 
 void TableReload::offer(const Config& next, std::vector<std::unique_ptr<Worker>>& workers) {
-  Tables t = build(next);
+  Tables t;
+  if (!next.signature_rules.empty())
+    t.signatures = std::make_shared<SignatureDatabase>(next.signature_rules);
+  t.allow = next.allow;
+  t.deny = next.deny;
+  t.bans = current_.bans;
+  offer(std::move(t), workers);
+}
+
+void TableReload::offer_bans(std::vector<IpPrefix> bans,
+                             std::vector<std::unique_ptr<Worker>>& workers) {
+  Tables t;
+  t.signatures = current_.signatures;
+  t.allow = current_.allow;
+  t.deny = current_.deny;
+  t.bans = std::move(bans);
+  t.bans_only = true;
+  offer(std::move(t), workers);
+}
+
+void TableReload::offer(Tables t, std::vector<std::unique_ptr<Worker>>& workers) {
+  t.prefixes = prefix_table(t);
   // A scanner per worker, each with its own scratch, built before anything is offered.
   std::vector<std::unique_ptr<SignatureScanner>> scanners;
   for (size_t w = 0; w < workers.size(); ++w)
@@ -59,10 +74,8 @@ bool TableReload::finish(std::vector<std::unique_ptr<Worker>>& workers,
   add_hits(retired_hits_, signature_hits(counted));
   drain();  // events recorded before the swap name the old rules
   old.clear();
-  signatures_ = std::move(offered_.signatures);
-  prefixes_ = std::move(offered_.prefixes);
-  allow_ = offered_.allow;
-  deny_ = offered_.deny;
+  current_ = std::move(offered_);
+  offered_ = {};
   pending_ = false;
   return true;
 }
@@ -74,14 +87,16 @@ nlohmann::json TableReload::hits(const std::vector<const SignatureScanner*>& cur
 }
 
 nlohmann::json TableReload::in_force() const {
-  return {{"signature_rules", signatures_ ? signatures_->rules().size() : 0},
-          {"allow_prefixes", allow_},
-          {"deny_prefixes", deny_}};
+  return {{"signature_rules", current_.signatures ? current_.signatures->rules().size() : 0},
+          {"allow_prefixes", current_.allow.size()},
+          {"deny_prefixes", current_.deny.size()},
+          {"operator_bans", current_.bans.size()}};
 }
 
 std::string TableReload::summary() const {
   return fmt::format("{} signature rule(s), {} allow and {} deny prefix(es)",
-                     signatures_ ? signatures_->rules().size() : 0, allow_, deny_);
+                     current_.signatures ? current_.signatures->rules().size() : 0,
+                     current_.allow.size(), current_.deny.size());
 }
 
 std::vector<std::string> settings_needing_restart(const Config& running, const Config& next) {

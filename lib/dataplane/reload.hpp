@@ -21,12 +21,17 @@ class TableReload {
   // The tables of the starting config (throws as the constructors of the tables do).
   explicit TableReload(const Config& config);
 
-  SharedTables shared() const { return {signatures_.get(), prefixes_.get()}; }
+  SharedTables shared() const { return {current_.signatures.get(), current_.prefixes.get()}; }
 
   // Builds the tables of `next` and offers them to every worker. Throws (ConfigError,
   // DataplaneError) and changes nothing when they cannot be built. Only when !pending().
   void offer(const Config& next, std::vector<std::unique_ptr<Worker>>& workers);
+  // The operators' bans (sipshield-ctl ban) changed: the same rules and prefix lists, with
+  // `bans` in the prefix table. They stay through every later reload until changed again.
+  void offer_bans(std::vector<IpPrefix> bans, std::vector<std::unique_ptr<Worker>>& workers);
   bool pending() const { return pending_; }
+  // The pending offer changes the operators' bans alone (no reload to report).
+  bool offering_bans_only() const { return pending_ && offered_.bans_only; }
 
   // Once every worker has taken its offer: calls `drain` (events point at the old rules), keeps
   // the old scanners' hits, frees the replaced tables and returns true. False while a worker
@@ -36,6 +41,8 @@ class TableReload {
   // Signature hits by rule id: the rules reload replaced, then `current`.
   nlohmann::json hits(const std::vector<const SignatureScanner*>& current) const;
 
+  const std::vector<IpPrefix>& allow() const { return current_.allow; }
+  const std::vector<IpPrefix>& deny() const { return current_.deny; }
   // What is in force, as the reload event and the log line tell it.
   nlohmann::json in_force() const;
   // "22 signature rule(s), 1 allow and 2 deny prefix(es)".
@@ -43,15 +50,15 @@ class TableReload {
 
  private:
   struct Tables {
-    std::unique_ptr<SignatureDatabase> signatures;
+    std::shared_ptr<const SignatureDatabase> signatures;  // shared by an offer of bans alone
     std::unique_ptr<PrefixLists> prefixes;
-    size_t allow = 0, deny = 0;
+    std::vector<IpPrefix> allow, deny, bans;
+    bool bans_only = false;
   };
-  static Tables build(const Config& config);
+  static std::unique_ptr<PrefixLists> prefix_table(const Tables& t);
+  void offer(Tables t, std::vector<std::unique_ptr<Worker>>& workers);
 
-  std::unique_ptr<SignatureDatabase> signatures_;
-  std::unique_ptr<PrefixLists> prefixes_;
-  size_t allow_ = 0, deny_ = 0;
+  Tables current_;
   Tables offered_;
   uint32_t generation_ = 0;
   bool pending_ = false;

@@ -96,6 +96,7 @@ void Worker::run(const std::atomic<bool>& stop) {
   rte_mbuf* frames[kBurstSize];
   while (!stop.load(std::memory_order_relaxed)) {
     take_offered_tables();
+    serve_control();
     bool idle = true;
     for (const Direction from : {Direction::from_outside, Direction::from_inside}) {
       const auto d = static_cast<size_t>(from);
@@ -163,6 +164,7 @@ void Worker::run_in_capture_order(const std::atomic<bool>& stop) {
   };
   while (!stop.load(std::memory_order_relaxed)) {
     take_offered_tables();
+    serve_control();
     for (size_t d = 0; d < 2; ++d) {
       Pending& p = pending[d];
       if (p.head == p.count) p.head = p.count = 0;

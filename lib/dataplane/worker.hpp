@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <utility>
 
@@ -61,6 +62,31 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
     taken_generation_.store(generation, std::memory_order_release);
   }
 
+  // Control operations (sipshield-ctl, snapshots) on the worker's own tables, the same hand-off:
+  // the main lcore posts a task under a new generation, the worker runs it between bursts with
+  // its clock's milliseconds and marks it done. One task at a time; the main lcore waits.
+  using ControlTask = std::function<void(Pipeline&, uint32_t now_ms)>;
+  void post(const ControlTask* task, uint32_t generation) {
+    posted_task_ = task;
+    posted_generation_.store(generation, std::memory_order_release);
+  }
+  bool done(uint32_t generation) const {
+    return done_generation_.load(std::memory_order_acquire) == generation;
+  }
+  // The worker between bursts, or the main lcore once the worker has stopped.
+  void serve_control() {
+    const uint32_t generation = posted_generation_.load(std::memory_order_acquire);
+    if (generation == done_generation_.load(std::memory_order_relaxed)) return;
+    (*posted_task_)(pipeline_, now_ms());
+    done_generation_.store(generation, std::memory_order_release);
+  }
+  // The worker's clock now, in milliseconds (before a launch: restoring a snapshot).
+  uint32_t now_ms() const {
+    return static_cast<uint32_t>(
+        (pipeline_.uses_packet_timestamps() ? pipeline_.latest_ns() : clock_.now_ns()) / 1'000'000);
+  }
+  Pipeline& pipeline_for_control() { return pipeline_; }  // before the launch or after the stop
+
  private:
   void run_in_capture_order(const std::atomic<bool>& stop);
   void judge(Direction from, rte_mbuf* const* frames, uint16_t n, uint64_t now);
@@ -75,6 +101,9 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   SignatureScanner* returned_scanner_ = nullptr;  // written before taken_generation_
   std::atomic<uint32_t> offered_generation_{0};
   std::atomic<uint32_t> taken_generation_{0};
+  const ControlTask* posted_task_ = nullptr;  // written before posted_generation_
+  std::atomic<uint32_t> posted_generation_{0};
+  std::atomic<uint32_t> done_generation_{0};
   void mark_idle(bool idle) {
     if (!idle) {
       if (idle_since_ns_.load(std::memory_order_relaxed))

@@ -506,4 +506,76 @@ uint32_t Mitigation::nonce_hash(std::string_view nonce) {  // FNV-1a: a tag, not
   return h | 1;
 }
 
+namespace {
+
+uint32_t remaining_ms(uint32_t until_ms, uint32_t now_ms) {
+  return until_ms && before(now_ms, until_ms) ? until_ms - now_ms : 0;
+}
+
+}  // namespace
+
+void Mitigation::proven_sources(std::vector<Standing>& out, uint32_t now_ms) {
+  for (SourceTable* t : {&table_, &probation_})
+    t->for_each([&](SourceEntry& e) {
+      if (e.port && (trusted(&e, now_ms) || banned(&e, now_ms)))
+        out.push_back(standing_of(e, now_ms, t == &probation_));
+    });
+}
+
+void Mitigation::sources_in(const IpPrefix& prefix, std::vector<Standing>& out, uint32_t now_ms,
+                            size_t limit) {
+  for (SourceTable* t : {&table_, &probation_})
+    t->for_each([&](SourceEntry& e) {
+      if (e.port && out.size() < limit && prefix.contains(e.ip))
+        out.push_back(standing_of(e, now_ms, t == &probation_));
+    });
+}
+
+Mitigation::Standing Mitigation::standing_of(const SourceEntry& e, uint32_t now_ms,
+                                             bool probation) {
+  Standing s;
+  s.ip = e.ip;
+  s.port = e.port;
+  s.trusted_ms = remaining_ms(e.trusted_until_ms, now_ms);
+  s.banned_ms = remaining_ms(e.banned_until_ms, now_ms);
+  s.demerits = e.demerits;
+  s.messages = e.messages;
+  s.probation = probation;
+  s.verified = verified_.verified(e.ip, e.port, table_.hash_of_entry(e), now_ms);
+  return s;
+}
+
+size_t Mitigation::unban(const IpPrefix& prefix, uint32_t now_ms) {
+  size_t lifted = 0;
+  for (SourceTable* t : {&table_, &probation_})
+    t->for_each([&](SourceEntry& e) {
+      if (!e.port || !banned(&e, now_ms) || !prefix.contains(e.ip)) return;
+      e.banned_until_ms = 0;
+      e.demerits = 0;
+      record(EventType::source_unbanned, e, Reason::admitted);
+      ++lifted;
+    });
+  return lifted;
+}
+
+bool Mitigation::restore(const Standing& s, uint32_t now_ms) {
+  const SourceKey key{s.ip, s.port, {}};
+  SourceEntry* e = table_.find_or_insert(key, now_ms);
+  if (!e) return false;
+  if (SourceEntry* p = probation_.find(key)) probation_.erase(p);
+  const auto extend = [now_ms](uint32_t& until_ms, uint32_t ms) {
+    if (ms && remaining_ms(until_ms, now_ms) < ms) until_ms = (now_ms + ms) | 1;
+  };
+  extend(e->trusted_until_ms, s.trusted_ms);
+  extend(e->banned_until_ms, s.banned_ms);
+  if (banned(e, now_ms)) e->trusted_until_ms = 0;
+  if (e->messages == 0) e->messages = std::max<uint8_t>(s.messages, 1);
+  e->first_seen_ms = now_ms;
+  e->last_seen_ms = now_ms;
+  e->tokens.fill(UINT16_MAX);
+  if (trusted(e, now_ms))
+    familiar_->learn(s.ip, (now_ms + config_.familiar_keep_s * 1000) | 1, now_ms);
+  return true;
+}
+
 }  // namespace sipshield

@@ -250,6 +250,33 @@ class Mitigation {
   }
   const DialogTable& dialogs() const { return dialogs_; }
 
+  // Control operations (sipshield-ctl, the state snapshot): run between bursts by the worker
+  // that owns the tables, or by the main lcore once the workers have stopped; they walk whole
+  // tables, so never on the fast path.
+  //
+  // A source's standing as the tables hold it: trust and ban, as milliseconds still to run.
+  struct Standing {
+    IpAddress ip;
+    uint16_t port = 0;
+    uint32_t trusted_ms = 0;  // 0: not trusted
+    uint32_t banned_ms = 0;   // 0: not banned
+    uint16_t demerits = 0;
+    uint8_t messages = 0;
+    bool probation = false;  // still in the probation area
+    bool verified = false;   // answered a probe
+  };
+  // Every source that is trusted or banned at `now_ms`, from both tables.
+  void proven_sources(std::vector<Standing>& out, uint32_t now_ms);
+  // The sources of `prefix` the tables know of (any standing), at most `limit` of them.
+  void sources_in(const IpPrefix& prefix, std::vector<Standing>& out, uint32_t now_ms,
+                  size_t limit);
+  // Lifts the bans of the sources in `prefix` (an unban event each); how many were banned.
+  size_t unban(const IpPrefix& prefix, uint32_t now_ms);
+  // Gives a source the standing a snapshot kept (trust, ban; the longer of what the tables
+  // already hold), in the table of proven sources; its prefix becomes familiar again if it is
+  // trusted. False when that table is full.
+  bool restore(const Standing& s, uint32_t now_ms);
+
   const SourceTable& table() const { return table_; }
   const SourceTable& probation() const { return probation_; }
   const FamiliarPrefixes& familiar() const { return *familiar_; }
@@ -273,6 +300,7 @@ class Mitigation {
   // banned); where it is now. A full table leaves it where it was (refusal counted).
   SourceEntry* prove(SourceEntry* s, uint32_t now_ms);
   bool take(uint16_t& tokens, uint32_t elapsed_ms, const MeterProfile& p) const;
+  Standing standing_of(const SourceEntry& e, uint32_t now_ms, bool probation);
   // An event about source `s`, if events are recorded.
   void record(EventType type, const SourceEntry& s, Reason cause = Reason::admitted,
               const Rule* rule = nullptr, uint32_t seconds = 0);

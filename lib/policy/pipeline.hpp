@@ -138,6 +138,9 @@ class Pipeline {
   const WorkerCounters& counters() const { return counters_; }
   const Reassembler& reassembler() const { return reassembler_; }
   const Mitigation& mitigation() const { return mitigation_; }
+  Mitigation& mitigation() { return mitigation_; }  // control operations, between bursts
+  // The clock of the last frame or tick judged (TSC or capture time).
+  uint64_t latest_ns() const { return latest_ns_; }
   // Bans and attacks, for the main lcore or the replay to drain (single consumer).
   EventRing& events() { return events_; }
   const SignatureScanner* scanner() const { return scanner_.get(); }
@@ -306,11 +309,11 @@ class Pipeline {
       // The port of a later fragment is unknown: hold every fragment to a protected address,
       // then judge the whole datagram by what its first fragment says.
       if (!services_.matches_address(meta.dst)) return emit(sink, m, not_protected());
-      if (denied(meta)) return emit(sink, m, {Action::drop, Reason::denied_prefix});
+      if (const auto refused = refused_prefix(meta)) return emit(sink, m, *refused);
       return reassemble(m, frame, meta, now, sink);
     }
     if (p.service < 0) return emit(sink, m, not_protected());
-    if (denied(meta)) return emit(sink, m, {Action::drop, Reason::denied_prefix});
+    if (const auto refused = refused_prefix(meta)) return emit(sink, m, *refused);
     probe_wanted_ = false;
     const Verdict v = judge_datagram(meta, {frame + meta.payload_offset, meta.payload_length},
                                      p.service, p.hashes, now);
@@ -433,8 +436,17 @@ class Pipeline {
   SourceHashes hashes_of(const PacketMeta& meta) const {
     return {mitigation_.source_hash(meta), mitigation_.address_hash(meta)};
   }
-  bool denied(const PacketMeta& meta) const {
-    return prefixes_ && prefixes_->lookup(meta.src) == PrefixVerdict::deny;
+  // A source in a deny prefix or in an operator's ban (sipshield-ctl ban): its drop.
+  std::optional<Verdict> refused_prefix(const PacketMeta& meta) const {
+    if (!prefixes_) return std::nullopt;
+    switch (prefixes_->lookup(meta.src)) {
+      case PrefixVerdict::deny:
+        return Verdict{Action::drop, Reason::denied_prefix};
+      case PrefixVerdict::ban:
+        return Verdict{Action::drop, Reason::operator_banned};
+      default:
+        return std::nullopt;
+    }
   }
   bool allowed(const PacketMeta& meta) const {
     return prefixes_ && prefixes_->lookup(meta.src) == PrefixVerdict::allow;

@@ -20,9 +20,10 @@ std::string unique_name(const char* kind) {
 
 }  // namespace
 
-PrefixLists::PrefixLists(const std::vector<IpPrefix>& allow, const std::vector<IpPrefix>& deny) {
+PrefixLists::PrefixLists(const std::vector<IpPrefix>& allow, const std::vector<IpPrefix>& deny,
+                         const std::vector<IpPrefix>& bans) {
   size_t v4 = 0, v6 = 0;
-  for (const auto* list : {&allow, &deny})
+  for (const auto* list : {&allow, &deny, &bans})
     for (const auto& p : *list) (p.address.is_v4() ? v4 : v6)++;
   if (v4) {
     rte_lpm_config c{static_cast<uint32_t>(v4), 256, 0};
@@ -40,9 +41,10 @@ PrefixLists::PrefixLists(const std::vector<IpPrefix>& allow, const std::vector<I
           fmt::format("cannot create the IPv6 prefix table: {}", rte_strerror(rte_errno)));
     }
   }
-  // Deny after allow: for the very same prefix in both lists, deny wins.
+  // Deny after allow, bans last: for the very same prefix in several lists, the last wins.
   for (const auto& [list, verdict] :
-       {std::pair{&allow, PrefixVerdict::allow}, std::pair{&deny, PrefixVerdict::deny}}) {
+       {std::pair{&allow, PrefixVerdict::allow}, std::pair{&deny, PrefixVerdict::deny},
+        std::pair{&bans, PrefixVerdict::ban}}) {
     for (const auto& p : *list) {
       int rc;
       if (p.address.is_v4()) {

@@ -14,13 +14,15 @@ struct rte_lpm6;
 
 namespace sipshield {
 
-enum class PrefixVerdict : uint8_t { none = 0, allow = 1, deny = 2 };
+// `ban`: an operator's ban (sipshield-ctl), which wins over allow and deny for the same prefix.
+enum class PrefixVerdict : uint8_t { none = 0, allow = 1, deny = 2, ban = 3 };
 
 class PrefixLists {
  public:
   // Needs a running EAL (the tables live in DPDK memory). Throws DataplaneError when they
   // cannot be allocated.
-  PrefixLists(const std::vector<IpPrefix>& allow, const std::vector<IpPrefix>& deny);
+  PrefixLists(const std::vector<IpPrefix>& allow, const std::vector<IpPrefix>& deny,
+              const std::vector<IpPrefix>& bans = {});
   ~PrefixLists();
   PrefixLists(const PrefixLists&) = delete;
   PrefixLists& operator=(const PrefixLists&) = delete;

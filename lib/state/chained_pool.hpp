@@ -81,6 +81,13 @@ class ChainedPool {
     write(evictions_, evictions_ + 1);
     return true;
   }
+  // Calls visit(entry) for every entry in use (control operations between bursts, not the fast
+  // path: it walks the whole pool).
+  template <class Visit>
+  void for_each(Visit&& visit) {
+    for (Entry& e : entries_)
+      if (e.in_use) visit(e);
+  }
   // Frees `e`, an entry of this pool inserted under `hash`.
   void erase(Entry* e, uint64_t hash) { unlink(static_cast<uint32_t>(e - entries_.data()), hash); }
   bool owns(const Entry* e) const {

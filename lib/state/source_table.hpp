@@ -98,6 +98,10 @@ class SourceTable {
   // Frees `e`, an entry of this table (it moved to another).
   void erase(SourceEntry* e) { pool_.erase(e, hash_of_entry(*e)); }
   bool owns(const SourceEntry* e) const { return pool_.owns(e); }
+  template <class Visit>
+  void for_each(Visit&& visit) {
+    pool_.for_each(visit);
+  }
 
   uint32_t size() const { return pool_.size(); }
   uint32_t capacity() const { return pool_.capacity(); }

@@ -16,7 +16,7 @@ import tempfile
 import generator_test
 from daemon_test import expect, read_pcap, run_cli
 
-PROGRAMS = ["sipshield", "sipshield-inspect", "sipshield-gen", "sipshield-eval"]
+PROGRAMS = ["sipshield", "sipshield-inspect", "sipshield-gen", "sipshield-eval", "sipshield-ctl"]
 PROTECT = ["--protect", "198.18.0.10:5060", "--protect", "[2001:db8::10]:5060"]
 
 

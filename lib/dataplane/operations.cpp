@@ -1,0 +1,321 @@
+#include "dataplane/operations.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "signatures/rules.hpp"
+
+namespace sipshield {
+namespace {
+
+std::string source_key(const IpAddress& ip, uint16_t port) {
+  return ip.is_v4() ? fmt::format("{}:{}", ip.to_string(), port)
+                    : fmt::format("[{}]:{}", ip.to_string(), port);
+}
+
+// "90s", "15m", "2h", "1d" or plain seconds; nullopt when not one of those.
+std::optional<uint64_t> duration_s(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  uint64_t unit = 1;
+  std::string digits = text;
+  switch (text.back()) {
+    case 's':
+      unit = 1;
+      digits.pop_back();
+      break;
+    case 'm':
+      unit = 60;
+      digits.pop_back();
+      break;
+    case 'h':
+      unit = 3600;
+      digits.pop_back();
+      break;
+    case 'd':
+      unit = 86400;
+      digits.pop_back();
+      break;
+    default:
+      break;
+  }
+  if (digits.empty() || digits.size() > 9 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  const uint64_t s = std::stoull(digits) * unit;
+  return s > 0 ? std::optional(s) : std::nullopt;
+}
+
+std::string text_field(const nlohmann::json& request, const char* key) {
+  const auto it = request.find(key);
+  if (it == request.end() || !it->is_string())
+    throw std::runtime_error(fmt::format("\"{}\" (a string) is required", key));
+  return it->get<std::string>();
+}
+
+IpPrefix prefix_field(const nlohmann::json& request) {
+  const std::string text = text_field(request, "prefix");
+  const auto prefix = IpPrefix::parse(text);
+  if (!prefix)
+    throw std::runtime_error(fmt::format(
+        "\"{}\" is not an address or prefix (198.18.0.7, 198.18.0.0/24, 2001:db8::/64)", text));
+  return *prefix;
+}
+
+}  // namespace
+
+uint64_t wall_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+Operations::Operations(const Config& config, std::vector<std::unique_ptr<Worker>>& workers,
+                       TableReload& tables, Hooks hooks)
+    : config_(config), workers_(workers), tables_(tables), hooks_(std::move(hooks)) {
+  if (!config.control.socket.empty()) socket_.emplace(config.control.socket, config.control.group);
+  next_snapshot_ms_ = wall_ms() + uint64_t{config.snapshot.interval_s} * 1000;
+}
+
+void Operations::on_workers(const Worker::ControlTask& task) {
+  ++task_generation_;
+  for (auto& w : workers_) {
+    if (!running_) {
+      w->post(&task, task_generation_);
+      w->serve_control();
+      continue;
+    }
+    w->post(&task, task_generation_);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!w->done(task_generation_)) {
+      if (std::chrono::steady_clock::now() > deadline)
+        throw std::runtime_error(fmt::format("worker {} did not answer within 2 s", w->queue()));
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+}
+
+std::vector<Mitigation::Standing> Operations::proven_sources() {
+  std::vector<Mitigation::Standing> all;
+  on_workers([&](Pipeline& p, uint32_t now_ms) { p.mitigation().proven_sources(all, now_ms); });
+  return all;
+}
+
+std::string Operations::restore_snapshot() {
+  if (config_.snapshot.file.empty()) return "";
+  std::vector<std::string> services;
+  for (const auto& s : config_.protected_services) services.push_back(s.to_string());
+  const uint64_t now = wall_ms();
+  std::string why_not;
+  const auto snapshot = read_snapshot(
+      config_.snapshot.file, now, uint64_t{config_.snapshot.max_age_s} * 1000, services, why_not);
+  if (!snapshot) return "state snapshot not loaded: " + why_not;
+  if (workers_.front()->pipeline().uses_packet_timestamps())
+    return "state snapshot not loaded: the packet clock (a capture's time) is not the wall time "
+           "the snapshot counts in (set \"clock\": \"tsc\")";
+  size_t trusted = 0, banned = 0, refused = 0;
+  for (const auto& s : snapshot->sources) {
+    Mitigation::Standing standing;
+    standing.ip = s.ip;
+    standing.port = s.port;
+    const auto left = [now](uint64_t until) {
+      return until > now ? static_cast<uint32_t>(std::min<uint64_t>(until - now, UINT32_MAX / 2))
+                         : 0u;
+    };
+    standing.trusted_ms = left(s.trusted_until_ms);
+    standing.banned_ms = left(s.banned_until_ms);
+    if (!standing.trusted_ms && !standing.banned_ms) continue;
+    // The worker RSS will send this source to is the NIC's to choose: every worker learns it.
+    bool stored = true;
+    for (auto& w : workers_)
+      stored = w->pipeline_for_control().mitigation().restore(standing, w->now_ms()) && stored;
+    if (!stored) ++refused;
+    (standing.banned_ms ? banned : trusted)++;
+  }
+  size_t bans = 0;
+  for (const auto& b : snapshot->operator_bans)
+    if (b.until_s * 1000 > now && operator_bans_.add(b)) ++bans;
+  if (bans) offer_bans();
+  return fmt::format(
+      "state snapshot loaded from {} (written {} s ago): {} trusted and {} banned source(s){}, {} "
+      "operator ban(s)",
+      config_.snapshot.file, (now - std::min(now, snapshot->written_ms)) / 1000, trusted, banned,
+      refused ? fmt::format(" ({} found no room)", refused) : "", bans);
+}
+
+void Operations::offer_bans() {
+  if (hooks_.settle_tables) hooks_.settle_tables();
+  tables_.offer_bans(operator_bans_.prefixes(), workers_);
+  if (!running_)
+    for (auto& w : workers_) w->take_offered_tables();
+  if (hooks_.settle_tables) hooks_.settle_tables();
+}
+
+void Operations::write_snapshot_now() {
+  Snapshot s;
+  s.written_ms = wall_ms();
+  for (const auto& service : config_.protected_services)
+    s.protected_services.push_back(service.to_string());
+  // Every worker may hold the same source (restored into all, or RSS moved it): the longest
+  // standing of each is kept.
+  std::map<std::string, SnapshotSource> merged;
+  for (const auto& p : proven_sources()) {
+    auto& out = merged[source_key(p.ip, p.port)];
+    out.ip = p.ip;
+    out.port = p.port;
+    if (p.trusted_ms)
+      out.trusted_until_ms = std::max(out.trusted_until_ms, s.written_ms + p.trusted_ms);
+    if (p.banned_ms)
+      out.banned_until_ms = std::max(out.banned_until_ms, s.written_ms + p.banned_ms);
+  }
+  for (auto& [key, source] : merged) s.sources.push_back(source);
+  s.operator_bans = operator_bans_.list();
+  write_snapshot(config_.snapshot.file, s);
+}
+
+void Operations::tick() {
+  if (socket_) socket_->serve([this](const nlohmann::json& request) { return handle(request); });
+  const uint64_t now = wall_ms();
+  if (operator_bans_.expire(now / 1000)) offer_bans();
+  if (!config_.snapshot.file.empty() && config_.snapshot.interval_s && now >= next_snapshot_ms_) {
+    next_snapshot_ms_ = now + uint64_t{config_.snapshot.interval_s} * 1000;
+    try {
+      write_snapshot_now();
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "sipshield: {}\n", e.what());
+    }
+  }
+}
+
+void Operations::final_snapshot() {
+  if (config_.snapshot.file.empty()) return;
+  try {
+    write_snapshot_now();
+    fmt::print(stderr, "sipshield: state snapshot written to {}\n", config_.snapshot.file);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "sipshield: {}\n", e.what());
+  }
+}
+
+void Operations::note(const Event& e) {
+  if (e.type == EventType::source_unbanned) {
+    ban_causes_.erase(source_key(e.ip, e.port));
+  } else if (e.type == EventType::source_banned && ban_causes_.size() < kMaxBanCauses) {
+    ban_causes_[source_key(e.ip, e.port)] = {std::string(reason_name(e.reason)),
+                                             e.rule ? e.rule->id : "", e.time_ns / 1'000'000};
+  }
+}
+
+nlohmann::json Operations::handle(const nlohmann::json& request) {
+  const std::string command = request["command"].get<std::string>();
+  if (command == "stats") return hooks_.stats();
+  if (command == "bans") return bans();
+  if (command == "ban") return ban(request);
+  if (command == "unban") return unban(request);
+  if (command == "trust-show") return trust_show(request);
+  if (command == "reload") {
+    const std::string error = hooks_.reload();
+    if (!error.empty()) return {{"error", "reload refused, the running config stays: " + error}};
+    return {{"reloaded", true}, {"in_force", tables_.in_force()}};
+  }
+  if (command == "snapshot") {
+    if (config_.snapshot.file.empty()) return {{"error", "no snapshot.file in the config"}};
+    write_snapshot_now();
+    return {{"written", config_.snapshot.file}};
+  }
+  return {{"error", fmt::format("unknown command \"{}\" (stats, bans, ban, unban, trust-show, "
+                                "reload, snapshot)",
+                                command)}};
+}
+
+nlohmann::json Operations::bans() {
+  const uint64_t now = wall_ms();
+  nlohmann::json sources = nlohmann::json::array();
+  std::map<std::string, const Mitigation::Standing*> unique;
+  const auto proven = proven_sources();
+  for (const auto& p : proven)
+    if (p.banned_ms) unique.emplace(source_key(p.ip, p.port), &p);
+  for (const auto& [key, p] : unique) {
+    nlohmann::json ban = {{"source", key}, {"until", (now + p->banned_ms) / 1000}};
+    if (const auto it = ban_causes_.find(key); it != ban_causes_.end()) {
+      ban["reason"] = it->second.reason;
+      if (!it->second.rule.empty()) ban["rule"] = it->second.rule;
+      ban["since"] = it->second.since_ms / 1000;
+    } else {
+      ban["reason"] = "not recorded";
+    }
+    sources.push_back(ban);
+  }
+  return {{"sources", sources}, {"operator", operator_bans_.to_json()}, {"now", now / 1000}};
+}
+
+nlohmann::json Operations::ban(const nlohmann::json& request) {
+  const IpPrefix prefix = prefix_field(request);
+  const std::string length = text_field(request, "for");
+  const auto seconds = duration_s(length);
+  if (!seconds)
+    throw std::runtime_error(
+        fmt::format("--for \"{}\": a duration (90s, 15m, 2h, 1d, or seconds)", length));
+  const std::string why = text_field(request, "why");
+  if (why.empty()) throw std::runtime_error("--why: say why (it goes into the event and the list)");
+  const uint64_t now = wall_ms() / 1000;
+  if (!operator_bans_.add({prefix, now, now + *seconds, why}))
+    throw std::runtime_error(
+        fmt::format("{} operator bans already: lift some first", OperatorBans::kMax));
+  offer_bans();
+  return {{"banned", prefix.to_string()}, {"until", now + *seconds}, {"why", why}};
+}
+
+nlohmann::json Operations::unban(const nlohmann::json& request) {
+  const IpPrefix prefix = prefix_field(request);
+  const bool operator_ban = operator_bans_.remove(prefix);
+  if (operator_ban) offer_bans();
+  size_t lifted = 0;
+  on_workers([&](Pipeline& p, uint32_t now_ms) { lifted += p.mitigation().unban(prefix, now_ms); });
+  return {{"unbanned", prefix.to_string()},
+          {"operator_ban_lifted", operator_ban},
+          {"source_bans_lifted", lifted}};
+}
+
+nlohmann::json Operations::trust_show(const nlohmann::json& request) {
+  const IpPrefix prefix = prefix_field(request);
+  std::optional<uint16_t> port;
+  if (request.contains("port")) port = request["port"].get<uint16_t>();
+  std::vector<Mitigation::Standing> found;
+  on_workers(
+      [&](Pipeline& p, uint32_t now_ms) { p.mitigation().sources_in(prefix, found, now_ms, 256); });
+  nlohmann::json sources = nlohmann::json::array();
+  std::map<std::string, nlohmann::json> unique;
+  for (const auto& s : found) {
+    if (port && s.port != *port) continue;
+    const std::string standing =
+        s.banned_ms    ? fmt::format("banned for {} s more", s.banned_ms / 1000)
+        : s.trusted_ms ? fmt::format("trusted for {} s more (a registration or an echoed nonce)",
+                                     s.trusted_ms / 1000)
+        : s.verified   ? std::string("untrusted, verified (answered a probe)")
+                       : fmt::format("untrusted ({} message(s), {} demerit(s){})", s.messages,
+                                     s.demerits, s.probation ? ", in the probation area" : "");
+    unique[source_key(s.ip, s.port)] = {{"source", source_key(s.ip, s.port)},
+                                        {"standing", standing},
+                                        {"trusted_s", s.trusted_ms / 1000},
+                                        {"banned_s", s.banned_ms / 1000},
+                                        {"demerits", s.demerits},
+                                        {"messages", s.messages},
+                                        {"verified", s.verified}};
+  }
+  for (auto& [key, s] : unique) sources.push_back(s);
+  nlohmann::json prefixes = nlohmann::json::array();
+  for (const auto& b : operator_bans_.list())
+    if (b.prefix.contains(prefix.address))
+      prefixes.push_back(fmt::format("operator ban {}: {}", b.prefix.to_string(), b.why));
+  for (const auto& [list, name] :
+       {std::pair{&tables_.allow(), "allow"}, std::pair{&tables_.deny(), "deny"}})
+    for (const auto& p : *list)
+      if (p.contains(prefix.address))
+        prefixes.push_back(fmt::format("{} prefix {}", name, p.to_string()));
+  return {{"prefix", prefix.to_string()}, {"sources", sources}, {"prefixes", prefixes}};
+}
+
+}  // namespace sipshield

@@ -1,0 +1,88 @@
+// The daemon's operations on the main lcore: sipshield-ctl's commands (over the control socket),
+// the operators' bans, and the state snapshot that survives a restart. Commands that read or
+// change per-source state run on each worker between its bursts (Worker::post), so no table is
+// ever read while its worker writes it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.hpp"
+#include "control/control_socket.hpp"
+#include "control/operator_bans.hpp"
+#include "control/snapshot.hpp"
+#include "dataplane/reload.hpp"
+#include "dataplane/worker.hpp"
+#include "telemetry/events.hpp"
+
+namespace sipshield {
+
+// Unix time in milliseconds.
+uint64_t wall_ms();
+
+class Operations {
+ public:
+  struct Hooks {
+    std::function<nlohmann::json()> stats;  // the counters and tables, as `stats --json` shows
+    // Reads and checks the config file again and offers what it changes; "" or why refused.
+    std::function<std::string()> reload;
+    std::function<void()> settle_tables;  // waits until a pending table offer is taken
+  };
+  Operations(const Config& config, std::vector<std::unique_ptr<Worker>>& workers,
+             TableReload& tables, Hooks hooks);
+
+  // Before the workers run: loads the snapshot (if configured) into every worker's tables and
+  // the operators' bans into the prefix table; the line that says what was loaded, or why not.
+  std::string restore_snapshot();
+  // The workers run from now on (commands go to them), or have stopped (run here).
+  void set_running(bool running) { running_ = running; }
+
+  // Called every few ms by the main lcore: control requests, bans running out, the periodic
+  // snapshot.
+  void tick();
+  // At the stop (workers joined): the last snapshot. Errors are logged, not thrown.
+  void final_snapshot();
+  // Every event the daemon drains: ban causes for `bans` (a ban's entry holds no cause).
+  void note(const Event& e);
+
+  nlohmann::json handle(const nlohmann::json& request);
+
+ private:
+  // Runs `task` on every worker's pipeline and waits for all (two seconds at most each).
+  void on_workers(const Worker::ControlTask& task);
+  std::vector<Mitigation::Standing> proven_sources();
+  void write_snapshot_now();
+  void offer_bans();
+
+  nlohmann::json bans();
+  nlohmann::json ban(const nlohmann::json& request);
+  nlohmann::json unban(const nlohmann::json& request);
+  nlohmann::json trust_show(const nlohmann::json& request);
+
+  const Config& config_;
+  std::vector<std::unique_ptr<Worker>>& workers_;
+  TableReload& tables_;
+  Hooks hooks_;
+  std::optional<ControlSocket> socket_;
+  OperatorBans operator_bans_;
+  bool running_ = false;
+  uint32_t task_generation_ = 0;
+  uint64_t next_snapshot_ms_ = 0;
+  // The cause of each ban the events told (source "ip:port"); at most kMaxBanCauses (later bans
+  // then show "not recorded": the event rings rate-limit too).
+  struct BanCause {
+    std::string reason, rule;
+    uint64_t since_ms = 0;
+  };
+  std::map<std::string, BanCause> ban_causes_;
+  static constexpr size_t kMaxBanCauses = 65536;
+};
+
+}  // namespace sipshield

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Integration tests of operations: sipshield-ctl on the daemon's control socket, operators'
+bans, and the state snapshot across a restart. The real daemon on net_pcap vdevs, frames of
+test hosts (198.18.0.0/15) written by sip_frames.py.
+
+    operations_test.py --build BUILD_DIR CASE     (CASE: one of the functions named test_*)
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_test import EAL_ARGS, PROTECTED, Daemon, Env, expect, run_cli  # noqa: E402
+from sip_frames import SERVER, request, register_ok, udp_frame, write_pcap  # noqa: E402
+
+USER = ("198.18.5.1", 5060)      # registers: the registrar's 200 OK makes it trusted
+SCANNER = ("198.18.6.6", 5070)   # a SIPVicious User-Agent: banned by the signature rule
+STRANGER = ("198.18.7.7", 5060)  # neither
+
+
+class Ops(Env):
+    def ctl(self, *args, check=True):
+        """sipshield-ctl on this test's socket: (exit code, stdout, stderr)."""
+        proc = subprocess.run([os.path.join(self.build, "apps", "sipshield-ctl"),
+                               "--socket", self.path("control.sock"), *args],
+                              capture_output=True, text=True, timeout=30)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"sipshield-ctl {' '.join(args)} exited {proc.returncode}: "
+                                 f"{proc.stderr}")
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def ctl_json(self, *args):
+        return json.loads(self.ctl("--json", *args)[1])
+
+    def ops_config(self, outside_pcap, inside_pcap, name="config.json", loop=False, extra=None):
+        """Both ports on pcaps (the outside one replayed without end when `loop`), the TSC clock
+        (snapshots count in wall time), this test's control socket and snapshot file."""
+        cfg = {
+            "eal": {"args": EAL_ARGS},
+            "ports": {
+                "outside": {"device": f"net_pcap0,rx_pcap={outside_pcap}"
+                                      + (",infinite_rx=1" if loop else "")
+                                      + f",tx_pcap={self.path('outside-tx.pcap')}"},
+                "inside": {"device": f"net_pcap1,rx_pcap={inside_pcap},"
+                                     f"tx_pcap={self.path('inside-tx.pcap')}"},
+            },
+            "protected": PROTECTED,
+            "clock": "tsc",
+            "stats_interval_s": 0,
+            "control": {"socket": self.path("control.sock")},
+            "metrics": {"enabled": False},
+            "snapshot": {"file": self.path("state.json"), "interval_s": 0},
+            "policy": {"probe": {"mode": "never"}},
+        }
+        for key, value in (extra or {}).items():
+            cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
+        path = self.path(name)
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        return path
+
+
+def learning_captures(env):
+    """The registrar's 200 OK to the user (read once from the inside); the scanner's REGISTERs
+    and a stranger's OPTIONS (the outside, which the daemon may replay without end: the user is
+    not in it, or its own flood would get it banned)."""
+    outside, inside = env.path("learn-outside.pcap"), env.path("learn-inside.pcap")
+    write_pcap(outside, [udp_frame(SCANNER, SERVER, request("REGISTER", SCANNER, "100", f"s{i}",
+                                                   agent="friendly-scanner"))
+                for i in range(5)] +
+               [udp_frame(STRANGER, SERVER, request("OPTIONS", STRANGER, "bob", "x1"))])
+    write_pcap(inside, [udp_frame(SERVER, USER, register_ok(USER, "alice", "u1"))])
+    return outside, inside
+
+
+def wait_until(what, check, seconds=20):
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds} s: {what}")
+        time.sleep(0.2)
+
+
+def test_ctl_lists_bans_bans_by_hand_and_unbans(env):
+    outside, inside = learning_captures(env)
+    config = env.ops_config(outside, inside, loop=True)
+    daemon = Daemon(env, "--config", config)
+    try:
+        daemon.wait_for("the start-up line", "worker(s)")
+        # The policy's ban, with the signature rule that caused it (from the ban's event).
+        bans = wait_until("the scanner's ban listed", lambda: [
+            b for b in env.ctl_json("bans")["sources"] if b["source"] == "198.18.6.6:5070"])
+        expect(bans[0]["reason"] == "sip_signature" and bans[0]["rule"] == "sipvicious-ua",
+               f"the ban names its cause: {bans}")
+        code, text, _ = env.ctl("bans")
+        expect("198.18.6.6:5070" in text and "sipvicious-ua" in text, f"bans table:\n{text}")
+        # Trust learned from the registrar's answer, and a stranger's standing.
+        trust = env.ctl_json("trust", "show", "198.18.5.1:5060")["sources"]
+        expect(len(trust) == 1 and trust[0]["trusted_s"] > 3000, f"the user is trusted: {trust}")
+        _, text, _ = env.ctl("trust", "show", "198.18.7.7")
+        expect("198.18.7.7:5060: " in text, f"the stranger is known:\n{text}")
+        _, text, _ = env.ctl("trust", "show", "198.18.8.8")
+        expect("no source in the tables" in text, f"an unknown host:\n{text}")
+        # An operator's ban of the stranger's /24: its frames now drop as operator_banned.
+        before = env.ctl_json("stats")["counters"]["dropped_by_reason"].get("operator_banned", 0)
+        expect(before == 0, f"no operator ban yet: {before}")
+        answer = env.ctl_json("ban", "198.18.7.0/24", "--for", "10m", "--why", "test flood")
+        expect(answer["banned"] == "198.18.7.0/24", f"ban answer: {answer}")
+        wait_until("frames dropped as operator_banned", lambda: env.ctl_json("stats")["counters"]
+                   ["dropped_by_reason"].get("operator_banned", 0) > 0)
+        listed = env.ctl_json("bans")["operator"]
+        expect([b["prefix"] for b in listed] == ["198.18.7.0/24"] and listed[0]["why"] ==
+               "test flood" and 590 <= listed[0]["until"] - listed[0]["since"] <= 600,
+               f"the operator's ban is listed: {listed}")
+        _, text, _ = env.ctl("trust", "show", "198.18.7.7:5060")
+        expect("operator ban 198.18.7.0/24: test flood" in text, f"trust show says why:\n{text}")
+        # A broken config is refused with its JSON path; the ban stays through the refusal and
+        # through a good reload.
+        with open(config) as f:
+            good = f.read()
+        with open(config, "w") as f:
+            json.dump({**json.loads(good), "stats_interval_s": "often"}, f)
+        code, _, err = env.ctl("reload", check=False)
+        expect(code == 1 and "$.stats_interval_s" in err, f"bad reload: {code} {err}")
+        with open(config, "w") as f:
+            f.write(good)
+        reloaded = env.ctl_json("reload")
+        expect(reloaded["in_force"]["operator_bans"] == 1, f"reload keeps the ban: {reloaded}")
+        # Unban: the operator's ban is lifted, and the frames pass again.
+        answer = env.ctl_json("unban", "198.18.7.0/24")
+        expect(answer["operator_ban_lifted"] is True, f"unban answer: {answer}")
+        expect(env.ctl_json("bans")["operator"] == [], "no operator ban left")
+        lifted = env.ctl_json("unban", "198.18.6.6")
+        expect(lifted["source_bans_lifted"] >= 1, f"the scanner's ban lifted: {lifted}")
+        # Mistakes are named, with exit status 1 (daemon refused) or 2 (usage).
+        code, _, err = env.ctl("ban", "198.18.300.1", "--for", "1h", "--why", "x", check=False)
+        expect(code == 1 and "not an address or prefix" in err, f"bad prefix: {code} {err}")
+        code, _, err = env.ctl("ban", "198.18.7.7", "--for", "soon", "--why", "x", check=False)
+        expect(code == 1 and "a duration" in err, f"bad duration: {code} {err}")
+        code, _, err = env.ctl("ban", "198.18.7.7", check=False)
+        expect(code == 2 and "--for" in err, f"missing options: {code} {err}")
+        code, _, err = env.ctl("frobnicate", check=False)
+        expect(code == 2, f"unknown command: {code} {err}")
+        code, _, _ = daemon.stop()
+    finally:
+        daemon.kill()
+    expect(code == 0, f"daemon exit {code}")
+    missing = subprocess.run([os.path.join(env.build, "apps", "sipshield-ctl"), "--socket",
+                              env.path("control.sock"), "stats"], capture_output=True, text=True)
+    expect(missing.returncode == 3 and "cannot reach the daemon" in missing.stderr,
+           f"no daemon: {missing.returncode} {missing.stderr}")
+    expect(not os.path.exists(env.path("control.sock")), "the socket is removed at the stop")
+
+
+def test_restart_keeps_trust_and_bans(env):
+    # First run: the user's registration is answered, the scanner banned, a prefix banned by hand;
+    # the stop writes the snapshot.
+    outside, inside = learning_captures(env)
+    daemon = Daemon(env, "--config", env.ops_config(outside, inside, loop=True))
+    try:
+        daemon.wait_for("the start-up line", "worker(s)")
+        wait_until("the scanner banned", lambda: env.ctl_json("bans")["sources"])
+        env.ctl("ban", "198.18.9.0/24", "--for", "1h", "--why", "kept across the restart")
+        code, _, err = daemon.stop()
+    finally:
+        daemon.kill()
+    expect(code == 0 and "state snapshot written" in err, f"first run: {code} {err[-800:]}")
+    with open(env.path("state.json")) as f:
+        state = json.load(f)
+    by_source = {f"{s['ip']}:{s['port']}": s for s in state["sources"]}
+    expect(by_source.get("198.18.5.1:5060", {}).get("trusted_until_ms", 0) > 0 and
+           by_source.get("198.18.6.6:5070", {}).get("banned_until_ms", 0) > 0,
+           f"the snapshot holds the trust and the ban: {state['sources']}")
+
+    # Second run, every first contact held until it answers a probe (nothing answers here): the
+    # user passes at once, the scanner (now without its telltale User-Agent) is still banned,
+    # the banned prefix still dropped.
+    later_outside, empty = env.path("later-outside.pcap"), env.path("empty.pcap")
+    write_pcap(later_outside,
+               [udp_frame(USER, SERVER, request("REGISTER", USER, "alice", "u2", cseq=2))] +
+               [udp_frame(SCANNER, SERVER, request("OPTIONS", SCANNER, "x", f"t{i}"))
+                for i in range(3)] +
+               [udp_frame(("198.18.9.9", 5060), SERVER, request("OPTIONS", ("198.18.9.9", 5060),
+                                                                "y", "b1"))])
+    write_pcap(empty, [])
+
+    def second_run(name):
+        config = env.ops_config(later_outside, empty, name=name,
+                                extra={"policy": {"probe": {"mode": "always"}}})
+        proc = subprocess.run([env.daemon, "--config", config, "--idle-exit-ms", "1500"],
+                              capture_output=True, text=True, timeout=60)
+        expect(proc.returncode == 0, f"{name}: exit {proc.returncode}: {proc.stderr[-800:]}")
+        counters = json.loads(proc.stdout[proc.stdout.index("{"):])["counters"]
+        return counters, proc.stderr
+
+    counters, err = second_run("restarted.json")
+    # (The stranger's looped OPTIONS got it banned as well in the first run.)
+    expect(re.search(r"state snapshot loaded from .*: 1 trusted and [12] banned source\(s\), "
+                     r"1 operator ban\(s\)", err), f"the start says what it loaded:\n{err[-800:]}")
+    expect(counters["passed_by_reason"].get("admitted", 0) == 1, f"the user passes: {counters}")
+    dropped = counters["dropped_by_reason"]
+    expect(dropped.get("source_banned", 0) == 3 and dropped.get("operator_banned", 0) == 1 and
+           dropped.get("unverified", 0) == 0, f"the scanner and the prefix stay banned: {dropped}")
+
+    # The same run without the snapshot: the user and the scanner are both strangers again.
+    os.rename(env.path("state.json"), env.path("state-moved.json"))
+    counters, err = second_run("forgetful.json")
+    expect("state snapshot not loaded: no snapshot" in err, f"says why not:\n{err[-800:]}")
+    expect(counters["dropped_by_reason"].get("unverified", 0) == 5 and
+           counters["passed_by_reason"].get("admitted", 0) == 0,
+           f"without the snapshot every first contact waits: {counters}")
+
+    # A snapshot for other protected services is not loaded, and the start says so.
+    os.rename(env.path("state-moved.json"), env.path("state.json"))
+    config = env.ops_config(later_outside, empty, name="other.json",
+                            extra={"protected": ["198.18.0.20:5060"]})
+    proc = subprocess.run([env.daemon, "--config", config, "--idle-exit-ms", "1000"],
+                          capture_output=True, text=True, timeout=60)
+    expect(proc.returncode == 0 and "written for other protected services" in proc.stderr,
+           f"other services: {proc.returncode} {proc.stderr[-800:]}")
+
+
+def main():
+    return run_cli(globals(), lambda args: Ops(os.path.abspath(args.build)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
