@@ -21,11 +21,13 @@
 
 #include "dataplane/clock.hpp"
 #include "dataplane/eal.hpp"
+#include "dataplane/metrics.hpp"
 #include "dataplane/operations.hpp"
 #include "dataplane/port.hpp"
 #include "dataplane/reload.hpp"
 #include "dataplane/worker.hpp"
 #include "policy/state_report.hpp"
+#include "telemetry/metrics_server.hpp"
 
 namespace sipshield {
 namespace {
@@ -244,6 +246,10 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
                          }});
   if (const std::string restored = operations.restore_snapshot(); !restored.empty())
     fmt::print(stderr, "sipshield: {}\n", restored);
+  // Listening before the workers start: a port in use fails the start, not a scrape later.
+  std::optional<MetricsServer> metrics;
+  if (config.metrics.enabled) metrics.emplace(config.metrics.address, config.metrics.port);
+  OperationsCounters operations_counters;
   std::vector<Launch> launches(workers);
   std::atomic<bool> stop_workers{false};
   LaunchedWorkers launched(stop_workers);  // from here on, every exit stops and joins them
@@ -288,6 +294,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
         operations.note(e);
         if (!attacks.pass(e, w)) continue;
         ++events_written;
+        ++operations_counters.events[static_cast<size_t>(e.type)];
         if (!events_out.is_open()) continue;
         events_out << event_json(e, w) << '\n';
       }
@@ -307,6 +314,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   const auto finish_reload = [&] {
     const bool bans_only = tables.offering_bans_only();
     if (!tables.finish(worker_objects, drain_events) || bans_only) return;
+    ++operations_counters.reloads_applied;
     fmt::print(stderr, "sipshield: reloaded: {}\n", tables.summary());
     if (!need_restart.empty())
       fmt::print(stderr, "sipshield: reload: {} changed; applied at the next restart\n",
@@ -333,6 +341,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
       fmt::print(stderr, "sipshield: reload refused, keeping {}: {}\n", tables.summary(), e.what());
       need_restart.clear();
       write_reload_event(e.what());
+      ++operations_counters.reloads_refused;
       return e.what();
     }
   };
@@ -355,6 +364,8 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
 
   uint64_t next_stats = started + uint64_t{config.stats_interval_s} * 1'000'000'000;
   uint64_t next_rebalance = started;
+  constexpr uint64_t kMetricsIntervalNs = 500'000'000;  // twice per second: fresh for 1 s scrapes
+  uint64_t next_metrics = started;
   while (!stop_requested.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     const uint64_t now = clock.now_ns();
@@ -377,6 +388,16 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     if (tables.pending()) finish_reload();
     if (!tables.pending() && options.reload_requested && options.reload_requested->exchange(false))
       start_reload();
+    // Signature hits are read through each worker's scanner: not while a reload swaps them.
+    if (metrics && now >= next_metrics && !tables.pending()) {
+      operations_counters.operator_bans = operations.operator_ban_count();
+      std::vector<const SignatureScanner*> scanners;
+      for (const auto& w : worker_objects) scanners.push_back(w->pipeline().scanner());
+      const nlohmann::json hits = tables.hits(scanners);
+      metrics->publish(render_metrics({config, worker_objects, outside, inside, operations_counters,
+                                       hits, static_cast<double>(now - started) / 1e9}));
+      next_metrics = now + kMetricsIntervalNs;
+    }
     if (config.stats_interval_s > 0 && now >= next_stats) {
       fmt::print(stderr, "sipshield: {}{}{}{}\n", stats_line(totals_now()),
                  tables_line(worker_objects), port_losses(outside), port_losses(inside));

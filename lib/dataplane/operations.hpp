@@ -53,6 +53,7 @@ class Operations {
   void note(const Event& e);
 
   nlohmann::json handle(const nlohmann::json& request);
+  size_t operator_ban_count() const { return operator_bans_.list().size(); }
 
  private:
   // Runs `task` on every worker's pipeline and waits for all (two seconds at most each).

@@ -180,6 +180,8 @@ PortStats Port::stats() const {
   }
   out.ipackets = s.ipackets;
   out.opackets = s.opackets;
+  out.ibytes = s.ibytes;
+  out.obytes = s.obytes;
   out.imissed = s.imissed;
   out.ierrors = s.ierrors;
   out.oerrors = s.oerrors;

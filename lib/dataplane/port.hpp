@@ -16,7 +16,8 @@ namespace sipshield {
 // What a device counted (rte_eth_stats_get): frames it received and sent, and frames it lost
 // before any worker saw them (imissed: RX ring full; rx_nombuf: no mbuf; ierrors: bad frames).
 struct PortStats {
-  uint64_t ipackets = 0, opackets = 0, imissed = 0, ierrors = 0, oerrors = 0, rx_nombuf = 0;
+  uint64_t ipackets = 0, opackets = 0, ibytes = 0, obytes = 0, imissed = 0, ierrors = 0,
+           oerrors = 0, rx_nombuf = 0;
   // Per configured RX queue; empty when the driver fills no per-queue counter.
   std::vector<uint64_t> q_ipackets, q_errors;
   std::string error;  // why the counters could not be read (then all are 0)

@@ -8,9 +8,12 @@ test hosts (198.18.0.0/15) written by sip_frames.py.
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_test import EAL_ARGS, PROTECTED, Daemon, Env, expect, run_cli  # noqa: E402
@@ -224,6 +227,82 @@ def test_restart_keeps_trust_and_bans(env):
                           capture_output=True, text=True, timeout=60)
     expect(proc.returncode == 0 and "written for other protected services" in proc.stderr,
            f"other services: {proc.returncode} {proc.stderr[-800:]}")
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.headers.get("Content-Type", ""), r.read().decode()
+
+
+def test_prometheus_scrapes_the_metrics(env):
+    metrics_port, prometheus_port = free_port(), free_port()
+    outside, inside = learning_captures(env)
+    config = env.ops_config(outside, inside, loop=True, extra={
+        "metrics": {"enabled": True, "port": metrics_port},
+        "policy": {"sources": {"max": 4096}}})
+    daemon = Daemon(env, "--config", config)
+    prometheus = None
+    try:
+        daemon.wait_for("the start-up line", "worker(s)")
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        content_type, text = wait_until("the first exposition", lambda: http_get(url)[1] and
+                                        http_get(url))
+        expect(content_type.startswith("text/plain; version=0.0.4"), f"type {content_type}")
+        checked = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
+                                 capture_output=True, timeout=30)
+        expect(checked.returncode == 0, f"promtool check metrics: {checked.stdout}{checked.stderr}")
+        # A real Prometheus scrapes it every second; its HTTP API must give the values back.
+        with open(env.path("prometheus.yml"), "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                    "scrape_configs:\n  - job_name: sipshield\n    static_configs:\n"
+                    f"      - targets: ['127.0.0.1:{metrics_port}']\n")
+        prometheus = subprocess.Popen(
+            ["prometheus", f"--config.file={env.path('prometheus.yml')}",
+             f"--storage.tsdb.path={env.path('tsdb')}",
+             f"--web.listen-address=127.0.0.1:{prometheus_port}"],
+            stdout=subprocess.DEVNULL, stderr=open(env.path("prometheus.log"), "w"))
+        api = f"http://127.0.0.1:{prometheus_port}/api/v1/query?query="
+
+        def query(expression):
+            try:
+                answer = json.loads(http_get(api + urllib.parse.quote(expression))[1])
+            except OSError:
+                return None  # not listening yet
+            result = answer["data"]["result"] if answer.get("status") == "success" else []
+            return float(result[0]["value"][1]) if result else None
+
+        capacity = wait_until("Prometheus has scraped the source table's capacity",
+                              lambda: query('sipshield_table_capacity{table="sources"}'), 60)
+        expect(capacity == 4096, f"the configured capacity: {capacity}")
+        banned = wait_until("source_banned drops in Prometheus", lambda: query(
+            'sum(sipshield_frames_total{action="drop",reason="source_banned"})'), 30)
+        hits = query('sipshield_signature_hits_total{rule="sipvicious-ua"}')
+        live = env.ctl_json("stats")["counters"]["dropped_by_reason"]["source_banned"]
+        expect(0 < banned <= live, f"Prometheus {banned} source_banned drops, the daemon {live} now")
+        expect(hits and hits >= 1, f"signature hits: {hits}")
+        expect(query('sipshield_up') is None and query('up{job="sipshield"}') == 1, "target up")
+        # The port taken: a second daemon fails its start, naming the port and the setting.
+        other = env.ops_config(outside, inside, name="other.json", extra={
+            "metrics": {"enabled": True, "port": metrics_port},
+            "control": {"socket": env.path("other.sock")}})
+        proc = subprocess.run([env.daemon, "--config", other, "--duration", "1"],
+                              capture_output=True, text=True, timeout=60)
+        expect(proc.returncode == 1 and f"metrics: cannot listen on 127.0.0.1:{metrics_port}"
+               in proc.stderr, f"port in use: {proc.returncode} {proc.stderr[-500:]}")
+        code, _, _ = daemon.stop()
+        expect(code == 0, f"daemon exit {code}")
+    finally:
+        if prometheus:
+            prometheus.terminate()
+            prometheus.wait(timeout=30)
+        daemon.kill()
 
 
 def main():
