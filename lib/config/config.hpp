@@ -16,6 +16,7 @@
 #include "core/ip_address.hpp"
 #include "policy/settings.hpp"
 #include "signatures/rules.hpp"
+#include "telemetry/syslog.hpp"
 
 namespace sipshield {
 
@@ -47,7 +48,7 @@ struct MempoolConfig {
 // The pipeline's settings (protected services, limits, policy) plus what only the daemon and
 // the tools read.
 // Operations (docs/operations.md): the control socket of sipshield-ctl, the Prometheus endpoint,
-// the state snapshot that survives a restart, and events to a syslog collector.
+// the state snapshot that survives a restart (syslog: telemetry/syslog.hpp).
 struct ControlConfig {
   std::string socket = "/run/sipshield/control.sock";  // "": no control socket
   std::string group;  // also open to this group (mode 0660); "": root only (0600)
@@ -62,17 +63,6 @@ struct SnapshotConfig {
   unsigned interval_s = 60;    // also written this often while running (0: only at the stop)
   unsigned max_age_s = 86400;  // an older snapshot is not loaded
 };
-enum class SyslogTransport : uint8_t { udp, tcp };
-struct SyslogConfig {
-  bool enabled = false;
-  std::string address = "127.0.0.1";
-  uint16_t port = 514;
-  SyslogTransport transport = SyslogTransport::udp;
-  unsigned per_second = 100;  // messages at most; the rest are counted, and said in one message
-  unsigned facility = 16;     // local0
-  std::string app_name = "sipshield";
-};
-
 struct Config : PipelineSettings {
   std::vector<std::string> eal_args;
   std::optional<PortConfig> outside;

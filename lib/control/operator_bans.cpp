@@ -35,8 +35,12 @@ bool OperatorBans::remove(const IpPrefix& prefix) {
   return gone > 0;
 }
 
-bool OperatorBans::expire(uint64_t now_s) {
-  return std::erase_if(bans_, [&](const OperatorBan& b) { return b.until_s <= now_s; }) > 0;
+std::vector<OperatorBan> OperatorBans::expire(uint64_t now_s) {
+  std::vector<OperatorBan> expired;
+  for (const auto& b : bans_)
+    if (b.until_s <= now_s) expired.push_back(b);
+  std::erase_if(bans_, [&](const OperatorBan& b) { return b.until_s <= now_s; });
+  return expired;
 }
 
 std::vector<IpPrefix> OperatorBans::prefixes() const {

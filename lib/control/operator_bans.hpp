@@ -29,8 +29,8 @@ class OperatorBans {
   bool add(const OperatorBan& ban);
   // Lifts the ban of exactly `prefix`; whether there was one.
   bool remove(const IpPrefix& prefix);
-  // Drops bans that ran out by `now_s`; whether any did.
-  bool expire(uint64_t now_s);
+  // Drops bans that ran out by `now_s`, and returns them.
+  std::vector<OperatorBan> expire(uint64_t now_s);
 
   const std::vector<OperatorBan>& list() const { return bans_; }
   std::vector<IpPrefix> prefixes() const;

@@ -28,6 +28,7 @@
 #include "dataplane/worker.hpp"
 #include "policy/state_report.hpp"
 #include "telemetry/metrics_server.hpp"
+#include "telemetry/syslog.hpp"
 
 namespace sipshield {
 namespace {
@@ -80,6 +81,18 @@ uint32_t mbufs_needed(const Config& config, unsigned workers) {
   // Every queue full, every reassembly table full, a burst in flight, and the per-lcore caches.
   const uint32_t per_worker = descriptors + config.reassembly.max_held + 4 * kBurstSize;
   return workers * per_worker + (workers + 1) * config.mempool.cache * 2u + 1024;
+}
+
+// How loud an event is for syslog: bans and attacks warn, the rest notify.
+Severity severity_of(EventType type) {
+  switch (type) {
+    case EventType::source_banned:
+    case EventType::attack_started:
+    case EventType::suppressed:
+      return Severity::warning;
+    default:
+      return Severity::notice;
+  }
 }
 
 std::string stats_line(const CounterTotals& t) {
@@ -239,10 +252,14 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   std::function<std::string()> reload_now;
   std::function<nlohmann::json()> stats_now;
   std::function<void()> settle_tables;
+  std::function<void(const std::string&, std::string_view)> event_writer;
   Operations operations(config, worker_objects, tables,
                         {[&] { return stats_now(); }, [&] { return reload_now(); },
                          [&] {
                            if (settle_tables) settle_tables();
+                         },
+                         [&](const std::string& line, std::string_view action) {
+                           if (event_writer) event_writer(line, action);
                          }});
   if (const std::string restored = operations.restore_snapshot(); !restored.empty())
     fmt::print(stderr, "sipshield: {}\n", restored);
@@ -285,6 +302,18 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
                                      .count());
   };
   const uint64_t tsc_to_wall_ns = packet_clock ? 0 : wall_ns() - clock.now_ns();
+  // Every event goes to the events file and, if configured, to the syslog collector.
+  std::optional<SyslogSender> syslog;
+  if (config.syslog.enabled) syslog.emplace(config.syslog);
+  const auto write_event = [&](const std::string& line, std::string_view action, Severity severity,
+                               uint64_t time_ns) {
+    if (events_out.is_open()) events_out << line << '\n';
+    if (syslog) syslog->send(severity, time_ns, action, line, clock.now_ns());
+  };
+  event_writer = [&](const std::string& line, std::string_view action) {
+    write_event(line, action, Severity::notice, wall_ns());
+    if (events_out.is_open()) events_out.flush();
+  };
   const auto drain_events = [&] {
     Event e;
     for (unsigned w = 0; w < worker_objects.size(); ++w) {
@@ -295,8 +324,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
         if (!attacks.pass(e, w)) continue;
         ++events_written;
         ++operations_counters.events[static_cast<size_t>(e.type)];
-        if (!events_out.is_open()) continue;
-        events_out << event_json(e, w) << '\n';
+        write_event(event_json(e, w), event_action(e.type), severity_of(e.type), e.time_ns);
       }
     }
     if (events_out.is_open()) events_out.flush();
@@ -307,9 +335,11 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   // compared with the config the daemon started with.
   std::vector<std::string> need_restart;
   const auto write_reload_event = [&](const std::string& error) {
-    if (!events_out.is_open()) return;
-    events_out << reload_json(wall_ns(), tables.in_force(), need_restart, error) << '\n';
-    events_out.flush();
+    const uint64_t now_ns = wall_ns();
+    write_event(reload_json(now_ns, tables.in_force(), need_restart, error),
+                error.empty() ? "config-reloaded" : "config-reload-refused",
+                error.empty() ? Severity::info : Severity::error, now_ns);
+    if (events_out.is_open()) events_out.flush();
   };
   const auto finish_reload = [&] {
     const bool bans_only = tables.offering_bans_only();
@@ -391,6 +421,11 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     // Signature hits are read through each worker's scanner: not while a reload swaps them.
     if (metrics && now >= next_metrics && !tables.pending()) {
       operations_counters.operator_bans = operations.operator_ban_count();
+      if (syslog) {
+        operations_counters.syslog_sent = syslog->sent();
+        operations_counters.syslog_suppressed = syslog->suppressed();
+        operations_counters.syslog_failed = syslog->failed();
+      }
       std::vector<const SignatureScanner*> scanners;
       for (const auto& w : worker_objects) scanners.push_back(w->pipeline().scanner());
       const nlohmann::json hits = tables.hits(scanners);

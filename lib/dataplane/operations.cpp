@@ -153,6 +153,11 @@ void Operations::offer_bans() {
   if (hooks_.settle_tables) hooks_.settle_tables();
 }
 
+void Operations::unban_event(const IpPrefix& prefix, uint64_t now_ms) {
+  hooks_.event(operator_ban_json(now_ms * 1'000'000, "operator-unban", prefix.to_string(), 0, ""),
+               "operator-unban");
+}
+
 void Operations::write_snapshot_now() {
   Snapshot s;
   s.written_ms = wall_ms();
@@ -178,7 +183,10 @@ void Operations::write_snapshot_now() {
 void Operations::tick() {
   if (socket_) socket_->serve([this](const nlohmann::json& request) { return handle(request); });
   const uint64_t now = wall_ms();
-  if (operator_bans_.expire(now / 1000)) offer_bans();
+  if (const auto expired = operator_bans_.expire(now / 1000); !expired.empty()) {
+    offer_bans();
+    for (const auto& b : expired) unban_event(b.prefix, now);
+  }
   if (!config_.snapshot.file.empty() && config_.snapshot.interval_s && now >= next_snapshot_ms_) {
     next_snapshot_ms_ = now + uint64_t{config_.snapshot.interval_s} * 1000;
     try {
@@ -265,13 +273,19 @@ nlohmann::json Operations::ban(const nlohmann::json& request) {
     throw std::runtime_error(
         fmt::format("{} operator bans already: lift some first", OperatorBans::kMax));
   offer_bans();
+  hooks_.event(operator_ban_json(now * 1'000'000'000, "operator-ban", prefix.to_string(),
+                                 now + *seconds, why),
+               "operator-ban");
   return {{"banned", prefix.to_string()}, {"until", now + *seconds}, {"why", why}};
 }
 
 nlohmann::json Operations::unban(const nlohmann::json& request) {
   const IpPrefix prefix = prefix_field(request);
   const bool operator_ban = operator_bans_.remove(prefix);
-  if (operator_ban) offer_bans();
+  if (operator_ban) {
+    offer_bans();
+    unban_event(prefix, wall_ms());
+  }
   size_t lifted = 0;
   on_workers([&](Pipeline& p, uint32_t now_ms) { lifted += p.mitigation().unban(prefix, now_ms); });
   return {{"unbanned", prefix.to_string()},

@@ -34,6 +34,8 @@ class Operations {
     // Reads and checks the config file again and offers what it changes; "" or why refused.
     std::function<std::string()> reload;
     std::function<void()> settle_tables;  // waits until a pending table offer is taken
+    // Writes an event line (the events file, syslog) with its event.action.
+    std::function<void(const std::string& line, std::string_view action)> event;
   };
   Operations(const Config& config, std::vector<std::unique_ptr<Worker>>& workers,
              TableReload& tables, Hooks hooks);
@@ -61,6 +63,7 @@ class Operations {
   std::vector<Mitigation::Standing> proven_sources();
   void write_snapshot_now();
   void offer_bans();
+  void unban_event(const IpPrefix& prefix, uint64_t now_ms);
 
   nlohmann::json bans();
   nlohmann::json ban(const nlohmann::json& request);

@@ -119,17 +119,39 @@ std::string reload_json(uint64_t time_ns, const nlohmann::json& in_force,
   return j.dump();
 }
 
-std::string event_json(const Event& e, unsigned worker) {
-  const std::string timestamp = iso_timestamp(e.time_ns);
+const char* event_action(EventType type) {
   static constexpr const char* kActions[] = {
       "source-banned", "source-unbanned",   "source-demoted", "attack-started",
       "attack-ended",  "events-suppressed", "budget-changed"};
+  return kActions[static_cast<size_t>(type)];
+}
+
+std::string operator_ban_json(uint64_t time_ns, std::string_view action, const std::string& prefix,
+                              uint64_t until_s, const std::string& why) {
+  nlohmann::json j;
+  j["@timestamp"] = iso_timestamp(time_ns);
+  j["event"] = {{"kind", "event"},
+                {"category", {"network", "intrusion_detection"}},
+                {"action", action},
+                {"module", "sipshield"}};
+  j["source"] = {{"address", prefix}};
+  nlohmann::json detail = {{"set_by", "operator"}};
+  if (until_s) {
+    detail["until"] = iso_timestamp(until_s * 1'000'000'000);
+    detail["why"] = why;
+  }
+  j["sipshield"] = detail;
+  return j.dump();
+}
+
+std::string event_json(const Event& e, unsigned worker) {
+  const std::string timestamp = iso_timestamp(e.time_ns);
   nlohmann::json j;
   j["@timestamp"] = timestamp;
   const bool metric = e.type == EventType::suppressed || e.type == EventType::budget_changed;
   j["event"] = {{"kind", metric ? "metric" : "alert"},
                 {"category", {"network", "intrusion_detection"}},
-                {"action", kActions[static_cast<size_t>(e.type)]},
+                {"action", event_action(e.type)},
                 {"module", "sipshield"}};
   nlohmann::json detail = {{"worker", worker}};
   switch (e.type) {

@@ -10,6 +10,7 @@
 #include <bitset>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -122,6 +123,12 @@ class AttackDetector {
 
 // One ECS-style JSON line (no trailing newline).
 std::string event_json(const Event& e, unsigned worker);
+// Its event.action ("source-banned", ...), also the syslog MSGID.
+const char* event_action(EventType type);
+// An operator's ban set or lifted with sipshield-ctl (`action`: "operator-ban" or
+// "operator-unban"); `until_s` and `why` for a ban.
+std::string operator_ban_json(uint64_t time_ns, std::string_view action, const std::string& prefix,
+                              uint64_t until_s, const std::string& why);
 // The same for a reload (SIGHUP): applied, with what is now in force (`in_force`, an object)
 // and the settings that wait for a restart; or refused for `error`, the old tables in force.
 std::string reload_json(uint64_t time_ns, const nlohmann::json& in_force,

@@ -305,6 +305,82 @@ def test_prometheus_scrapes_the_metrics(env):
         daemon.kill()
 
 
+RSYSLOG_CONF = """global(workDirectory="{tmp}")
+module(load="imudp")
+module(load="imtcp")
+input(type="imudp" address="127.0.0.1" port="{udp}")
+input(type="imtcp" address="127.0.0.1" port="{tcp}")
+template(name="fields" type="list") {{
+  property(name="app-name") constant(value="|")
+  property(name="msgid") constant(value="|")
+  property(name="syslogseverity-text") constant(value="|")
+  property(name="inputname") constant(value="|")
+  property(name="msg") constant(value="\\n")
+}}
+*.* action(type="omfile" file="{tmp}/received.log" template="fields")
+"""
+
+
+def received(env):
+    """What rsyslog parsed: (app-name, msgid, severity, input, the message's JSON) per line."""
+    try:
+        with open(env.path("received.log")) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in lines:
+        app, msgid, severity, source, message = line.split("|", 4)
+        out.append((app, msgid, severity, source, json.loads(message.strip())))
+    return out
+
+
+def test_events_reach_rsyslog_over_udp_and_tcp(env):
+    udp_port, tcp_port = free_port(), free_port()
+    with open(env.path("rsyslog.conf"), "w") as f:
+        f.write(RSYSLOG_CONF.format(tmp=env.tmp, udp=udp_port, tcp=tcp_port))
+    rsyslog = subprocess.Popen(["rsyslogd", "-n", "-f", env.path("rsyslog.conf"),
+                                "-i", env.path("rsyslog.pid")],
+                               stdout=subprocess.DEVNULL, stderr=open(env.path("rsyslog.err"), "w"))
+    daemon = None
+    try:
+        def listening():
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", tcp_port)) == 0
+        wait_until("rsyslog listening", listening)
+        outside, inside = learning_captures(env)
+        for transport, port in (("udp", udp_port), ("tcp", tcp_port)):
+            # No snapshot: the second run must ban the scanner anew, not load its ban.
+            config = env.ops_config(outside, inside, name=f"{transport}.json", loop=True, extra={
+                "syslog": {"enabled": True, "port": port, "transport": transport,
+                           "app_name": "sipshield-test"},
+                "snapshot": {"file": ""}})
+            daemon = Daemon(env, "--config", config)
+            daemon.wait_for("the start-up line", "worker(s)")
+            source = "imudp" if transport == "udp" else "imtcp"
+            bans = wait_until(f"the scanner's ban in rsyslog ({transport})", lambda: [
+                r for r in received(env) if r[1] == "source-banned" and r[3] == source])
+            app, _, severity, _, event = bans[0]
+            expect(app == "sipshield-test" and severity == "warning", f"header: {bans[0][:4]}")
+            expect(event["source"] == {"ip": "198.18.6.6", "port": 5070} and
+                   event["rule"]["id"] == "sipvicious-ua" and
+                   event["event"]["action"] == "source-banned", f"the event: {event}")
+            if transport == "udp":
+                # An operator's ban is an event like any other.
+                env.ctl("ban", "198.18.7.0/24", "--for", "5m", "--why", "seen in the SIEM")
+                ban = wait_until("the operator's ban in rsyslog", lambda: [
+                    r for r in received(env) if r[1] == "operator-ban"])
+                expect(ban[0][4]["sipshield"]["why"] == "seen in the SIEM" and
+                       ban[0][4]["source"]["address"] == "198.18.7.0/24", f"{ban[0]}")
+            code, _, _ = daemon.stop()
+            expect(code == 0, f"daemon exit {code}")
+    finally:
+        if daemon:
+            daemon.kill()
+        rsyslog.terminate()
+        rsyslog.wait(timeout=30)
+
+
 def main():
     return run_cli(globals(), lambda args: Ops(os.path.abspath(args.build)))
 
