@@ -40,9 +40,11 @@ constexpr const char* kUsage = R"(usage: sipshield [EAL options] -- --config FIL
                       and keep them
   --help              this text
 SIGINT or SIGTERM stops the daemon gracefully; it then prints its final counters as JSON.
-SIGHUP reloads the signature rules (signatures.rules) and the allow and deny prefixes from the
-config file without a restart: trust, bans and counters stay; a config or rules file with an
-error is refused and the tables in use stay; other changes wait for a restart.
+SIGHUP (or sipshield-ctl reload) reads the config file again and applies it without a restart:
+rules, prefixes, policy, SIP and reassembly limits, protected services, metrics, syslog; trust,
+bans and counters stay. A config with an error, or one that would resize a table, is refused
+whole and the running one stays; ports, workers, EAL, mempool, clock and control wait for a
+restart. sipshield-ctl (control.socket) lists and sets bans, shows trust, and more.
 )";
 
 std::atomic<bool> g_stop{false};

@@ -488,7 +488,7 @@ Config parse_config(const json& document, const std::filesystem::path& base_dir)
         throw ConfigError(item.path(), fmt::format("{} is listed twice", match->to_string()));
       config.protected_services.push_back(*match);
     }
-    if (config.protected_services.size() > 64)
+    if (config.protected_services.size() > kMaxProtectedServices)
       throw ConfigError(list->path(), "expected at most 64 entries (use prefixes)");
   }
   for (auto [key, list] : {std::pair{"allow", &config.allow}, std::pair{"deny", &config.deny}}) {

@@ -241,7 +241,8 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   for (auto& byte : probe_secret) byte = static_cast<uint8_t>(random());
   shared.probe_secret = &probe_secret;
   // One untrusted budget per protected service for the daemon, split among the workers.
-  BudgetShares budget_shares(workers, std::max<size_t>(config.protected_services.size(), 1));
+  // Sized for the most services a config may list: a reload may protect more.
+  BudgetShares budget_shares(workers, kMaxProtectedServices);
   shared.budget_shares = &budget_shares;
   std::vector<std::unique_ptr<Worker>> worker_objects;
   for (unsigned w = 0; w < workers; ++w)
@@ -253,7 +254,9 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   std::function<nlohmann::json()> stats_now;
   std::function<void()> settle_tables;
   std::function<void(const std::string&, std::string_view)> event_writer;
-  Operations operations(config, worker_objects, tables,
+  // The config in force: a reload replaces it (but for what waits for a restart).
+  Config running = config;
+  Operations operations(running, worker_objects, tables,
                         {[&] { return stats_now(); }, [&] { return reload_now(); },
                          [&] {
                            if (settle_tables) settle_tables();
@@ -264,8 +267,9 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   if (const std::string restored = operations.restore_snapshot(); !restored.empty())
     fmt::print(stderr, "sipshield: {}\n", restored);
   // Listening before the workers start: a port in use fails the start, not a scrape later.
-  std::optional<MetricsServer> metrics;
-  if (config.metrics.enabled) metrics.emplace(config.metrics.address, config.metrics.port);
+  std::unique_ptr<MetricsServer> metrics;
+  if (config.metrics.enabled)
+    metrics = std::make_unique<MetricsServer>(config.metrics.address, config.metrics.port);
   OperationsCounters operations_counters;
   std::vector<Launch> launches(workers);
   std::atomic<bool> stop_workers{false};
@@ -303,8 +307,8 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   };
   const uint64_t tsc_to_wall_ns = packet_clock ? 0 : wall_ns() - clock.now_ns();
   // Every event goes to the events file and, if configured, to the syslog collector.
-  std::optional<SyslogSender> syslog;
-  if (config.syslog.enabled) syslog.emplace(config.syslog);
+  std::unique_ptr<SyslogSender> syslog;
+  if (config.syslog.enabled) syslog = std::make_unique<SyslogSender>(config.syslog);
   const auto write_event = [&](const std::string& line, std::string_view action, Severity severity,
                                uint64_t time_ns) {
     if (events_out.is_open()) events_out << line << '\n';
@@ -364,8 +368,33 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     settle_tables();
     try {
       Config next = options.reload_config();
+      if (const auto refusals = reload_refusals(running, next); !refusals.empty())
+        throw ConfigError("$", fmt::format("{}", fmt::join(refusals, "; ")));
+      // Everything that can fail is built before anything changes.
+      std::unique_ptr<SyslogSender> next_syslog;
+      if (next.syslog.enabled) next_syslog = std::make_unique<SyslogSender>(next.syslog);
+      std::unique_ptr<MetricsServer> next_metrics;
+      const bool rebind = to_json(next)["metrics"] != to_json(running)["metrics"];
+      if (rebind && next.metrics.enabled) {
+        if (metrics && next.metrics.port == running.metrics.port) metrics.reset();  // same port
+        next_metrics = std::make_unique<MetricsServer>(next.metrics.address, next.metrics.port);
+      }
       tables.offer(next, worker_objects);
-      need_restart = settings_needing_restart(config, next);
+      need_restart = settings_needing_restart(running, next);
+      // The workers take the new settings between bursts, keeping every table's entries.
+      const PipelineSettings settings = next;
+      operations.run_on_workers([&](Pipeline& p, uint32_t) { p.reconfigure(settings); });
+      if (rebind) metrics = std::move(next_metrics);
+      syslog = std::move(next_syslog);
+      // What waits for a restart stays as it started.
+      next.eal_args = running.eal_args;
+      next.outside = running.outside;
+      next.inside = running.inside;
+      next.workers = running.workers;
+      next.mempool = running.mempool;
+      next.clock = running.clock;
+      next.control = running.control;
+      running = std::move(next);
       return "";
     } catch (const std::exception& e) {
       fmt::print(stderr, "sipshield: reload refused, keeping {}: {}\n", tables.summary(), e.what());
@@ -395,7 +424,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   uint64_t next_stats = started + uint64_t{config.stats_interval_s} * 1'000'000'000;
   uint64_t next_rebalance = started;
   constexpr uint64_t kMetricsIntervalNs = 500'000'000;  // twice per second: fresh for 1 s scrapes
-  uint64_t next_metrics = started;
+  uint64_t next_metrics_ns = started;
   while (!stop_requested.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     const uint64_t now = clock.now_ns();
@@ -419,7 +448,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     if (!tables.pending() && options.reload_requested && options.reload_requested->exchange(false))
       start_reload();
     // Signature hits are read through each worker's scanner: not while a reload swaps them.
-    if (metrics && now >= next_metrics && !tables.pending()) {
+    if (metrics && now >= next_metrics_ns && !tables.pending()) {
       operations_counters.operator_bans = operations.operator_ban_count();
       if (syslog) {
         operations_counters.syslog_sent = syslog->sent();
@@ -429,14 +458,15 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
       std::vector<const SignatureScanner*> scanners;
       for (const auto& w : worker_objects) scanners.push_back(w->pipeline().scanner());
       const nlohmann::json hits = tables.hits(scanners);
-      metrics->publish(render_metrics({config, worker_objects, outside, inside, operations_counters,
-                                       hits, static_cast<double>(now - started) / 1e9}));
-      next_metrics = now + kMetricsIntervalNs;
+      metrics->publish(
+          render_metrics({running, worker_objects, outside, inside, operations_counters, hits,
+                          static_cast<double>(now - started) / 1e9}));
+      next_metrics_ns = now + kMetricsIntervalNs;
     }
-    if (config.stats_interval_s > 0 && now >= next_stats) {
+    if (running.stats_interval_s > 0 && now >= next_stats) {
       fmt::print(stderr, "sipshield: {}{}{}{}\n", stats_line(totals_now()),
                  tables_line(worker_objects), port_losses(outside), port_losses(inside));
-      next_stats += uint64_t{config.stats_interval_s} * 1'000'000'000;
+      next_stats = now + uint64_t{running.stats_interval_s} * 1'000'000'000;
     }
   }
   launched.stop_and_join();

@@ -79,7 +79,7 @@ Operations::Operations(const Config& config, std::vector<std::unique_ptr<Worker>
   next_snapshot_ms_ = wall_ms() + uint64_t{config.snapshot.interval_s} * 1000;
 }
 
-void Operations::on_workers(const Worker::ControlTask& task) {
+void Operations::run_on_workers(const Worker::ControlTask& task) {
   ++task_generation_;
   for (auto& w : workers_) {
     if (!running_) {
@@ -99,7 +99,7 @@ void Operations::on_workers(const Worker::ControlTask& task) {
 
 std::vector<Mitigation::Standing> Operations::proven_sources() {
   std::vector<Mitigation::Standing> all;
-  on_workers([&](Pipeline& p, uint32_t now_ms) { p.mitigation().proven_sources(all, now_ms); });
+  run_on_workers([&](Pipeline& p, uint32_t now_ms) { p.mitigation().proven_sources(all, now_ms); });
   return all;
 }
 
@@ -287,7 +287,8 @@ nlohmann::json Operations::unban(const nlohmann::json& request) {
     unban_event(prefix, wall_ms());
   }
   size_t lifted = 0;
-  on_workers([&](Pipeline& p, uint32_t now_ms) { lifted += p.mitigation().unban(prefix, now_ms); });
+  run_on_workers(
+      [&](Pipeline& p, uint32_t now_ms) { lifted += p.mitigation().unban(prefix, now_ms); });
   return {{"unbanned", prefix.to_string()},
           {"operator_ban_lifted", operator_ban},
           {"source_bans_lifted", lifted}};
@@ -298,7 +299,7 @@ nlohmann::json Operations::trust_show(const nlohmann::json& request) {
   std::optional<uint16_t> port;
   if (request.contains("port")) port = request["port"].get<uint16_t>();
   std::vector<Mitigation::Standing> found;
-  on_workers(
+  run_on_workers(
       [&](Pipeline& p, uint32_t now_ms) { p.mitigation().sources_in(prefix, found, now_ms, 256); });
   nlohmann::json sources = nlohmann::json::array();
   std::map<std::string, nlohmann::json> unique;

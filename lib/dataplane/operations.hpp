@@ -55,11 +55,12 @@ class Operations {
   void note(const Event& e);
 
   nlohmann::json handle(const nlohmann::json& request);
+  // Runs `task` on every worker's pipeline between its bursts (here, once they have stopped)
+  // and waits for each, two seconds at most: std::runtime_error then.
+  void run_on_workers(const Worker::ControlTask& task);
   size_t operator_ban_count() const { return operator_bans_.list().size(); }
 
  private:
-  // Runs `task` on every worker's pipeline and waits for all (two seconds at most each).
-  void on_workers(const Worker::ControlTask& task);
   std::vector<Mitigation::Standing> proven_sources();
   void write_snapshot_now();
   void offer_bans();

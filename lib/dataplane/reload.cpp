@@ -1,5 +1,7 @@
 #include "dataplane/reload.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace sipshield {
@@ -100,18 +102,39 @@ std::string TableReload::summary() const {
 }
 
 std::vector<std::string> settings_needing_restart(const Config& running, const Config& next) {
-  nlohmann::json a = to_json(running), b = to_json(next);
-  for (auto* j : {&a, &b}) {
-    j->erase("allow");
-    j->erase("deny");
-    (*j)["signatures"].erase("rules");
-  }
+  const nlohmann::json a = to_json(running), b = to_json(next);
   std::vector<std::string> changed;
-  for (auto it = b.begin(); it != b.end(); ++it)
-    if (!a.contains(it.key()) || a[it.key()] != it.value()) changed.push_back(it.key());
-  for (auto it = a.begin(); it != a.end(); ++it)
-    if (!b.contains(it.key())) changed.push_back(it.key());
+  for (const char* key : {"eal", "ports", "workers", "mempool", "clock", "control"})
+    if (a.value(key, nlohmann::json()) != b.value(key, nlohmann::json())) changed.push_back(key);
   return changed;
+}
+
+std::vector<std::string> reload_refusals(const Config& running, const Config& next) {
+  // Tables allocated at start (per worker, or shared by all: the familiar prefixes), and the
+  // fragments the mbuf pool was sized to hold.
+  static constexpr const char* kSizes[] = {
+      "/policy/sources/max",          "/policy/sources/probation",
+      "/policy/dialogs/max",          "/policy/aor/slots",
+      "/policy/familiar/max",         "/policy/familiar/ipv4_length",
+      "/policy/familiar/ipv6_length", "/policy/probe/verified_max",
+      "/reassembly/max_datagrams",    "/reassembly/max_held"};
+  const nlohmann::json a = to_json(running), b = to_json(next);
+  std::vector<std::string> refusals;
+  for (const char* pointer : kSizes) {
+    const nlohmann::json::json_pointer at(pointer);
+    if (a.at(at) == b.at(at)) continue;
+    std::string path = std::string("$") + pointer;
+    std::replace(path.begin(), path.end(), '/', '.');
+    refusals.push_back(
+        fmt::format("{}: {} to {} resizes a table allocated at start (restart to "
+                    "resize)",
+                    path, a.at(at).dump(), b.at(at).dump()));
+  }
+  if (running.policy.probe_mode == ProbeMode::never && next.policy.probe_mode != ProbeMode::never)
+    refusals.push_back(
+        "$.policy.probe.mode: from \"never\" needs a restart (the table of verified sources is "
+        "allocated at start only when probes are on)");
+  return refusals;
 }
 
 }  // namespace sipshield

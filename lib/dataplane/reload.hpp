@@ -65,8 +65,13 @@ class TableReload {
   nlohmann::json retired_hits_ = nlohmann::json::object();
 };
 
-// Top-level settings that differ between the running config and `next`, apart from what a
-// reload applies (signatures.rules, allow, deny): they need a restart.
+// Top-level settings that differ between the running config and `next` and apply only at the
+// next start: ports, workers, EAL, the mbuf pool, the clock, the control socket. A reload
+// applies everything else (or refuses it whole: reload_refusals).
 std::vector<std::string> settings_needing_restart(const Config& running, const Config& next);
+
+// Why `next` cannot be applied in place: each a JSON path with its old and new value (a table
+// allocated at start would change size). Empty: it can.
+std::vector<std::string> reload_refusals(const Config& running, const Config& next);
 
 }  // namespace sipshield

@@ -84,6 +84,13 @@ class Reassembler {
   uint32_t in_use() const { return in_use_; }
   uint32_t held() const { return held_; }
   const ReassemblyLimits& limits() const { return limits_; }
+  // A reload: new per-datagram limits and timeout; the table's size (max_datagrams) and the
+  // mbufs it may hold (max_held, which sized the pool) stay.
+  void set_limits(const ReassemblyLimits& next) {
+    limits_.max_fragments = next.max_fragments;
+    limits_.max_per_source = next.max_per_source;
+    limits_.timeout_ns = next.timeout_ns;
+  }
 
  private:
   static constexpr uint32_t kNone = UINT32_MAX;

@@ -43,6 +43,25 @@ Mitigation::Mitigation(const PolicyConfig& config, const KeyedHash& hash, size_t
       first_contacts_(2 * budgets_.size()),
       pending_(config.budget_target_ms ? 4096 : 0) {}
 
+void Mitigation::reconfigure(const PolicyConfig& next, size_t services) {
+  config_ = next;
+  table_.set_idle(next.idle_s * 1000, next.stray_idle_s * 1000);
+  probation_.set_idle(next.idle_s * 1000, next.stray_idle_s * 1000);
+  const size_t n = std::max<size_t>(services, 1);
+  // New services' buckets start full, as at start; the others keep their tokens (a lower
+  // burst caps them at the next refill).
+  budgets_.resize(n, Budget{0, uint32_t{next.untrusted_budget_burst} * 64});
+  newcomer_budgets_.resize(n, Budget{0, uint32_t{next.newcomer_budget.burst} * 64});
+  familiar_budgets_.resize(n, Budget{0, uint32_t{next.familiar_budget.burst} * 64});
+  verified_budgets_.resize(n, Budget{0, uint32_t{next.verified_budget.burst} * 64});
+  bot_budgets_.resize(n, Budget{0, uint32_t{next.bot_budget.burst} * 64});
+  controls_.resize(n);
+  first_contacts_.resize(2 * n);
+  pending_.resize(next.budget_target_ms ? 4096 : 0);
+  for (Pending& p : pending_)
+    if (p.service >= n) p = Pending{};  // a request to a service no longer protected
+}
+
 SourceEntry* Mitigation::source(const PacketMeta& meta, uint64_t hash, uint32_t now_ms) {
   SourceEntry* s = lookup({meta.src, meta.src_port, {}}, hash, now_ms);
   if (!s) return s;

@@ -250,6 +250,11 @@ class Mitigation {
   }
   const DialogTable& dialogs() const { return dialogs_; }
 
+  // A reload: the settings of `next` from now on, every entry kept, buckets and controls added
+  // or dropped with the number of protected services. Table sizes must not differ (checked by
+  // the caller). Between bursts only: it allocates.
+  void reconfigure(const PolicyConfig& next, size_t services);
+
   // Control operations (sipshield-ctl, the state snapshot): run between bursts by the worker
   // that owns the tables, or by the main lcore once the workers have stopped; they walk whole
   // tables, so never on the fast path.

@@ -101,23 +101,32 @@ class Pipeline {
         sip_limits_(config.sip),
         mitigation_(config.policy, hash, services_.size(), shared.familiar),
         sample_trusted_(config.signature_sample_trusted),
-        reassembler_(config.reassembly, hash) {
+        reassembler_(config.reassembly, hash),
+        hash_(hash) {
     mitigation_.set_events(&events_);
-    if (config.policy.probe_mode != ProbeMode::never) {
-      std::array<uint8_t, 16> secret{};
-      if (shared.probe_secret) {
-        secret = *shared.probe_secret;
-      } else {
-        std::random_device rd;
-        for (auto& b : secret) b = static_cast<uint8_t>(rd());
-      }
-      probe_cookie_ = std::make_unique<ProbeCookie>(secret, config.policy.probe_cookie);
-      probe_limiter_ = std::make_unique<ProbeLimiter>(config.policy.probe_limits,
-                                                      config.policy.probe_cookie.slot_s, hash);
+    if (shared.probe_secret) {
+      probe_secret_ = *shared.probe_secret;
+    } else {
+      std::random_device rd;
+      for (auto& b : probe_secret_) b = static_cast<uint8_t>(rd());
     }
+    set_up_probes(config.policy);
     if (shared.signatures && !shared.signatures->rules().empty())
       scanner_ = std::make_unique<SignatureScanner>(*shared.signatures);
     replace_prefixes(shared.prefixes);
+  }
+
+  // A reload: the settings of `next` from the next burst on, and every table's entries kept.
+  // Between bursts only (Worker::post); allocates, so never on the fast path. The caller has
+  // checked (reload_refusals) that no table would change size.
+  void reconfigure(const PipelineSettings& next) {
+    services_ = ServiceSet(next.protected_services);
+    default_action_ = next.default_action;
+    sip_limits_ = next.sip;
+    sample_trusted_ = next.signature_sample_trusted;
+    reassembler_.set_limits(next.reassembly);
+    mitigation_.reconfigure(next.policy, services_.size());
+    set_up_probes(next.policy);
   }
 
   // Time from each frame's capture timestamp (microseconds in the mbuf dynfield at `offset`, as
@@ -568,6 +577,19 @@ class Pipeline {
       mitigation_.learn(meta, message_, text, static_cast<uint32_t>(now / 1'000'000));
   }
 
+  // Probes with the cookie secret every worker shares (a reload keeps it: the answers to probes
+  // sent before still verify).
+  void set_up_probes(const PolicyConfig& policy) {
+    if (policy.probe_mode == ProbeMode::never) {
+      probe_cookie_.reset();
+      probe_limiter_.reset();
+      return;
+    }
+    probe_cookie_ = std::make_unique<ProbeCookie>(probe_secret_, policy.probe_cookie);
+    probe_limiter_ =
+        std::make_unique<ProbeLimiter>(policy.probe_limits, policy.probe_cookie.slot_s, hash_);
+  }
+
   ServiceSet services_;
   Action default_action_;
   SipLimits sip_limits_;
@@ -580,6 +602,8 @@ class Pipeline {
   std::unique_ptr<SignatureScanner> scanner_;
   const PrefixLists* prefixes_ = nullptr;
   Reassembler reassembler_;
+  const KeyedHash& hash_;
+  std::array<uint8_t, 16> probe_secret_{};
   WorkerCounters counters_;
   std::array<Parsed, kBurstSize> parsed_;
   std::unique_ptr<ProbeCookie> probe_cookie_;  // null: probes off

@@ -32,6 +32,10 @@ struct ServiceMatch {
   std::string to_string() const;
 };
 
+// The most protected services a config may list (each costs a linear match per frame); the
+// daemon's budget shares are sized for this many, so a reload may change how many there are.
+inline constexpr size_t kMaxProtectedServices = 64;
+
 struct PipelineSettings {
   std::vector<ServiceMatch> protected_services;
   Action default_action = Action::pass;

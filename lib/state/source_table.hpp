@@ -75,6 +75,11 @@ class SourceTable {
         when_full_(when_full),
         pool_(capacity) {}
 
+  // A reload's idle times (the entries stay).
+  void set_idle(uint32_t idle_ms, uint32_t stray_idle_ms) {
+    idle_ms_ = idle_ms;
+    stray_idle_ms_ = stray_idle_ms;
+  }
   uint64_t hash_of(const SourceKey& key) const { return hash_(key); }
   uint64_t hash_of_entry(const SourceEntry& e) const {
     return hash_of(SourceKey{e.ip, e.port, {}});

@@ -229,6 +229,74 @@ def test_restart_keeps_trust_and_bans(env):
            f"other services: {proc.returncode} {proc.stderr[-800:]}")
 
 
+def test_reload_applies_policy_under_traffic(env):
+    # The stranger's OPTIONS come as fast as the capture loops (millions a second): a meter of
+    # any rate limits them; one of rate 0 (its burst, then nothing) admits none at all.
+    outside, inside = learning_captures(env)
+    wide = {"rate_per_s": 1000000, "burst": 1000}
+    policy = {"probe": {"mode": "never"}, "demerits": {"rate_limited": 0},
+              "untrusted": {"options": wide}, "per_address": {"options": wide}}
+    config = env.ops_config(outside, inside, loop=True, extra={"policy": policy})
+    daemon = Daemon(env, "--config", config)
+
+    def counted(verdict, reason):
+        return env.ctl_json("stats")["counters"][f"{verdict}_by_reason"].get(reason, 0)
+
+    def steady(verdict, reason):
+        """The count does not move over half a second."""
+        first = counted(verdict, reason)
+        time.sleep(0.5)
+        return counted(verdict, reason) == first
+
+    def rewrite(change):
+        with open(config) as f:
+            cfg = json.load(f)
+        change(cfg)
+        with open(config, "w") as f:
+            json.dump(cfg, f)
+
+    try:
+        daemon.wait_for("the start-up line", "worker(s)")
+        wait_until("the stranger's OPTIONS admitted", lambda: counted("passed", "admitted") > 10)
+        expect(not steady("passed", "admitted"), "admissions go on before the reload")
+        trust = env.ctl_json("trust", "show", "198.18.5.1:5060")["sources"][0]["trusted_s"]
+        expect(trust > 3000, f"the user is trusted before the reload: {trust}")
+        # The meter shut: from the reload on, the stranger's OPTIONS are rate-limited, all of
+        # them, and nothing the tables knew is forgotten.
+        rewrite(lambda c: c["policy"]["untrusted"].update(options={"rate_per_s": 0, "burst": 1}))
+        answer = env.ctl_json("reload")
+        expect(answer["reloaded"] is True, f"reload: {answer}")
+        wait_until("admissions stopped by the new meter", lambda: steady("passed", "admitted"), 10)
+        expect(not steady("dropped", "rate_limited"), "the stranger's OPTIONS are rate-limited")
+        after = env.ctl_json("trust", "show", "198.18.5.1:5060")["sources"][0]["trusted_s"]
+        expect(trust - 10 <= after <= trust, f"the user's trust kept: {trust} then {after}")
+        banned = env.ctl_json("trust", "show", "198.18.6.6:5070")["sources"][0]["banned_s"]
+        expect(banned > 3000, f"the scanner's ban kept: {banned}")
+        # A resize is refused whole, naming the path: the shut meter stays in force.
+        rewrite(lambda c: (c["policy"]["untrusted"].update(options=wide),
+                           c["policy"].update(sources={"max": 1024})))
+        code, _, err = env.ctl("reload", check=False)
+        expect(code == 1 and "$.policy.sources.max: 65536 to 1024 resizes a table" in err,
+               f"resize refused: {code} {err}")
+        expect(steady("passed", "admitted"), "the refused reload changed nothing")
+        # Settings that need a restart are named; the rest applies (the meter opens again).
+        rewrite(lambda c: (c["policy"].pop("sources"), c.update(workers=2)))
+        env.ctl("reload")
+        daemon.wait_for("the restart-only settings named",
+                        "reload: workers changed; applied at the next restart")
+        wait_until("admissions again", lambda: not steady("passed", "admitted"), 10)
+        code, out, err = daemon.stop()
+    finally:
+        daemon.kill()
+    expect(code == 0, f"daemon exit {code}: {err[-800:]}")
+    # No frame lost across the reloads: every frame received has its verdict, none failed to send.
+    counters = json.loads(out[out.index("{"):])["counters"]
+    received = sum(p["rx"] for p in counters["ports"].values())
+    expect(received == counters["passed"] + counters["dropped"] and
+           all(p["tx_failed"] == 0 for p in counters["ports"].values()),
+           f"received {received}, judged {counters['passed'] + counters['dropped']}: {counters}")
+
+
 def free_port():
     """A TCP port on 127.0.0.1 nothing listens on now."""
     with socket.socket() as s:

@@ -250,15 +250,34 @@ TEST_CASE("port errors name the port", "[config]") {
 
 TEST_CASE("a reload names the settings that wait for a restart", "[config][reload]") {
   const Config running = parse_config_text(R"({"workers": 1, "deny": ["198.18.9.0/24"]})");
-  // What a reload applies: signature rules, allow and deny.
-  CHECK(settings_needing_restart(
-            running, parse_config_text(R"({"workers": 1, "signatures": {"rules": "none"},
+  // A reload applies rules, prefixes, SIP limits, policy, protected services, operations...
+  CHECK(settings_needing_restart(running,
+                                 parse_config_text(R"({"workers": 1, "signatures": {"rules": "none",
+                                           "sample_trusted": 8}, "sip": {"max_headers": 64},
+                                           "protected": ["198.18.0.10:5060"],
+                                           "policy": {"untrusted": {"options": {"rate_per_s": 9}}},
+                                           "syslog": {"enabled": true}, "stats_interval_s": 2,
                                            "allow": ["198.18.7.0/24"]})"))
             .empty());
-  // The rest, by top-level key; signatures.sample_trusted is read at start only.
-  CHECK(settings_needing_restart(running,
-                                 parse_config_text(R"({"workers": 2, "deny": ["198.18.9.0/24"],
-                                           "signatures": {"sample_trusted": 8},
-                                           "sip": {"max_headers": 64}})")) ==
-        std::vector<std::string>{"signatures", "sip", "workers"});
+  // ...but not what the ports, the lcores and the pool were set up with.
+  CHECK(settings_needing_restart(running, parse_config_text(R"({"workers": 2, "clock": "tsc",
+                                           "control": {"socket": "/run/other.sock"},
+                                           "mempool": {"cache": 128}})")) ==
+        std::vector<std::string>{"workers", "mempool", "clock", "control"});
+}
+
+TEST_CASE("a reload that would resize a table is refused, naming the path", "[config][reload]") {
+  const Config running = parse_config_text(R"({"policy": {"probe": {"mode": "never"}}})");
+  CHECK(reload_refusals(running, parse_config_text(R"({"policy": {"probe": {"mode": "never"},
+                                   "sources": {"idle_s": 60}, "dialogs": {"dialog_s": 600}}})"))
+            .empty());
+  CHECK(reload_refusals(running, parse_config_text(R"({"policy": {"probe": {"mode": "pressure"},
+                                  "sources": {"max": 1024}}, "reassembly": {"max_held": 4096}})")) ==
+        std::vector<std::string>{
+            "$.policy.sources.max: 65536 to 1024 resizes a table allocated at start (restart to "
+            "resize)",
+            "$.reassembly.max_held: 16384 to 4096 resizes a table allocated at start (restart to "
+            "resize)",
+            "$.policy.probe.mode: from \"never\" needs a restart (the table of verified sources "
+            "is allocated at start only when probes are on)"});
 }

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dataplane/reload.hpp"
 #include "dataplane/replay.hpp"
 #include "policy/budget_shares.hpp"
 #include "policy/mitigation.hpp"
@@ -1038,4 +1039,46 @@ TEST_CASE("workers split one service's untrusted budget by their demand", "[poli
   CHECK(shares.share(1, 0) == BudgetShares::kWhole / 2);
   shares.rebalance();
   CHECK(shares.share(1, 0) == BudgetShares::kWhole / 2);
+}
+
+TEST_CASE("a reload changes a meter for the next message and keeps trust, bans and demerits",
+          "[policy][reload]") {
+  test::ensure_eal();
+  const KeyedHash hash(5);
+  Run run;
+  Replay r(run.config, hash);
+  r.close_loop({[](uint64_t) { return false; }});  // each frame judged as it comes
+  uint64_t t = 1'000'000;
+  const auto feed = [&](const char* client, const std::string& payload, bool to_client = false) {
+    const auto frame = to_client ? build_udp(ep("198.18.0.10"), ep(client), payload)[0]
+                                 : build_udp(ep(client), ep("198.18.0.10"), payload)[0];
+    r.feed(t += 1000, frame);
+    return r.verdicts().back();
+  };
+  // A trusted user, a banned scanner, and a stranger past its OPTIONS burst (5).
+  feed("198.18.16.1", request("REGISTER"));
+  feed("198.18.16.1",
+       response("200 OK", "REGISTER", "Contact: <sip:1001@198.18.16.1>;expires=600\r\n"), true);
+  feed("198.18.16.6", request("OPTIONS", "User-Agent: friendly-scanner\r\n", "6"));
+  for (int i = 0; i < 5; ++i)
+    CHECK(feed("198.18.16.7", request("OPTIONS", "", "7")).reason == Reason::admitted);
+  CHECK(feed("198.18.16.7", request("OPTIONS", "", "7")).reason == Reason::rate_limited);
+
+  Config next = parse_config_text(R"({"protected": ["198.18.0.10:5060"], "policy": {
+      "probe": {"mode": "never"}, "untrusted": {"options": {"rate_per_s": 1000, "burst": 1000}},
+      "per_address": {"options": {"rate_per_s": 1000, "burst": 1000}}}})");
+  REQUIRE(reload_refusals(run.config, next).empty());
+  r.pipeline().reconfigure(next);
+  // The new meter refills from the time of the last message: its rate at once.
+  t += 10'000;
+  for (int i = 0; i < 8; ++i)
+    CHECK(feed("198.18.16.7", request("OPTIONS", "", "7")).reason == Reason::admitted);
+  CHECK(feed("198.18.16.6", request("OPTIONS", "", "6")).reason == Reason::source_banned);
+  const auto& m = r.pipeline().mitigation();
+  const uint32_t now_ms = static_cast<uint32_t>(t / 1000);
+  std::vector<Mitigation::Standing> standing;
+  r.pipeline().mitigation().sources_in(*IpPrefix::parse("198.18.16.1"), standing, now_ms, 8);
+  REQUIRE(standing.size() == 1);
+  CHECK(standing[0].trusted_ms > 500'000);
+  CHECK(m.config().untrusted.classes[static_cast<size_t>(MethodClass::options)].rate_per_s == 1000);
 }
