@@ -407,6 +407,19 @@ void parse_operations(const Node& root, Config& config, const std::filesystem::p
     optional_field(*s, "max_age_s", config.snapshot.max_age_s,
                    [](const Node& n) { return static_cast<unsigned>(n.integer(1, 30 * 86400)); });
   }
+  if (auto a = root.find("alarms")) {
+    a->object({"enabled", "warning_pps", "major_pps", "clear_s"});
+    const auto rate = [](const Node& n) { return n.integer(1, 1'000'000'000); };
+    optional_field(*a, "enabled", config.alarms.enabled, [](const Node& n) { return n.boolean(); });
+    optional_field(*a, "warning_pps", config.alarms.warning_pps, rate);
+    optional_field(*a, "major_pps", config.alarms.major_pps, rate);
+    optional_field(*a, "clear_s", config.alarms.clear_s,
+                   [](const Node& n) { return static_cast<uint32_t>(n.integer(1, 3600)); });
+    if (config.alarms.major_pps < config.alarms.warning_pps)
+      throw ConfigError(a->path() + ".major_pps",
+                        fmt::format("expected at least warning_pps ({}), got {}",
+                                    config.alarms.warning_pps, config.alarms.major_pps));
+  }
   if (auto s = root.find("syslog")) {
     s->object({"enabled", "address", "port", "transport", "per_second", "facility", "app_name"});
     optional_field(*s, "enabled", config.syslog.enabled, [](const Node& n) { return n.boolean(); });
@@ -434,9 +447,26 @@ void parse_operations(const Node& root, Config& config, const std::filesystem::p
 
 Config parse_config(const json& document, const std::filesystem::path& base_dir) {
   const Node root(document, "$");
-  root.object({"eal", "ports", "workers", "protected", "allow", "deny", "default_action",
-               "reassembly", "sip", "signatures", "policy", "clock", "mempool", "stats_interval_s",
-               "control", "metrics", "snapshot", "syslog", "description"});
+  root.object({"eal",
+               "ports",
+               "workers",
+               "protected",
+               "allow",
+               "deny",
+               "default_action",
+               "reassembly",
+               "sip",
+               "signatures",
+               "policy",
+               "clock",
+               "mempool",
+               "stats_interval_s",
+               "control",
+               "metrics",
+               "snapshot",
+               "syslog",
+               "alarms",
+               "description"});
   Config config;
   if (auto n = root.find("signatures")) {
     n->object({"rules", "sample_trusted"});
@@ -622,6 +652,11 @@ json to_json(const Config& config) {
        {{"file", config.snapshot.file},
         {"interval_s", config.snapshot.interval_s},
         {"max_age_s", config.snapshot.max_age_s}}},
+      {"alarms",
+       {{"enabled", config.alarms.enabled},
+        {"warning_pps", config.alarms.warning_pps},
+        {"major_pps", config.alarms.major_pps},
+        {"clear_s", config.alarms.clear_s}}},
       {"syslog",
        {{"enabled", config.syslog.enabled},
         {"address", config.syslog.address},

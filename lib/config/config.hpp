@@ -16,6 +16,7 @@
 #include "core/ip_address.hpp"
 #include "policy/settings.hpp"
 #include "signatures/rules.hpp"
+#include "telemetry/alarms.hpp"
 #include "telemetry/syslog.hpp"
 
 namespace sipshield {
@@ -81,6 +82,7 @@ struct Config : PipelineSettings {
   MetricsConfig metrics;
   SnapshotConfig snapshot;
   SyslogConfig syslog;
+  AlarmConfig alarms;
 };
 
 // Parses and validates. `base_dir` resolves relative paths (port profiles) in the file.

@@ -5,6 +5,7 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_mbuf_dyn.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -27,6 +28,7 @@
 #include "dataplane/reload.hpp"
 #include "dataplane/worker.hpp"
 #include "policy/state_report.hpp"
+#include "telemetry/alarms.hpp"
 #include "telemetry/metrics_server.hpp"
 #include "telemetry/syslog.hpp"
 
@@ -81,6 +83,41 @@ uint32_t mbufs_needed(const Config& config, unsigned workers) {
   // Every queue full, every reassembly table full, a burst in flight, and the per-lcore caches.
   const uint32_t per_worker = descriptors + config.reassembly.max_held + 4 * kBurstSize;
   return workers * per_worker + (workers + 1) * config.mempool.cache * 2u + 1024;
+}
+
+// 1234567 as "1.23M", 4321 as "4.3k".
+std::string rate(uint64_t n) {
+  if (n >= 1'000'000) return fmt::format("{:.2f}M", n / 1e6);
+  if (n >= 1'000) return fmt::format("{:.1f}k", n / 1e3);
+  return std::to_string(n);
+}
+
+// The live line on a terminal: a second's rates per port, the top three drop reasons, bans,
+// alarms, and the tables and budgets (as the stats line).
+std::string status_line(const CounterTotals& now, const CounterTotals& before,
+                        const AlarmLevels& alarms, const Operations& operations,
+                        const std::string& tables) {
+  const auto delta = [](uint64_t a, uint64_t b) { return a >= b ? a - b : 0; };
+  std::vector<std::pair<uint64_t, size_t>> drops;
+  for (size_t r = 0; r < kReasonCount; ++r)
+    if (const uint64_t d = delta(now.dropped[r], before.dropped[r])) drops.emplace_back(d, r);
+  std::sort(drops.rbegin(), drops.rend());
+  std::string top;
+  for (size_t i = 0; i < drops.size() && i < 3; ++i)
+    top += fmt::format("{}{} {}/s", i ? ", " : " ", kReasonNames[drops[i].second],
+                       rate(drops[i].first));
+  std::string raised;
+  for (size_t r = 0; r < kReasonCount; ++r)
+    if (alarms.level(static_cast<Reason>(r)) != AlarmLevel::none)
+      raised += fmt::format(" {} {}", kReasonNames[r],
+                            alarm_level_name(alarms.level(static_cast<Reason>(r))));
+  return fmt::format(
+      "outside in {}/s out {}/s | inside in {}/s out {}/s | drops{} | bans {} + {} by hand | "
+      "alarms{}{}",
+      rate(delta(now.rx[0], before.rx[0])), rate(delta(now.tx[1], before.tx[1])),
+      rate(delta(now.rx[1], before.rx[1])), rate(delta(now.tx[0], before.tx[0])),
+      top.empty() ? " none" : top, operations.source_ban_count(), operations.operator_ban_count(),
+      raised.empty() ? " none" : raised, tables);
 }
 
 // How loud an event is for syslog: bans and attacks warn, the rest notify.
@@ -362,6 +399,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
       if (tables.pending()) std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   };
+  AlarmConfig alarms_config = config.alarms;  // what a reload hands the alarm levels
   // Returns "" when the new tables are offered, else why the reload was refused.
   const auto start_reload = [&]() -> std::string {
     if (!options.reload_config) return "this run has no config file to read again";
@@ -395,6 +433,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
       next.clock = running.clock;
       next.control = running.control;
       running = std::move(next);
+      alarms_config = running.alarms;
       return "";
     } catch (const std::exception& e) {
       fmt::print(stderr, "sipshield: reload refused, keeping {}: {}\n", tables.summary(), e.what());
@@ -425,6 +464,11 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   uint64_t next_rebalance = started;
   constexpr uint64_t kMetricsIntervalNs = 500'000'000;  // twice per second: fresh for 1 s scrapes
   uint64_t next_metrics_ns = started;
+  uint64_t next_second = started;
+  AlarmLevels alarms(config.alarms);
+  CounterTotals last_second;
+  // On a terminal, one live line a second replaces the periodic stats lines.
+  const bool terminal = isatty(STDOUT_FILENO) == 1;
   while (!stop_requested.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     const uint64_t now = clock.now_ns();
@@ -440,6 +484,31 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     }
     drain_events();
     operations.tick();
+    if (now >= next_second) {  // alarms, and the live status line on a terminal
+      next_second = now + 1'000'000'000;
+      alarms.configure(alarms_config);
+      const CounterTotals t = totals_now();
+      for (const auto& c : alarms.second(t.dropped)) {
+        const bool raised = c.to > c.from;
+        const uint64_t at = wall_ns();
+        write_event(alarm_json(at, c.reason, alarm_level_name(c.from), alarm_level_name(c.to),
+                               raised, c.pps),
+                    raised ? "alarm-raised" : "alarm-cleared",
+                    !raised                     ? Severity::notice
+                    : c.to == AlarmLevel::major ? Severity::critical
+                                                : Severity::warning,
+                    at);
+        operations_counters.alarm_levels[static_cast<size_t>(c.reason)] =
+            static_cast<uint8_t>(c.to);
+      }
+      if (events_out.is_open()) events_out.flush();
+      if (terminal) {
+        fmt::print("\r\033[K{}",
+                   status_line(t, last_second, alarms, operations, tables_line(worker_objects)));
+        std::fflush(stdout);
+      }
+      last_second = t;
+    }
     if (now >= next_rebalance) {
       budget_shares.rebalance();
       next_rebalance = now + uint64_t{BudgetShares::kRebalanceMs} * 1'000'000;
@@ -450,6 +519,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     // Signature hits are read through each worker's scanner: not while a reload swaps them.
     if (metrics && now >= next_metrics_ns && !tables.pending()) {
       operations_counters.operator_bans = operations.operator_ban_count();
+      operations_counters.source_bans = operations.source_ban_count();
       if (syslog) {
         operations_counters.syslog_sent = syslog->sent();
         operations_counters.syslog_suppressed = syslog->suppressed();
@@ -463,13 +533,14 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
                           static_cast<double>(now - started) / 1e9}));
       next_metrics_ns = now + kMetricsIntervalNs;
     }
-    if (running.stats_interval_s > 0 && now >= next_stats) {
+    if (!terminal && running.stats_interval_s > 0 && now >= next_stats) {
       fmt::print(stderr, "sipshield: {}{}{}{}\n", stats_line(totals_now()),
                  tables_line(worker_objects), port_losses(outside), port_losses(inside));
       next_stats = now + uint64_t{running.stats_interval_s} * 1'000'000'000;
     }
   }
   launched.stop_and_join();
+  if (terminal) fmt::print("\n");
   operations.set_running(false);
   if (tables.pending()) {  // a worker stopped before it took its offer: swap it in for it
     for (auto& w : worker_objects) w->take_offered_tables();

@@ -131,8 +131,14 @@ void operations(Exposition& x, const MetricsView& v) {
            "Events written (bans, unbans, demotions, attacks, budget changes), by type");
   for (size_t t = 0; t < kEventTypeNames.size(); ++t)
     x.sample({{"type", kEventTypeNames[t]}}, o.events[t]);
-  x.family("sipshield_operator_bans", "gauge", "Bans set with sipshield-ctl ban, in force");
-  x.sample({}, o.operator_bans);
+  x.family("sipshield_bans", "gauge",
+           "Bans in force: set by the policy (as their events told) or by an operator");
+  x.sample({{"set_by", "policy"}}, o.source_bans);
+  x.sample({{"set_by", "operator"}}, o.operator_bans);
+  x.family("sipshield_alarm_level", "gauge",
+           "Alarm level per drop reason: 0 none, 1 warning, 2 major (alarms.* thresholds)");
+  for (size_t r = 0; r < kReasonCount; ++r)
+    x.sample({{"reason", kReasonNames[r]}}, uint64_t{o.alarm_levels[r]});
   x.family("sipshield_reloads_total", "counter", "Config reloads, by outcome");
   x.sample({{"outcome", "applied"}}, o.reloads_applied);
   x.sample({{"outcome", "refused"}}, o.reloads_refused);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
+#include "core/reasons.hpp"
 #include "dataplane/port.hpp"
 #include "dataplane/worker.hpp"
 
@@ -21,7 +22,9 @@ namespace sipshield {
 struct OperationsCounters {
   std::array<uint64_t, 7> events{};  // by EventType, as drained (after the rings' rate limits)
   uint64_t reloads_applied = 0, reloads_refused = 0;
-  uint64_t operator_bans = 0;  // in force now
+  uint64_t operator_bans = 0;                        // in force now
+  uint64_t source_bans = 0;                          // likewise, as their events told
+  std::array<uint8_t, kReasonCount> alarm_levels{};  // AlarmLevel per drop reason
   uint64_t syslog_sent = 0, syslog_suppressed = 0, syslog_failed = 0;
 };
 

@@ -183,6 +183,10 @@ void Operations::write_snapshot_now() {
 void Operations::tick() {
   if (socket_) socket_->serve([this](const nlohmann::json& request) { return handle(request); });
   const uint64_t now = wall_ms();
+  if (now >= next_prune_ms_) {  // bans that ran out (their unban event comes only if they return)
+    std::erase_if(ban_causes_, [now](const auto& b) { return b.second.until_ms <= now; });
+    next_prune_ms_ = now + 1000;
+  }
   if (const auto expired = operator_bans_.expire(now / 1000); !expired.empty()) {
     offer_bans();
     for (const auto& b : expired) unban_event(b.prefix, now);
@@ -211,8 +215,10 @@ void Operations::note(const Event& e) {
   if (e.type == EventType::source_unbanned) {
     ban_causes_.erase(source_key(e.ip, e.port));
   } else if (e.type == EventType::source_banned && ban_causes_.size() < kMaxBanCauses) {
+    // The ban's end on the wall clock (the event's time may be a capture's): for the count.
     ban_causes_[source_key(e.ip, e.port)] = {std::string(reason_name(e.reason)),
-                                             e.rule ? e.rule->id : "", e.time_ns / 1'000'000};
+                                             e.rule ? e.rule->id : "", e.time_ns / 1'000'000,
+                                             wall_ms() + uint64_t{e.seconds} * 1000};
   }
 }
 

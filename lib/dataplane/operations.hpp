@@ -59,6 +59,9 @@ class Operations {
   // and waits for each, two seconds at most: std::runtime_error then.
   void run_on_workers(const Worker::ControlTask& task);
   size_t operator_ban_count() const { return operator_bans_.list().size(); }
+  // Sources banned now, as their events told (a lower bound when the event rings held some
+  // back; no walk over the tables).
+  size_t source_ban_count() const { return ban_causes_.size(); }
 
  private:
   std::vector<Mitigation::Standing> proven_sources();
@@ -80,11 +83,13 @@ class Operations {
   bool running_ = false;
   uint32_t task_generation_ = 0;
   uint64_t next_snapshot_ms_ = 0;
+  uint64_t next_prune_ms_ = 0;
   // The cause of each ban the events told (source "ip:port"); at most kMaxBanCauses (later bans
   // then show "not recorded": the event rings rate-limit too).
   struct BanCause {
     std::string reason, rule;
     uint64_t since_ms = 0;
+    uint64_t until_ms = 0;
   };
   std::map<std::string, BanCause> ban_causes_;
   static constexpr size_t kMaxBanCauses = 65536;

@@ -126,6 +126,21 @@ const char* event_action(EventType type) {
   return kActions[static_cast<size_t>(type)];
 }
 
+std::string alarm_json(uint64_t time_ns, Reason reason, const char* from, const char* to,
+                       bool raised, uint64_t pps) {
+  nlohmann::json j;
+  j["@timestamp"] = iso_timestamp(time_ns);
+  j["event"] = {{"kind", "alert"},
+                {"category", {"network", "intrusion_detection"}},
+                {"action", raised ? "alarm-raised" : "alarm-cleared"},
+                {"module", "sipshield"}};
+  j["sipshield"] = {{"drop_reason", std::string(reason_name(reason))},
+                    {"level", to},
+                    {"previous_level", from},
+                    {"pps", pps}};
+  return j.dump();
+}
+
 std::string operator_ban_json(uint64_t time_ns, std::string_view action, const std::string& prefix,
                               uint64_t until_s, const std::string& why) {
   nlohmann::json j;

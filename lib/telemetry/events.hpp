@@ -125,6 +125,10 @@ class AttackDetector {
 std::string event_json(const Event& e, unsigned worker);
 // Its event.action ("source-banned", ...), also the syslog MSGID.
 const char* event_action(EventType type);
+// An alarm level of drop reason `reason` moved `from` one level `to` another at `pps`
+// ("alarm-raised" or "alarm-cleared").
+std::string alarm_json(uint64_t time_ns, Reason reason, const char* from, const char* to,
+                       bool raised, uint64_t pps);
 // An operator's ban set or lifted with sipshield-ctl (`action`: "operator-ban" or
 // "operator-unban"); `until_s` and `why` for a ban.
 std::string operator_ban_json(uint64_t time_ns, std::string_view action, const std::string& prefix,

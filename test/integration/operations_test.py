@@ -7,6 +7,7 @@ test hosts (198.18.0.0/15) written by sip_frames.py.
 """
 import json
 import os
+import pty
 import re
 import socket
 import subprocess
@@ -297,6 +298,38 @@ def test_reload_applies_policy_under_traffic(env):
            f"received {received}, judged {counters['passed'] + counters['dropped']}: {counters}")
 
 
+def test_terminal_shows_a_live_status_line(env):
+    outside, inside = learning_captures(env)
+    config = env.ops_config(outside, inside, loop=True, extra={"stats_interval_s": 1})
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([env.daemon, "--config", config, "--duration", "3.5"],
+                            stdout=follower, stderr=subprocess.PIPE, text=True)
+    os.close(follower)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the daemon closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+    text = seen.decode(errors="replace")
+    lines = [part for part in text.split("\r\x1b[K") if part.startswith("outside in ")]
+    expect(len(lines) >= 2, f"live lines on the terminal: {text[:600]!r}")
+    # The scanner is banned (and the looping stranger, if its rate earned it demerits enough).
+    expect(re.search(r"drops source_banned \d[\d.]*[kM]?/s", lines[-1]) and
+           re.search(r"bans [12] \+ 0 by hand", lines[-1]),
+           f"the line names the top drop reason and the bans: {lines[-1]!r}")
+    expect("sipshield: rx outside" not in err, "no stats lines while the terminal shows the live one")
+
+
 def free_port():
     """A TCP port on 127.0.0.1 nothing listens on now."""
     with socket.socket() as s:
@@ -434,6 +467,13 @@ def test_events_reach_rsyslog_over_udp_and_tcp(env):
                    event["rule"]["id"] == "sipvicious-ua" and
                    event["event"]["action"] == "source-banned", f"the event: {event}")
             if transport == "udp":
+                # The loop drops the scanner's frames by the million a second: a major alarm.
+                alarm = wait_until("a major alarm in rsyslog", lambda: [
+                    r for r in received(env) if r[1] == "alarm-raised"
+                    and r[4]["sipshield"]["level"] == "major"])
+                expect(alarm[0][2] == "crit" and
+                       alarm[0][4]["sipshield"]["drop_reason"] == "source_banned",
+                       f"the alarm: {alarm[0]}")
                 # An operator's ban is an event like any other.
                 env.ctl("ban", "198.18.7.0/24", "--for", "5m", "--why", "seen in the SIEM")
                 ban = wait_until("the operator's ban in rsyslog", lambda: [

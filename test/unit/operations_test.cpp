@@ -17,6 +17,7 @@
 #include "control/operator_bans.hpp"
 #include "control/snapshot.hpp"
 #include "support.hpp"
+#include "telemetry/alarms.hpp"
 #include "telemetry/exposition.hpp"
 #include "telemetry/syslog.hpp"
 
@@ -201,4 +202,44 @@ TEST_CASE("operations settings refuse bad values naming their JSON path") {
   CHECK(c.metrics.enabled);
   CHECK(c.metrics.address == "127.0.0.1");
   CHECK(c.metrics.port == 9470);
+}
+
+TEST_CASE("alarms rise at once and clear only after clear_s quiet seconds (hysteresis)") {
+  AlarmLevels alarms({true, 100, 1000, 3});
+  std::array<uint64_t, kReasonCount> dropped{};
+  const size_t banned = static_cast<size_t>(Reason::source_banned);
+  const auto second = [&](uint64_t pps) {
+    dropped[banned] += pps;
+    return alarms.second(dropped);
+  };
+  CHECK(second(0).empty());  // primes the totals
+  CHECK(second(50).empty());
+  auto c = second(150);
+  REQUIRE(c.size() == 1);
+  CHECK((c[0].reason == Reason::source_banned && c[0].from == AlarmLevel::none &&
+         c[0].to == AlarmLevel::warning && c[0].pps == 150));
+  c = second(5000);
+  REQUIRE(c.size() == 1);
+  CHECK(c[0].to == AlarmLevel::major);
+  // Hovering around the threshold, or below it for less than clear_s seconds: no change.
+  CHECK(second(900).empty());
+  CHECK(second(400).empty());
+  CHECK(second(400).empty());
+  CHECK(second(600).empty());  // not below half the major threshold: the quiet count restarts
+  CHECK(second(400).empty());
+  CHECK(second(400).empty());
+  c = second(400);  // the third quiet second: down to the level the rate is at
+  REQUIRE(c.size() == 1);
+  CHECK((c[0].from == AlarmLevel::major && c[0].to == AlarmLevel::warning));
+  CHECK(second(10).empty());
+  CHECK(second(10).empty());
+  c = second(10);
+  REQUIRE(c.size() == 1);
+  CHECK(c[0].to == AlarmLevel::none);
+  CHECK(alarms.level(Reason::source_banned) == AlarmLevel::none);
+  AlarmLevels off({false, 1, 1, 1});
+  dropped[banned] += 1'000'000;
+  CHECK(off.second(dropped).empty());
+  dropped[banned] += 1'000'000;
+  CHECK(off.second(dropped).empty());
 }
