@@ -2,8 +2,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -29,6 +31,11 @@ constexpr const char* kUsage =
                                       policy ban of a source inside it
   trust show ADDR[:PORT]              what the tables hold on a source, and why it is or is not
                                       trusted ([2001:db8::7]:5060 for IPv6 with a port)
+  top [--count N]                     the sources dropping the most now (estimated from sampled
+                                      drops), with their main drop reason and their standing
+  capture --drops --seconds N OUT.pcap
+                                      a sampled, rate-limited copy of dropped frames for N
+                                      seconds, and OUT.pcap.jsonl: each frame's reason and rule
   reload                              read the config file again (as SIGHUP), say the outcome
   snapshot                            write the state snapshot now (snapshot.file)
 
@@ -119,6 +126,24 @@ void print_trust(const json& a) {
   for (const auto& p : a["prefixes"]) fmt::print("  in {}\n", p.get<std::string>());
 }
 
+void print_top(const json& a) {
+  fmt::print("{:<42} {:>12} {:>14}  {:<22} {}\n", "source", "dropped/s", "dropped", "reason",
+             "standing");
+  for (const auto& t : a["sources"])
+    fmt::print("{:<42} {:>12} {:>14}  {:<22} {}\n", t["source"].get<std::string>(),
+               t["dropped_per_s"].get<uint64_t>(), t["dropped"].get<uint64_t>(),
+               t["reason"].get<std::string>(), t["standing"].get<std::string>());
+  fmt::print("({})\n", a["note"].get<std::string>());
+}
+
+uint64_t number_argument(const char* option, const std::string& text, uint64_t min, uint64_t max) {
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || *end || n < min || n > max)
+    usage_error(fmt::format("{} \"{}\": a number from {} to {}", option, text, min, max));
+  return n;
+}
+
 int run(int argc, char** argv) {
   std::string socket = "/run/sipshield/control.sock";
   if (const char* env = std::getenv("SIPSHIELD_CONTROL_SOCKET"); env && *env) socket = env;
@@ -168,6 +193,30 @@ int run(int argc, char** argv) {
     }
     if (!request.contains("for") || !request.contains("why"))
       usage_error("ban needs --for DURATION and --why TEXT");
+  } else if (command == "top") {
+    if (rest.size() == 2 && rest[0] == "--count") {
+      request["count"] = number_argument("--count", rest[1], 1, 1000);
+    } else if (!rest.empty()) {
+      usage_error("top [--count N]");
+    }
+  } else if (command == "capture") {
+    std::optional<std::string> file;
+    bool drops = false;
+    uint64_t seconds = 10;
+    for (size_t i = 0; i < rest.size(); ++i) {
+      if (rest[i] == "--drops") {
+        drops = true;
+      } else if (rest[i] == "--seconds" && i + 1 < rest.size()) {
+        seconds = number_argument("--seconds", rest[++i], 1, 3600);
+      } else if (!file && !rest[i].starts_with("--")) {
+        file = rest[i];
+      } else {
+        usage_error(fmt::format("capture: unexpected \"{}\"", rest[i]));
+      }
+    }
+    if (!drops || !file) usage_error("capture --drops --seconds N OUT.pcap");
+    request["file"] = std::filesystem::absolute(*file).lexically_normal().string();
+    request["seconds"] = seconds;
   } else if (command == "unban") {
     if (rest.size() != 1) usage_error("unban needs ADDR[/LEN]");
     request["prefix"] = rest[0];
@@ -192,6 +241,23 @@ int run(int argc, char** argv) {
     fmt::print(stderr, "sipshield-ctl: {}\n", answer["error"].get<std::string>());
     return 1;
   }
+  if (command == "capture") {  // runs in the daemon: wait for its end
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::seconds(request["seconds"].get<uint64_t>() + 10);
+    while (answer.value("capturing", false) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      try {
+        answer = control_request(socket, {{"command", "capture-status"}}, std::chrono::seconds(10));
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "sipshield-ctl: {}\n", e.what());
+        return 3;
+      }
+    }
+    if (answer.value("capturing", false)) {
+      fmt::print(stderr, "sipshield-ctl: the capture did not end in time\n");
+      return 1;
+    }
+  }
   if (as_json) {
     fmt::print("{}\n", answer.dump(2));
   } else if (command == "stats") {
@@ -208,6 +274,12 @@ int run(int argc, char** argv) {
                answer["unbanned"].get<std::string>(),
                answer["operator_ban_lifted"].get<bool>() ? "lifted" : "none",
                answer["source_bans_lifted"].get<uint64_t>());
+  } else if (command == "top") {
+    print_top(answer);
+  } else if (command == "capture") {
+    fmt::print("wrote {} dropped frame(s) to {} (their reasons: {})\n",
+               answer["frames"].get<uint64_t>(), answer["file"].get<std::string>(),
+               answer["index"].get<std::string>());
   } else if (command == "reload") {
     fmt::print("reloaded: {}\n", answer["in_force"].dump());
   } else {

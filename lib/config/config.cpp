@@ -408,13 +408,15 @@ void parse_operations(const Node& root, Config& config, const std::filesystem::p
                    [](const Node& n) { return static_cast<unsigned>(n.integer(1, 30 * 86400)); });
   }
   if (auto a = root.find("alarms")) {
-    a->object({"enabled", "warning_pps", "major_pps", "clear_s"});
+    a->object({"enabled", "warning_pps", "major_pps", "clear_s", "top_talkers_s"});
     const auto rate = [](const Node& n) { return n.integer(1, 1'000'000'000); };
     optional_field(*a, "enabled", config.alarms.enabled, [](const Node& n) { return n.boolean(); });
     optional_field(*a, "warning_pps", config.alarms.warning_pps, rate);
     optional_field(*a, "major_pps", config.alarms.major_pps, rate);
     optional_field(*a, "clear_s", config.alarms.clear_s,
                    [](const Node& n) { return static_cast<uint32_t>(n.integer(1, 3600)); });
+    optional_field(*a, "top_talkers_s", config.alarms.top_talkers_s,
+                   [](const Node& n) { return static_cast<uint32_t>(n.integer(0, 86400)); });
     if (config.alarms.major_pps < config.alarms.warning_pps)
       throw ConfigError(a->path() + ".major_pps",
                         fmt::format("expected at least warning_pps ({}), got {}",
@@ -656,7 +658,8 @@ json to_json(const Config& config) {
        {{"enabled", config.alarms.enabled},
         {"warning_pps", config.alarms.warning_pps},
         {"major_pps", config.alarms.major_pps},
-        {"clear_s", config.alarms.clear_s}}},
+        {"clear_s", config.alarms.clear_s},
+        {"top_talkers_s", config.alarms.top_talkers_s}}},
       {"syslog",
        {{"enabled", config.syslog.enabled},
         {"address", config.syslog.address},

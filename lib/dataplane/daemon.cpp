@@ -343,6 +343,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
                                      .count());
   };
   const uint64_t tsc_to_wall_ns = packet_clock ? 0 : wall_ns() - clock.now_ns();
+  operations.set_clock_offset(tsc_to_wall_ns);
   // Every event goes to the events file and, if configured, to the syslog collector.
   std::unique_ptr<SyslogSender> syslog;
   if (config.syslog.enabled) syslog = std::make_unique<SyslogSender>(config.syslog);
@@ -484,9 +485,11 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
     }
     drain_events();
     operations.tick();
+    operations.drain_drop_samples();
     if (now >= next_second) {  // alarms, and the live status line on a terminal
       next_second = now + 1'000'000'000;
       alarms.configure(alarms_config);
+      operations.second();
       const CounterTotals t = totals_now();
       for (const auto& c : alarms.second(t.dropped)) {
         const bool raised = c.to > c.from;

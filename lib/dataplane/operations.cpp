@@ -55,6 +55,16 @@ std::string text_field(const nlohmann::json& request, const char* key) {
   return it->get<std::string>();
 }
 
+// A source's standing in words, for trust show and top.
+std::string describe(const Mitigation::Standing& s) {
+  return s.banned_ms    ? fmt::format("banned for {} s more", s.banned_ms / 1000)
+         : s.trusted_ms ? fmt::format("trusted for {} s more (a registration or an echoed nonce)",
+                                      s.trusted_ms / 1000)
+         : s.verified   ? std::string("untrusted, verified (answered a probe)")
+                        : fmt::format("untrusted ({} message(s), {} demerit(s){})", s.messages,
+                                      s.demerits, s.probation ? ", in the probation area" : "");
+}
+
 IpPrefix prefix_field(const nlohmann::json& request) {
   const std::string text = text_field(request, "prefix");
   const auto prefix = IpPrefix::parse(text);
@@ -234,13 +244,16 @@ nlohmann::json Operations::handle(const nlohmann::json& request) {
     if (!error.empty()) return {{"error", "reload refused, the running config stays: " + error}};
     return {{"reloaded", true}, {"in_force", tables_.in_force()}};
   }
+  if (command == "top") return top(request);
+  if (command == "capture") return capture(request);
+  if (command == "capture-status") return capture_status();
   if (command == "snapshot") {
     if (config_.snapshot.file.empty()) return {{"error", "no snapshot.file in the config"}};
     write_snapshot_now();
     return {{"written", config_.snapshot.file}};
   }
   return {{"error", fmt::format("unknown command \"{}\" (stats, bans, ban, unban, trust-show, "
-                                "reload, snapshot)",
+                                "top, capture, capture-status, reload, snapshot)",
                                 command)}};
 }
 
@@ -311,15 +324,8 @@ nlohmann::json Operations::trust_show(const nlohmann::json& request) {
   std::map<std::string, nlohmann::json> unique;
   for (const auto& s : found) {
     if (port && s.port != *port) continue;
-    const std::string standing =
-        s.banned_ms    ? fmt::format("banned for {} s more", s.banned_ms / 1000)
-        : s.trusted_ms ? fmt::format("trusted for {} s more (a registration or an echoed nonce)",
-                                     s.trusted_ms / 1000)
-        : s.verified   ? std::string("untrusted, verified (answered a probe)")
-                       : fmt::format("untrusted ({} message(s), {} demerit(s){})", s.messages,
-                                     s.demerits, s.probation ? ", in the probation area" : "");
     unique[source_key(s.ip, s.port)] = {{"source", source_key(s.ip, s.port)},
-                                        {"standing", standing},
+                                        {"standing", describe(s)},
                                         {"trusted_s", s.trusted_ms / 1000},
                                         {"banned_s", s.banned_ms / 1000},
                                         {"demerits", s.demerits},
@@ -337,6 +343,123 @@ nlohmann::json Operations::trust_show(const nlohmann::json& request) {
       if (p.contains(prefix.address))
         prefixes.push_back(fmt::format("{} prefix {}", name, p.to_string()));
   return {{"prefix", prefix.to_string()}, {"sources", sources}, {"prefixes", prefixes}};
+}
+
+void Operations::drain_drop_samples() {
+  DropSample sample;
+  const uint64_t now_s = wall_ms() / 1000;
+  for (auto& w : workers_) {
+    while (w->drop_samples().next(sample)) {
+      const uint32_t captured = std::min<uint32_t>(sample.length, DropSample::kSnapBytes);
+      PacketMeta meta;
+      parse_frame(sample.bytes.data(), captured, meta);
+      if (meta.ip_version)
+        top_talkers_.add(source_key(meta.src, meta.src_port), meta.src, meta.src_port,
+                         sample.reason, sample.weight, now_s);
+      if (!capture_ || capture_->frames >= capture_->max_frames) continue;
+      const uint64_t time_ns = sample.time_ns + to_wall_ns_;
+      capture_->pcap->write(time_ns / 1000, std::span(sample.bytes.data(), captured));
+      nlohmann::json line = {{"frame", ++capture_->frames},
+                             {"reason", std::string(reason_name(sample.reason))},
+                             {"stands_for", sample.weight},
+                             {"length", sample.length},
+                             {"worker", w->queue()}};
+      if (sample.rule != kNoRule) line["rule"] = tables_.rule_id(sample.rule);
+      capture_->index << line.dump() << "\n";
+    }
+  }
+}
+
+void Operations::second() {
+  const uint64_t now = wall_ms();
+  top_talkers_.second(now / 1000);
+  if (capture_ && now >= capture_->until_ms) end_capture();
+  const uint32_t every_s = config_.alarms.top_talkers_s;
+  if (!every_s || now < next_top_event_ms_) return;
+  next_top_event_ms_ = now + uint64_t{every_s} * 1000;
+  const auto talkers = top_talkers_.top(10);
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& t : talkers)
+    if (t.last_second)
+      list.push_back({{"source", t.source},
+                      {"dropped_per_s", t.last_second},
+                      {"reason", std::string(reason_name(t.top_reason))}});
+  if (list.empty()) return;  // nothing dropped: nothing to say
+  hooks_.event(top_talkers_json(now * 1'000'000, list), "top-talkers");
+}
+
+std::vector<std::string> Operations::standings(const std::vector<TopTalkers::Talker>& talkers) {
+  std::vector<std::string> out(talkers.size());
+  run_on_workers([&](Pipeline& p, uint32_t now_ms) {
+    for (size_t i = 0; i < talkers.size(); ++i)
+      if (out[i].empty())
+        if (const auto s = p.mitigation().standing(talkers[i].ip, talkers[i].port, now_ms))
+          out[i] = describe(*s);
+  });
+  for (auto& s : out)
+    if (s.empty()) s = "not in the tables (judged before any state: prefix, L2-L4 or SIP syntax)";
+  return out;
+}
+
+nlohmann::json Operations::top(const nlohmann::json& request) {
+  const size_t n = request.contains("count") ? request["count"].get<size_t>() : 20;
+  const auto talkers = top_talkers_.top(std::min<size_t>(n, 1000));
+  const auto standing = standings(talkers);
+  nlohmann::json sources = nlohmann::json::array();
+  for (size_t i = 0; i < talkers.size(); ++i)
+    sources.push_back({{"source", talkers[i].source},
+                       {"dropped_per_s", talkers[i].last_second},
+                       {"dropped", talkers[i].total},
+                       {"reason", std::string(reason_name(talkers[i].top_reason))},
+                       {"standing", standing[i]}});
+  return {{"sources", sources},
+          {"note", "drops are estimated from sampled copies (about 200 a second per worker)"}};
+}
+
+nlohmann::json Operations::capture(const nlohmann::json& request) {
+  if (capture_)
+    throw std::runtime_error(fmt::format("a capture into {} runs until {}", capture_->file,
+                                         rfc3339(capture_->until_ms / 1000)));
+  const std::string file = text_field(request, "file");
+  if (file.empty() || file[0] != '/')
+    throw std::runtime_error(fmt::format("\"{}\": the capture file needs an absolute path", file));
+  const auto seconds = request.value("seconds", uint64_t{10});
+  if (seconds < 1 || seconds > 3600)
+    throw std::runtime_error(fmt::format("--seconds {}: from 1 to 3600", seconds));
+  Capture c;
+  try {
+    c.pcap = std::make_unique<PcapWriter>(file);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("cannot write {}: {}", file, e.what()));
+  }
+  c.index.open(file + ".jsonl");
+  if (!c.index) throw std::runtime_error(fmt::format("cannot write {}.jsonl", file));
+  c.file = file;
+  c.until_ms = wall_ms() + seconds * 1000;
+  c.max_frames = request.value("max_frames", uint64_t{100000});
+  capture_ = std::move(c);
+  // More copies while it runs, still bounded per worker and second.
+  for (auto& w : workers_) w->drop_samples().set_per_second(kCapturePerSecond);
+  return capture_status();
+}
+
+void Operations::end_capture() {
+  capture_->pcap->flush();
+  capture_->index.flush();
+  last_capture_.file = capture_->file;
+  last_capture_.frames = capture_->frames;
+  last_capture_.until_ms = capture_->until_ms;
+  capture_.reset();
+  for (auto& w : workers_) w->drop_samples().set_per_second(kSamplesPerSecond);
+}
+
+nlohmann::json Operations::capture_status() const {
+  const Capture& c = capture_ ? *capture_ : last_capture_;
+  return {{"capturing", capture_.has_value()},
+          {"file", c.file},
+          {"index", c.file.empty() ? "" : c.file + ".jsonl"},
+          {"frames", c.frames},
+          {"until", c.until_ms / 1000}};
 }
 
 }  // namespace sipshield

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,8 +19,10 @@
 #include "control/control_socket.hpp"
 #include "control/operator_bans.hpp"
 #include "control/snapshot.hpp"
+#include "control/top_talkers.hpp"
 #include "dataplane/reload.hpp"
 #include "dataplane/worker.hpp"
+#include "packet/pcap_file.hpp"
 #include "telemetry/events.hpp"
 
 namespace sipshield {
@@ -54,6 +57,13 @@ class Operations {
   // Every event the daemon drains: ban causes for `bans` (a ban's entry holds no cause).
   void note(const Event& e);
 
+  // Drains the workers' sampled drops: top talkers, and the capture if one runs. Every tick.
+  void drain_drop_samples();
+  // Workers stamp samples with their clock; this turns it into Unix time (0: it is already).
+  void set_clock_offset(uint64_t to_wall_ns) { to_wall_ns_ = to_wall_ns; }
+  // Once a second: top talkers roll, the periodic top-talker event, a capture that ran out.
+  void second();
+
   nlohmann::json handle(const nlohmann::json& request);
   // Runs `task` on every worker's pipeline between its bursts (here, once they have stopped)
   // and waits for each, two seconds at most: std::runtime_error then.
@@ -73,6 +83,12 @@ class Operations {
   nlohmann::json ban(const nlohmann::json& request);
   nlohmann::json unban(const nlohmann::json& request);
   nlohmann::json trust_show(const nlohmann::json& request);
+  nlohmann::json top(const nlohmann::json& request);
+  nlohmann::json capture(const nlohmann::json& request);
+  nlohmann::json capture_status() const;
+  // Each talker's standing in words, from the first worker whose tables hold it.
+  std::vector<std::string> standings(const std::vector<TopTalkers::Talker>& talkers);
+  void end_capture();
 
   const Config& config_;
   std::vector<std::unique_ptr<Worker>>& workers_;
@@ -93,6 +109,20 @@ class Operations {
   };
   std::map<std::string, BanCause> ban_causes_;
   static constexpr size_t kMaxBanCauses = 65536;
+  static constexpr uint32_t kSamplesPerSecond = 200;   // per worker: top talkers
+  static constexpr uint32_t kCapturePerSecond = 5000;  // per worker, while a capture runs
+  TopTalkers top_talkers_;
+  uint64_t to_wall_ns_ = 0;
+  uint64_t next_top_event_ms_ = 0;
+  // sipshield-ctl capture --drops: a pcap and its JSON lines index while it runs.
+  struct Capture {
+    std::unique_ptr<PcapWriter> pcap;
+    std::ofstream index;
+    std::string file;
+    uint64_t until_ms = 0, frames = 0, max_frames = 0;
+  };
+  std::optional<Capture> capture_;
+  Capture last_capture_;  // what the last one wrote, for capture-status
 };
 
 }  // namespace sipshield

@@ -41,6 +41,12 @@ class TableReload {
   // Signature hits by rule id: the rules reload replaced, then `current`.
   nlohmann::json hits(const std::vector<const SignatureScanner*>& current) const;
 
+  // The id of signature rule `index` in force ("" if none: a reload renumbered them).
+  std::string rule_id(uint16_t index) const {
+    return current_.signatures && index < current_.signatures->rules().size()
+               ? current_.signatures->rules()[index].id
+               : "";
+  }
   const std::vector<IpPrefix>& allow() const { return current_.allow; }
   const std::vector<IpPrefix>& deny() const { return current_.deny; }
   // What is in force, as the reload event and the log line tell it.

@@ -28,6 +28,8 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   const Pipeline& pipeline() const { return pipeline_; }
   // The worker's event ring: the worker records, the main lcore drains (single consumer).
   EventRing& events() { return pipeline_.events(); }
+  // Its sampled drops: the worker records, the main lcore drains (single consumer).
+  DropSampler& drop_samples() { return pipeline_.drop_samples(); }
   uint16_t queue() const { return queue_; }
   // Since when (TSC ns) the worker has polled both ports empty-handed with nothing pending, or 0
   // while it has work. Measured by the worker itself, so a worker that is descheduled in the

@@ -564,6 +564,14 @@ Mitigation::Standing Mitigation::standing_of(const SourceEntry& e, uint32_t now_
   return s;
 }
 
+std::optional<Mitigation::Standing> Mitigation::standing(const IpAddress& ip, uint16_t port,
+                                                         uint32_t now_ms) {
+  const SourceKey key{ip, port, {}};
+  if (SourceEntry* e = table_.find(key)) return standing_of(*e, now_ms, false);
+  if (SourceEntry* e = probation_.find(key)) return standing_of(*e, now_ms, true);
+  return std::nullopt;
+}
+
 size_t Mitigation::unban(const IpPrefix& prefix, uint32_t now_ms) {
   size_t lifted = 0;
   for (SourceTable* t : {&table_, &probation_})

@@ -275,6 +275,8 @@ class Mitigation {
   // The sources of `prefix` the tables know of (any standing), at most `limit` of them.
   void sources_in(const IpPrefix& prefix, std::vector<Standing>& out, uint32_t now_ms,
                   size_t limit);
+  // The standing of one source, if either table holds it.
+  std::optional<Standing> standing(const IpAddress& ip, uint16_t port, uint32_t now_ms);
   // Lifts the bans of the sources in `prefix` (an unban event each); how many were banned.
   size_t unban(const IpPrefix& prefix, uint32_t now_ms);
   // Gives a source the standing a snapshot kept (trust, ban; the longer of what the tables

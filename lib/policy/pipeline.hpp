@@ -35,6 +35,7 @@
 #include "signatures/engine.hpp"
 #include "sip/message.hpp"
 #include "telemetry/counters.hpp"
+#include "telemetry/drop_samples.hpp"
 
 namespace sipshield {
 
@@ -152,6 +153,8 @@ class Pipeline {
   uint64_t latest_ns() const { return latest_ns_; }
   // Bans and attacks, for the main lcore or the replay to drain (single consumer).
   EventRing& events() { return events_; }
+  // Sampled copies of dropped frames, for the main lcore to drain (single consumer).
+  DropSampler& drop_samples() { return drop_samples_; }
   const SignatureScanner* scanner() const { return scanner_.get(); }
   // Scans with `next` from now on (null: no signature stage) and returns the scanner it
   // replaces, for its owner to free off the fast path. Between bursts only (reload).
@@ -230,14 +233,17 @@ class Pipeline {
   };
 
   // Every verdict is counted once, and drops feed the attack detector, however it is carried out.
-  void account(Verdict v) {
+  void account(const rte_mbuf* m, Verdict v) {
     counters_.count(v);
-    if (v.action == Action::drop) attacks_.dropped(v.reason, latest_ns_, events_);
+    if (v.action != Action::drop) return;
+    attacks_.dropped(v.reason, latest_ns_, events_);
+    drop_samples_.dropped(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), v,
+                          latest_ns_);
   }
 
   template <class Sink>
   void emit(Sink& sink, rte_mbuf* m, Verdict v) {
-    account(v);
+    account(m, v);
     if (v.action == Action::pass) {
       sink.forward(m, v);
     } else {
@@ -383,7 +389,7 @@ class Pipeline {
           continue;
         }
         bump(counters_.probes[kProbeSent]);
-        account(v);
+        account(m, v);  // before the probe takes the frame's place
         sink.probe(m, v, meta, std::string_view(probe_text_.data(), n));
       }
       probes_waiting_ = 0;
@@ -596,6 +602,7 @@ class Pipeline {
   Mitigation mitigation_;
   EventRing events_;
   AttackDetector attacks_;
+  DropSampler drop_samples_;
   uint32_t sample_trusted_;
   uint32_t trusted_unscanned_ = 0;
   SipMessage message_;  // the message being judged; reused, never allocated

@@ -18,6 +18,7 @@ struct AlarmConfig {
   uint64_t warning_pps = 1000;
   uint64_t major_pps = 20000;
   uint32_t clear_s = 30;
+  uint32_t top_talkers_s = 60;  // an event naming the top droppers this often (0: never)
 };
 
 enum class AlarmLevel : uint8_t { none, warning, major };

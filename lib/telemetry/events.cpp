@@ -141,6 +141,17 @@ std::string alarm_json(uint64_t time_ns, Reason reason, const char* from, const 
   return j.dump();
 }
 
+std::string top_talkers_json(uint64_t time_ns, const nlohmann::json& sources) {
+  nlohmann::json j;
+  j["@timestamp"] = iso_timestamp(time_ns);
+  j["event"] = {{"kind", "metric"},
+                {"category", {"network", "intrusion_detection"}},
+                {"action", "top-talkers"},
+                {"module", "sipshield"}};
+  j["sipshield"] = {{"top_droppers", sources}};
+  return j.dump();
+}
+
 std::string operator_ban_json(uint64_t time_ns, std::string_view action, const std::string& prefix,
                               uint64_t until_s, const std::string& why) {
   nlohmann::json j;

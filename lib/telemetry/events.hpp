@@ -129,6 +129,8 @@ const char* event_action(EventType type);
 // ("alarm-raised" or "alarm-cleared").
 std::string alarm_json(uint64_t time_ns, Reason reason, const char* from, const char* to,
                        bool raised, uint64_t pps);
+// The top droppers of the last second (`sources`: [{"source", "dropped_per_s", "reason"}]).
+std::string top_talkers_json(uint64_t time_ns, const nlohmann::json& sources);
 // An operator's ban set or lifted with sipshield-ctl (`action`: "operator-ban" or
 // "operator-unban"); `until_s` and `why` for a ban.
 std::string operator_ban_json(uint64_t time_ns, std::string_view action, const std::string& prefix,

@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_test import EAL_ARGS, PROTECTED, Daemon, Env, expect, run_cli  # noqa: E402
+from daemon_test import EAL_ARGS, PROTECTED, Daemon, Env, expect, read_pcap, run_cli  # noqa: E402
 from sip_frames import SERVER, request, register_ok, udp_frame, write_pcap  # noqa: E402
 
 USER = ("198.18.5.1", 5060)      # registers: the registrar's 200 OK makes it trusted
@@ -328,6 +328,43 @@ def test_terminal_shows_a_live_status_line(env):
            re.search(r"bans [12] \+ 0 by hand", lines[-1]),
            f"the line names the top drop reason and the bans: {lines[-1]!r}")
     expect("sipshield: rx outside" not in err, "no stats lines while the terminal shows the live one")
+
+
+def test_top_talkers_and_a_capture_of_drops(env):
+    outside, inside = learning_captures(env)
+    config = env.ops_config(outside, inside, loop=True, extra={"alarms": {"top_talkers_s": 1}})
+    events = env.path("events.jsonl")
+    daemon = Daemon(env, "--config", config, "--events", events)
+    try:
+        daemon.wait_for("the start-up line", "worker(s)")
+        top = wait_until("the scanner at the top", lambda: [
+            t for t in env.ctl_json("top")["sources"][:2] if t["source"] == "198.18.6.6:5070"
+            and t["dropped_per_s"] > 0])
+        expect(top[0]["reason"] == "source_banned" and top[0]["standing"].startswith("banned for"),
+               f"the scanner's line: {top[0]}")
+        _, text, _ = env.ctl("top", "--count", "5")
+        expect("198.18.6.6:5070" in text and "source_banned" in text, f"top table:\n{text}")
+        code, text, err = env.ctl("capture", "--drops", "--seconds", "2", env.path("drops.pcap"))
+        frames = read_pcap(env.path("drops.pcap"))
+        with open(env.path("drops.pcap.jsonl")) as f:
+            index = [json.loads(line) for line in f]
+        expect(f"wrote {len(frames)} dropped frame(s)" in text and 0 < len(frames) == len(index),
+               f"capture: {text} {err}, {len(frames)} frames, {len(index)} index lines")
+        sources = {socket.inet_ntoa(frame[26:30]) for frame in frames}
+        expect(sources <= {"198.18.6.6", "198.18.7.7"}, f"captured sources: {sources}")
+        expect({line["reason"] for line in index} <= {"source_banned", "sip_signature",
+                                                      "rate_limited", "untrusted_budget",
+                                                      "address_rate_limited"} and
+               all(line["stands_for"] >= 1 for line in index), f"index: {index[:3]}")
+        code, _, err = env.ctl("capture", "--seconds", "2", env.path("x.pcap"), check=False)
+        expect(code == 2 and "capture --drops" in err, f"capture without --drops: {code} {err}")
+        daemon.stop()
+    finally:
+        daemon.kill()
+    with open(events) as f:
+        tops = [json.loads(line) for line in f if '"top-talkers"' in line]
+    expect(tops and tops[-1]["sipshield"]["top_droppers"][0]["source"] in
+           ("198.18.6.6:5070", "198.18.7.7:5060"), f"top-talker events: {tops[-1:]}")
 
 
 def free_port():

@@ -16,8 +16,10 @@
 #include "config/config.hpp"
 #include "control/operator_bans.hpp"
 #include "control/snapshot.hpp"
+#include "control/top_talkers.hpp"
 #include "support.hpp"
 #include "telemetry/alarms.hpp"
+#include "telemetry/drop_samples.hpp"
 #include "telemetry/exposition.hpp"
 #include "telemetry/syslog.hpp"
 
@@ -242,4 +244,55 @@ TEST_CASE("alarms rise at once and clear only after clear_s quiet seconds (hyste
   CHECK(off.second(dropped).empty());
   dropped[banned] += 1'000'000;
   CHECK(off.second(dropped).empty());
+}
+
+TEST_CASE("the drop sampler copies about per_second frames a second, each standing for the rest") {
+  DropSampler sampler;
+  sampler.set_per_second(100);
+  const uint8_t frame[64] = {1, 2, 3};
+  const Verdict v{Action::drop, Reason::source_banned};
+  const uint64_t second = 1'000'000'000;
+  // 100,000 drops in each of three seconds: after the first second, one copy in a thousand.
+  uint64_t copies = 0, weight = 0;
+  DropSample s;
+  for (uint64_t sec = 1; sec <= 3; ++sec) {
+    copies = weight = 0;
+    for (uint64_t i = 0; i < 100'000; ++i) {
+      sampler.dropped(frame, sizeof(frame), v, sec * second + i * 10'000);
+      while (sampler.next(s)) {
+        ++copies;
+        weight += s.weight;
+      }
+    }
+  }
+  CHECK(copies == 100);
+  CHECK(weight == 100'000);  // the copies stand for every drop
+  CHECK(s.reason == Reason::source_banned);
+  CHECK(s.length == sizeof(frame));
+  CHECK(s.bytes[2] == 3);
+  // Undrained, the ring fills and the rest is counted as lost, not written over.
+  for (uint64_t i = 0; i < 2'000'000; ++i) sampler.dropped(frame, sizeof(frame), v, 4 * second);
+  CHECK(sampler.lost() > 0);
+}
+
+TEST_CASE("top talkers rank by the last second's drops and forget quiet sources") {
+  TopTalkers top;
+  const auto a = *IpAddress::parse("198.18.6.6"), b = *IpAddress::parse("198.18.7.7");
+  top.add("198.18.6.6:5070", a, 5070, Reason::source_banned, 500, 100);
+  top.add("198.18.6.6:5070", a, 5070, Reason::rate_limited, 100, 100);
+  top.add("198.18.7.7:5060", b, 5060, Reason::rate_limited, 900, 100);
+  top.second(101);
+  auto t = top.top(5);
+  REQUIRE(t.size() == 2);
+  CHECK(t[0].source == "198.18.7.7:5060");
+  CHECK(t[0].last_second == 900);
+  CHECK(t[1].top_reason == Reason::source_banned);
+  top.add("198.18.6.6:5070", a, 5070, Reason::source_banned, 10, 101);
+  top.second(102);
+  t = top.top(1);
+  REQUIRE(t.size() == 1);
+  CHECK(t[0].source == "198.18.6.6:5070");  // the only one dropping in the last second
+  CHECK(t[0].total == 610);
+  top.second(170);  // a minute quiet: forgotten
+  CHECK(top.top(5).empty());
 }
