@@ -26,6 +26,7 @@
 #include "dataplane/operations.hpp"
 #include "dataplane/port.hpp"
 #include "dataplane/reload.hpp"
+#include "dataplane/telemetry_commands.hpp"
 #include "dataplane/worker.hpp"
 #include "policy/state_report.hpp"
 #include "telemetry/alarms.hpp"
@@ -208,6 +209,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   eal_args.insert(eal_args.end(), config.eal_args.begin(), config.eal_args.end());
   eal_args.insert(eal_args.end(), options.extra_eal_args.begin(), options.extra_eal_args.end());
   Eal eal(eal_args);
+  register_telemetry_commands();
 
   unsigned workers = config.workers;
 
@@ -465,6 +467,35 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   uint64_t next_rebalance = started;
   constexpr uint64_t kMetricsIntervalNs = 500'000'000;  // twice per second: fresh for 1 s scrapes
   uint64_t next_metrics_ns = started;
+  // The answers dpdk-telemetry.py gets under /sipshield/, renewed once a second.
+  const auto publish_telemetry_answers = [&](const CounterTotals& t) {
+    const nlohmann::json counters = t.to_json();
+    publish_telemetry("stats",
+                      {{"uptime_s", static_cast<uint64_t>((clock.now_ns() - started) / 1e9)},
+                       {"workers", workers},
+                       {"ports", counters["ports"]},
+                       {"passed", counters["passed"]},
+                       {"dropped", counters["dropped"]},
+                       {"probes", counters["probes"]}});
+    nlohmann::json per_worker = nlohmann::json::object();
+    for (const auto& w : worker_objects) {
+      CounterTotals one;
+      one.add(w->pipeline().counters());
+      per_worker[std::to_string(w->queue())] = {{"rx_outside", one.rx[0]},
+                                                {"rx_inside", one.rx[1]},
+                                                {"forwarded", one.tx[0] + one.tx[1]},
+                                                {"dropped", one.total_dropped()}};
+    }
+    publish_telemetry("workers", per_worker);
+    publish_telemetry("reasons", {{"passed", counters["passed_by_reason"]},
+                                  {"dropped", counters["dropped_by_reason"]}});
+    std::vector<const Pipeline*> pipelines;
+    for (const auto& w : worker_objects) pipelines.push_back(&w->pipeline());
+    publish_telemetry("sources", state_report(pipelines));
+    publish_telemetry("bans", {{"by_policy", operations.source_ban_count()},
+                               {"by_operators", operations.operator_ban_count()}});
+    publish_telemetry("config", to_json(running));
+  };
   uint64_t next_second = started;
   AlarmLevels alarms(config.alarms);
   CounterTotals last_second;
@@ -511,6 +542,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
         std::fflush(stdout);
       }
       last_second = t;
+      publish_telemetry_answers(t);
     }
     if (now >= next_rebalance) {
       budget_shares.rebalance();

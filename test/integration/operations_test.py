@@ -367,6 +367,37 @@ def test_top_talkers_and_a_capture_of_drops(env):
            ("198.18.6.6:5070", "198.18.7.7:5060"), f"top-talker events: {tops[-1:]}")
 
 
+def test_dpdk_telemetry_answers_under_sipshield(env):
+    outside, inside = learning_captures(env)
+    config = env.ops_config(outside, inside, loop=True,
+                            extra={"policy": {"sources": {"max": 4096}}})
+    daemon = Daemon(env, "--config", config)
+
+    def telemetry(command):
+        proc = subprocess.run(["dpdk-telemetry.py"], input=command + "\n", capture_output=True,
+                              text=True, timeout=30)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        return json.loads(lines[-1])[command] if lines else None
+
+    try:
+        daemon.wait_for("the start-up line", "worker(s)")
+        listed = wait_until("the commands listed", lambda: telemetry("/"))
+        expect({f"/sipshield/{c}" for c in ("stats", "workers", "reasons", "sources", "bans",
+                                            "config")} <= set(listed), f"commands: {listed}")
+        stats = wait_until("stats published", lambda: (telemetry("/sipshield/stats") or {})
+                           .get("ports/outside/rx"))
+        live = env.ctl_json("stats")["counters"]["ports"]["outside"]["rx"]
+        expect(0 < stats <= live, f"telemetry {stats} frames in, the daemon {live} later")
+        reasons = telemetry("/sipshield/reasons")
+        expect(reasons.get("dropped/source_banned", 0) > 0, f"reasons: {reasons}")
+        expect(telemetry("/sipshield/config")["policy/sources/max"] == 4096, "the config in force")
+        expect(telemetry("/sipshield/sources")["sources/capacity"] == 4096, "the table's capacity")
+        expect(telemetry("/sipshield/bans")["by_policy"] >= 1, "the scanner's ban counted")
+        daemon.stop()
+    finally:
+        daemon.kill()
+
+
 def free_port():
     """A TCP port on 127.0.0.1 nothing listens on now."""
     with socket.socket() as s:
