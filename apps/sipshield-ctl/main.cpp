@@ -29,6 +29,9 @@ constexpr const char* kUsage =
                                       operator_banned, survives reloads and restarts
   unban ADDR[/LEN]                    lift an operator's ban of exactly that prefix and every
                                       policy ban of a source inside it
+  allow add|del PREFIX                treat a prefix as the config's allow list does (trunks,
+                                      peers: no meters, signatures or budget); kept across
+                                      reloads and restarts
   trust show ADDR[:PORT]              what the tables hold on a source, and why it is or is not
                                       trusted ([2001:db8::7]:5060 for IPv6 with a port)
   top [--count N]                     the sources dropping the most now (estimated from sampled
@@ -115,6 +118,8 @@ void print_bans(const json& a) {
                "operator_banned", "-", left(b["until"].get<uint64_t>()),
                rfc3339(b["since"].get<uint64_t>()), b["why"].get<std::string>());
   fmt::print("{} source ban(s), {} operator ban(s)\n", a["sources"].size(), a["operator"].size());
+  for (const auto& p : a["operator_allows"])
+    fmt::print("allowed by an operator: {}\n", p.get<std::string>());
 }
 
 void print_trust(const json& a) {
@@ -193,6 +198,10 @@ int run(int argc, char** argv) {
     }
     if (!request.contains("for") || !request.contains("why"))
       usage_error("ban needs --for DURATION and --why TEXT");
+  } else if (command == "allow") {
+    if (rest.size() != 2 || (rest[0] != "add" && rest[0] != "del"))
+      usage_error("allow add|del PREFIX");
+    request = {{"command", "allow-" + rest[0]}, {"prefix", rest[1]}};
   } else if (command == "top") {
     if (rest.size() == 2 && rest[0] == "--count") {
       request["count"] = number_argument("--count", rest[1], 1, 1000);
@@ -274,6 +283,8 @@ int run(int argc, char** argv) {
                answer["unbanned"].get<std::string>(),
                answer["operator_ban_lifted"].get<bool>() ? "lifted" : "none",
                answer["source_bans_lifted"].get<uint64_t>());
+  } else if (command == "allow") {
+    fmt::print("operator allows now: {}\n", answer["operator_allows"].dump());
   } else if (command == "top") {
     print_top(answer);
   } else if (command == "capture") {

@@ -24,12 +24,15 @@ void write_snapshot(const std::string& path, const Snapshot& snapshot) {
                        {"banned_until_ms", s.banned_until_ms}});
   nlohmann::json bans = nlohmann::json::array();
   for (const auto& b : snapshot.operator_bans) bans.push_back(OperatorBans::ban_to_json(b));
+  nlohmann::json allows = nlohmann::json::array();
+  for (const auto& p : snapshot.operator_allows) allows.push_back(p.to_string());
   const std::string text = nlohmann::json{{"format", "sipshield-state"},
                                           {"version", Snapshot::kVersion},
                                           {"written_ms", snapshot.written_ms},
                                           {"protected", snapshot.protected_services},
                                           {"sources", sources},
-                                          {"operator_bans", bans}}
+                                          {"operator_bans", bans},
+                                          {"operator_allows", allows}}
                                .dump() +
                            "\n";
   const std::string temporary = path + ".tmp";
@@ -99,6 +102,11 @@ std::optional<Snapshot> read_snapshot(const std::string& path, uint64_t now_ms, 
     }
     for (const auto& b : j.at("operator_bans"))
       s.operator_bans.push_back(OperatorBans::ban_from_json(b));
+    for (const auto& a : j.value("operator_allows", nlohmann::json::array())) {
+      const auto prefix = IpPrefix::parse(a.get<std::string>());
+      if (!prefix) throw std::runtime_error("an operator allow is not a prefix: " + a.dump());
+      s.operator_allows.push_back(*prefix);
+    }
     return s;
   } catch (const std::exception& e) {
     why_not = fmt::format("{} is damaged: {}", path, e.what());

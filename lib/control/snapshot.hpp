@@ -1,7 +1,7 @@
 // What the daemon knows that a restart must not forget: trusted users, banned sources and the
-// operators' bans. Written on stop (and every snapshot.interval_s) as one JSON file, atomically
-// (a temporary file, fsync, rename); read on start when it is recent and was written for the
-// same protected services. Addresses are stored in the clear and hashed again under the new
+// operators' bans and allows. Written on stop (and every snapshot.interval_s) as one JSON file,
+// atomically (a temporary file, fsync, rename); read on start when it is recent and was written for
+// the same protected services. Addresses are stored in the clear and hashed again under the new
 // start's secret; familiar prefixes are learned again from the trusted users.
 #pragma once
 
@@ -28,6 +28,7 @@ struct Snapshot {
   std::vector<std::string> protected_services;  // as the config wrote them
   std::vector<SnapshotSource> sources;
   std::vector<OperatorBan> operator_bans;
+  std::vector<IpPrefix> operator_allows;
 };
 
 // Throws DataplaneError naming the file and what failed; the previous file stays whole.

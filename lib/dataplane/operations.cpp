@@ -147,17 +147,19 @@ std::string Operations::restore_snapshot() {
   size_t bans = 0;
   for (const auto& b : snapshot->operator_bans)
     if (b.until_s * 1000 > now && operator_bans_.add(b)) ++bans;
-  if (bans) offer_bans();
+  for (const auto& p : snapshot->operator_allows) operator_allows_.add({p, 0, kForever, "allow"});
+  if (bans || !snapshot->operator_allows.empty()) offer_bans();
   return fmt::format(
       "state snapshot loaded from {} (written {} s ago): {} trusted and {} banned source(s){}, {} "
-      "operator ban(s)",
+      "operator ban(s), {} operator allow(s)",
       config_.snapshot.file, (now - std::min(now, snapshot->written_ms)) / 1000, trusted, banned,
-      refused ? fmt::format(" ({} found no room)", refused) : "", bans);
+      refused ? fmt::format(" ({} found no room)", refused) : "", bans,
+      snapshot->operator_allows.size());
 }
 
 void Operations::offer_bans() {
   if (hooks_.settle_tables) hooks_.settle_tables();
-  tables_.offer_bans(operator_bans_.prefixes(), workers_);
+  tables_.offer_operator_lists(operator_bans_.prefixes(), operator_allows_.prefixes(), workers_);
   if (!running_)
     for (auto& w : workers_) w->take_offered_tables();
   if (hooks_.settle_tables) hooks_.settle_tables();
@@ -187,6 +189,7 @@ void Operations::write_snapshot_now() {
   }
   for (auto& [key, source] : merged) s.sources.push_back(source);
   s.operator_bans = operator_bans_.list();
+  s.operator_allows = operator_allows_.prefixes();
   write_snapshot(config_.snapshot.file, s);
 }
 
@@ -244,6 +247,8 @@ nlohmann::json Operations::handle(const nlohmann::json& request) {
     if (!error.empty()) return {{"error", "reload refused, the running config stays: " + error}};
     return {{"reloaded", true}, {"in_force", tables_.in_force()}};
   }
+  if (command == "allow-add" || command == "allow-del")
+    return allow(request, command == "allow-add");
   if (command == "top") return top(request);
   if (command == "capture") return capture(request);
   if (command == "capture-status") return capture_status();
@@ -275,7 +280,12 @@ nlohmann::json Operations::bans() {
     }
     sources.push_back(ban);
   }
-  return {{"sources", sources}, {"operator", operator_bans_.to_json()}, {"now", now / 1000}};
+  nlohmann::json allows = nlohmann::json::array();
+  for (const auto& p : operator_allows_.prefixes()) allows.push_back(p.to_string());
+  return {{"sources", sources},
+          {"operator", operator_bans_.to_json()},
+          {"operator_allows", allows},
+          {"now", now / 1000}};
 }
 
 nlohmann::json Operations::ban(const nlohmann::json& request) {
@@ -296,6 +306,28 @@ nlohmann::json Operations::ban(const nlohmann::json& request) {
                                  now + *seconds, why),
                "operator-ban");
   return {{"banned", prefix.to_string()}, {"until", now + *seconds}, {"why", why}};
+}
+
+nlohmann::json Operations::allow(const nlohmann::json& request, bool add) {
+  const IpPrefix prefix = prefix_field(request);
+  const uint64_t now = wall_ms();
+  if (add) {
+    if (!operator_allows_.add({prefix, now / 1000, kForever, "allow"}))
+      throw std::runtime_error(
+          fmt::format("{} operator allows already: remove some first", OperatorBans::kMax));
+  } else if (!operator_allows_.remove(prefix)) {
+    throw std::runtime_error(
+        fmt::format("no operator allow of {} (allow lists them: bans shows "
+                    "bans, trust show a source's prefixes)",
+                    prefix.to_string()));
+  }
+  offer_bans();
+  hooks_.event(operator_ban_json(now * 1'000'000, add ? "operator-allow" : "operator-allow-removed",
+                                 prefix.to_string(), 0, ""),
+               add ? "operator-allow" : "operator-allow-removed");
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& p : operator_allows_.prefixes()) list.push_back(p.to_string());
+  return {{"operator_allows", list}};
 }
 
 nlohmann::json Operations::unban(const nlohmann::json& request) {
@@ -337,6 +369,9 @@ nlohmann::json Operations::trust_show(const nlohmann::json& request) {
   for (const auto& b : operator_bans_.list())
     if (b.prefix.contains(prefix.address))
       prefixes.push_back(fmt::format("operator ban {}: {}", b.prefix.to_string(), b.why));
+  for (const auto& a : operator_allows_.list())
+    if (a.prefix.contains(prefix.address))
+      prefixes.push_back(fmt::format("operator allow {}", a.prefix.to_string()));
   for (const auto& [list, name] :
        {std::pair{&tables_.allow(), "allow"}, std::pair{&tables_.deny(), "deny"}})
     for (const auto& p : *list)

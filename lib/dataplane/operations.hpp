@@ -82,6 +82,7 @@ class Operations {
   nlohmann::json bans();
   nlohmann::json ban(const nlohmann::json& request);
   nlohmann::json unban(const nlohmann::json& request);
+  nlohmann::json allow(const nlohmann::json& request, bool add);
   nlohmann::json trust_show(const nlohmann::json& request);
   nlohmann::json top(const nlohmann::json& request);
   nlohmann::json capture(const nlohmann::json& request);
@@ -96,6 +97,8 @@ class Operations {
   Hooks hooks_;
   std::optional<ControlSocket> socket_;
   OperatorBans operator_bans_;
+  OperatorBans operator_allows_;  // sipshield-ctl allow add: trunks and peers, with no end
+  static constexpr uint64_t kForever = UINT64_MAX / 2;
   bool running_ = false;
   uint32_t task_generation_ = 0;
   uint64_t next_snapshot_ms_ = 0;

@@ -16,8 +16,10 @@ void add_hits(nlohmann::json& into, const nlohmann::json& hits) {
 }  // namespace
 
 std::unique_ptr<PrefixLists> TableReload::prefix_table(const Tables& t) {
-  if (t.allow.empty() && t.deny.empty() && t.bans.empty()) return nullptr;
-  return std::make_unique<PrefixLists>(t.allow, t.deny, t.bans);
+  std::vector<IpPrefix> allow = t.allow;
+  allow.insert(allow.end(), t.operator_allow.begin(), t.operator_allow.end());
+  if (allow.empty() && t.deny.empty() && t.bans.empty()) return nullptr;
+  return std::make_unique<PrefixLists>(allow, t.deny, t.bans);
 }
 
 TableReload::TableReload(const Config& config) {
@@ -35,16 +37,18 @@ void TableReload::offer(const Config& next, std::vector<std::unique_ptr<Worker>>
   t.allow = next.allow;
   t.deny = next.deny;
   t.bans = current_.bans;
+  t.operator_allow = current_.operator_allow;
   offer(std::move(t), workers);
 }
 
-void TableReload::offer_bans(std::vector<IpPrefix> bans,
-                             std::vector<std::unique_ptr<Worker>>& workers) {
+void TableReload::offer_operator_lists(std::vector<IpPrefix> bans, std::vector<IpPrefix> allows,
+                                       std::vector<std::unique_ptr<Worker>>& workers) {
   Tables t;
   t.signatures = current_.signatures;
   t.allow = current_.allow;
   t.deny = current_.deny;
   t.bans = std::move(bans);
+  t.operator_allow = std::move(allows);
   t.bans_only = true;
   offer(std::move(t), workers);
 }
@@ -92,7 +96,8 @@ nlohmann::json TableReload::in_force() const {
   return {{"signature_rules", current_.signatures ? current_.signatures->rules().size() : 0},
           {"allow_prefixes", current_.allow.size()},
           {"deny_prefixes", current_.deny.size()},
-          {"operator_bans", current_.bans.size()}};
+          {"operator_bans", current_.bans.size()},
+          {"operator_allows", current_.operator_allow.size()}};
 }
 
 std::string TableReload::summary() const {

@@ -26,11 +26,13 @@ class TableReload {
   // Builds the tables of `next` and offers them to every worker. Throws (ConfigError,
   // DataplaneError) and changes nothing when they cannot be built. Only when !pending().
   void offer(const Config& next, std::vector<std::unique_ptr<Worker>>& workers);
-  // The operators' bans (sipshield-ctl ban) changed: the same rules and prefix lists, with
-  // `bans` in the prefix table. They stay through every later reload until changed again.
-  void offer_bans(std::vector<IpPrefix> bans, std::vector<std::unique_ptr<Worker>>& workers);
+  // The operators' bans or allows (sipshield-ctl ban, allow add) changed: the same rules and
+  // prefix lists, with these in the prefix table. They stay through every later reload until
+  // changed again.
+  void offer_operator_lists(std::vector<IpPrefix> bans, std::vector<IpPrefix> allows,
+                            std::vector<std::unique_ptr<Worker>>& workers);
   bool pending() const { return pending_; }
-  // The pending offer changes the operators' bans alone (no reload to report).
+  // The pending offer changes the operators' lists alone (no reload to report).
   bool offering_bans_only() const { return pending_ && offered_.bans_only; }
 
   // Once every worker has taken its offer: calls `drain` (events point at the old rules), keeps
@@ -58,7 +60,7 @@ class TableReload {
   struct Tables {
     std::shared_ptr<const SignatureDatabase> signatures;  // shared by an offer of bans alone
     std::unique_ptr<PrefixLists> prefixes;
-    std::vector<IpPrefix> allow, deny, bans;
+    std::vector<IpPrefix> allow, deny, bans, operator_allow;
     bool bans_only = false;
   };
   static std::unique_ptr<PrefixLists> prefix_table(const Tables& t);

@@ -142,6 +142,26 @@ def test_ctl_lists_bans_bans_by_hand_and_unbans(env):
         expect(env.ctl_json("bans")["operator"] == [], "no operator ban left")
         lifted = env.ctl_json("unban", "198.18.6.6")
         expect(lifted["source_bans_lifted"] >= 1, f"the scanner's ban lifted: {lifted}")
+        # An operator's allow: once its policy ban (from its looping rate) is lifted, the
+        # stranger's OPTIONS skip meters and budget: all admitted, none rate-limited.
+        allowed = env.ctl_json("allow", "add", "198.18.7.0/24")
+        expect(allowed["operator_allows"] == ["198.18.7.0/24"], f"allow add: {allowed}")
+        env.ctl_json("unban", "198.18.7.0/24")
+        counters = env.ctl_json("stats")["counters"]
+        time.sleep(0.5)
+        later = env.ctl_json("stats")["counters"]
+        admitted = later["passed_by_reason"].get("admitted", 0) - \
+            counters["passed_by_reason"].get("admitted", 0)
+        expect(admitted > 1000 and later["dropped_by_reason"].get("rate_limited", 0) ==
+               counters["dropped_by_reason"].get("rate_limited", 0),
+               f"the allowed stranger: {admitted} admitted in 0.5 s, rate_limited "
+               f"{counters['dropped_by_reason'].get('rate_limited', 0)} then "
+               f"{later['dropped_by_reason'].get('rate_limited', 0)}")
+        _, text, _ = env.ctl("trust", "show", "198.18.7.7:5060")
+        expect("operator allow 198.18.7.0/24" in text, f"trust show names the allow:\n{text}")
+        expect(env.ctl_json("allow", "del", "198.18.7.0/24")["operator_allows"] == [], "allow del")
+        code, _, err = env.ctl("allow", "del", "198.18.7.0/24", check=False)
+        expect(code == 1 and "no operator allow of 198.18.7.0/24" in err, f"del twice: {err}")
         # Mistakes are named, with exit status 1 (daemon refused) or 2 (usage).
         code, _, err = env.ctl("ban", "198.18.300.1", "--for", "1h", "--why", "x", check=False)
         expect(code == 1 and "not an address or prefix" in err, f"bad prefix: {code} {err}")
