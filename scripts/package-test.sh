@@ -93,7 +93,7 @@ installed=1
 
 step "installed layout"
 for f in /usr/bin/sipshield /usr/bin/sipshield-inspect /usr/bin/sipshield-gen \
-  /usr/bin/sipshield-eval /etc/sipshield/sipshield.json /etc/default/sipshield \
+  /usr/bin/sipshield-eval /usr/bin/sipshield-ctl /etc/sipshield/sipshield.json /etc/default/sipshield \
   /lib/systemd/system/sipshield.service /usr/libexec/sipshield/sipshield-hugepages \
   /usr/share/sipshield/sipshield.cdx.json /usr/share/sipshield/signatures/default.json \
   /usr/share/sipshield/ports/null.json /usr/share/sipshield/scenarios/demo.json \
