@@ -54,6 +54,39 @@ void worker_counters(Exposition& x, const std::vector<std::unique_ptr<Worker>>& 
                read(workers[w]->pipeline().counters().probes[o]));
 }
 
+// Verdicts by tier and by service, and the untrusted budget by rank (summed over the workers).
+void judged(Exposition& x, const std::vector<std::unique_ptr<Worker>>& workers,
+            const Config& config) {
+  CounterTotals t;
+  std::array<std::array<uint64_t, 2>, 5> ranks{};
+  for (const auto& w : workers) {
+    t.add(w->pipeline().counters());
+    const auto& r = w->pipeline().mitigation().budget_by_rank();
+    for (size_t i = 0; i < ranks.size(); ++i)
+      for (size_t a = 0; a < 2; ++a) ranks[i][a] += read(r[i][a]);
+  }
+  static constexpr const char* kActions[2] = {"pass", "drop"};
+  x.family("sipshield_tier_frames_total", "counter",
+           "Messages to protected services by the source's tier and the verdict");
+  for (size_t tier = 0; tier < kTiers; ++tier)
+    for (size_t a = 0; a < 2; ++a)
+      x.sample({{"tier", kTierNames[tier]}, {"action", kActions[a]}}, t.by_tier[tier][a]);
+  x.family("sipshield_service_frames_total", "counter",
+           "Messages to each protected service by verdict");
+  for (size_t s = 0; s < config.protected_services.size() && s < kCountedServices; ++s)
+    for (size_t a = 0; a < 2; ++a)
+      x.sample({{"service", config.protected_services[s].to_string()}, {"action", kActions[a]}},
+               t.by_service[s][a]);
+  static constexpr const char* kRanks[5] = {"polite", "familiar", "newcomer", "bursty", "bot"};
+  static constexpr const char* kSpent[2] = {"spent", "refused"};
+  x.family("sipshield_untrusted_budget_messages_total", "counter",
+           "Messages from sources without trust that spent the untrusted budget or found it "
+           "spent, by rank");
+  for (size_t r = 0; r < 5; ++r)
+    for (size_t a = 0; a < 2; ++a)
+      x.sample({{"rank", kRanks[r]}, {"outcome", kSpent[a]}}, ranks[r][a]);
+}
+
 void tables(Exposition& x, const StateSummary& s, const Config& config) {
   const std::array<std::pair<const char*, const StateSummary::Table*>, 4> tables = {
       std::pair{"sources", &s.sources}, std::pair{"probation", &s.probation},
@@ -123,6 +156,11 @@ void ports(Exposition& x, const Port& outside, const Port& inside) {
   for (size_t p = 0; p < 2; ++p)
     for (size_t q = 0; q < stats[p].q_ipackets.size(); ++q)
       x.sample({{"port", roles[p]}, {"queue", std::to_string(q)}}, stats[p].q_ipackets[q]);
+  x.family("sipshield_port_queue_errors_total", "counter",
+           "Packets dropped per RX queue (drivers that count per queue)");
+  for (size_t p = 0; p < 2; ++p)
+    for (size_t q = 0; q < stats[p].q_errors.size(); ++q)
+      x.sample({{"port", roles[p]}, {"queue", std::to_string(q)}}, stats[p].q_errors[q]);
 }
 
 void operations(Exposition& x, const MetricsView& v) {
@@ -164,6 +202,7 @@ std::string render_metrics(const MetricsView& v) {
   std::vector<const Pipeline*> pipelines;
   for (const auto& w : v.workers) pipelines.push_back(&w->pipeline());
   const StateSummary s = summarize_state(pipelines);
+  judged(x, v.workers, v.config);
   tables(x, s, v.config);
   budgets(x, s, v.config);
   ports(x, v.outside, v.inside);

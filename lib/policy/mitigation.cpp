@@ -293,7 +293,9 @@ Verdict Mitigation::admit(SourceEntry* s, SourceEntry* address, const SipMessage
       return {Action::drop, Reason::untrusted_budget};
   } else if (!is_trusted) {
     const Pace rank = pace(s, now_ms, address);
-    if (!spend_budget(budget, rank, now_ms))
+    const bool spent = spend_budget(budget, rank, now_ms);
+    bump(budget_by_rank_[static_cast<size_t>(rank)][spent ? 0 : 1]);
+    if (!spent)
       return {Action::drop, rank == Pace::bot ? Reason::port_rotating : Reason::untrusted_budget};
   }
   return {Action::pass, Reason::admitted};

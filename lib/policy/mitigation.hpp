@@ -239,6 +239,9 @@ class Mitigation {
     uint64_t samples;     // response times measured since start
   };
   BudgetState budget_state(size_t service) const;
+  // Messages from sources without trust that spent the untrusted budget, or found it spent,
+  // by rank (Pace): [spent, refused]. Single-writer counters.
+  const std::array<std::array<uint64_t, 2>, 5>& budget_by_rank() const { return budget_by_rank_; }
   // A message from the protected side to a client: learn trust, nonces and failures.
   void learn(const PacketMeta& meta, const SipMessage& m, std::string_view text, uint32_t now_ms);
   void expire_step(uint32_t now_ms, unsigned budget) {
@@ -395,6 +398,7 @@ class Mitigation {
   };
   std::vector<Arrivals> first_contacts_;  // per service, newcomers then familiar ones
   std::vector<Pending> pending_;
+  std::array<std::array<uint64_t, 2>, 5> budget_by_rank_{};
 };
 
 }  // namespace sipshield

@@ -471,12 +471,21 @@ class Pipeline {
   // source costs a lookup; then the message must be SIP the tokenizer accepts; sources without
   // trust are scanned for signatures; then the meters of the source's tier and, without trust,
   // the shared untrusted budget.
+  // Counted by the source's tier and the service as well.
   Verdict judge_datagram(const PacketMeta& meta, std::span<const uint8_t> payload, int service,
                          SourceHashes hashes, uint64_t now) {
+    const Verdict v = judge_source(meta, payload, service, hashes, now);
+    counters_.count_judged(v, tier_, static_cast<size_t>(service));
+    return v;
+  }
+  Verdict judge_source(const PacketMeta& meta, std::span<const uint8_t> payload, int service,
+                       SourceHashes hashes, uint64_t now) {
     const auto now_ms = static_cast<uint32_t>(now / 1'000'000);
     mitigation_.set_time(now);
     SourceEntry* src = mitigation_.source(meta, hashes.source, now_ms);
+    tier_ = Tier::banned;
     if (mitigation_.banned(src, now_ms)) return {Action::drop, Reason::source_banned};
+    tier_ = mitigation_.trusted(src, now_ms) ? Tier::trusted : Tier::untrusted;
     const std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
     const SipVerdict sip = tokenize(text, message_, sip_limits_);
     if (!sip.ok) {
@@ -501,6 +510,7 @@ class Pipeline {
       return {Action::drop, *orphan};
     }
     if (allowed(meta)) {  // trunks and peer SBCs: no signatures, meters or budget
+      tier_ = Tier::allowed;
       if (message_.kind == SipKind::keepalive) return {Action::pass, Reason::sip_keepalive};
       mitigation_.note_admitted(meta, message_, text, now_ms);
       return {Action::pass, Reason::admitted};
@@ -526,6 +536,7 @@ class Pipeline {
     const bool trusted = mitigation_.trusted(src, now_ms);
     const bool verified =
         probe_cookie_ && !trusted && mitigation_.verified(meta, hashes.source, now_ms);
+    tier_ = trusted ? Tier::trusted : verified ? Tier::verified : Tier::untrusted;
     const bool probeable = probe_cookie_ && !trusted && !verified &&
                            message_.kind == SipKind::request && message_.method != SipMethod::ACK &&
                            !services_.matches_address(meta.src);  // never toward the servers
@@ -615,7 +626,9 @@ class Pipeline {
   std::array<Parsed, kBurstSize> parsed_;
   std::unique_ptr<ProbeCookie> probe_cookie_;  // null: probes off
   std::unique_ptr<ProbeLimiter> probe_limiter_;
-  bool probe_wanted_ = false;  // set by judge_datagram: the dropped request earns a probe
+  bool probe_wanted_ = false;
+  Tier tier_ = Tier::untrusted;  // of the source judge_source judged last  // set by
+                                 // judge_datagram: the dropped request earns a probe
   struct ProbeFrame {
     rte_mbuf* m;
     PacketMeta meta;

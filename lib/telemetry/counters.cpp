@@ -7,6 +7,10 @@
 namespace sipshield {
 
 void CounterTotals::add(const WorkerCounters& w) {
+  for (size_t t = 0; t < kTiers; ++t)
+    for (size_t a = 0; a < 2; ++a) by_tier[t][a] += read(w.by_tier[t][a]);
+  for (size_t s = 0; s < kCountedServices; ++s)
+    for (size_t a = 0; a < 2; ++a) by_service[s][a] += read(w.by_service[s][a]);
   for (size_t d = 0; d < 2; ++d) {
     rx[d] += read(w.rx[d]);
     tx[d] += read(w.tx[d]);

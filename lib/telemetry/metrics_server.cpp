@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <chrono>
+
 #include <fmt/format.h>
 
 #include "core/errors.hpp"
@@ -30,6 +32,10 @@ MetricsServer::MetricsServer(const std::string& address, uint16_t port)
         "metrics.enabled false)",
         address, port));
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // httplib's stop() does nothing before the listening loop runs: a daemon stopping right after
+  // its start would then wait on that loop for ever. Wait for it (it starts in microseconds).
+  for (int i = 0; i < 2000 && !server_->is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 MetricsServer::~MetricsServer() {

@@ -476,6 +476,12 @@ def test_prometheus_scrapes_the_metrics(env):
         live = env.ctl_json("stats")["counters"]["dropped_by_reason"]["source_banned"]
         expect(0 < banned <= live, f"Prometheus {banned} source_banned drops, the daemon {live} now")
         expect(hits and hits >= 1, f"signature hits: {hits}")
+        by_tier = query('sum(sipshield_tier_frames_total{tier="banned",action="drop"})')
+        by_service = query('sum(sipshield_service_frames_total{service="198.18.0.10:5060"})')
+        expect(by_tier and by_service and by_tier <= by_service,
+               f"banned drops {by_tier} within the service's {by_service}")
+        spent = query('sum(sipshield_untrusted_budget_messages_total{outcome="spent"})')
+        expect(spent and spent >= 1, f"the stranger's messages spent the budget: {spent}")
         expect(query('sipshield_up') is None and query('up{job="sipshield"}') == 1, "target up")
         # The port taken: a second daemon fails its start, naming the port and the setting.
         other = env.ops_config(outside, inside, name="other.json", extra={

@@ -1081,4 +1081,11 @@ TEST_CASE("a reload changes a meter for the next message and keeps trust, bans a
   REQUIRE(standing.size() == 1);
   CHECK(standing[0].trusted_ms > 500'000);
   CHECK(m.config().untrusted.classes[static_cast<size_t>(MethodClass::options)].rate_per_s == 1000);
+  // Counted by tier and service: the stranger's 13 admitted, its one refusal, the scanner's
+  // signature drop as untrusted, then its banned message.
+  const auto& c = r.pipeline().counters();
+  CHECK(c.by_tier[static_cast<size_t>(Tier::untrusted)][0] == 1 + 5 + 8);  // + the REGISTER
+  CHECK(c.by_tier[static_cast<size_t>(Tier::untrusted)][1] == 2);
+  CHECK(c.by_tier[static_cast<size_t>(Tier::banned)][1] == 1);
+  CHECK(c.by_service[0][0] + c.by_service[0][1] == 1 + 1 + 6 + 8 + 1);
 }
