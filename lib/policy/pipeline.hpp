@@ -237,8 +237,9 @@ class Pipeline {
     counters_.count(v);
     if (v.action != Action::drop) return;
     attacks_.dropped(v.reason, latest_ns_, events_);
-    drop_samples_.dropped(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), v,
-                          latest_ns_);
+    if (drop_samples_.due(latest_ns_))
+      drop_samples_.take(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), v,
+                         latest_ns_);
   }
 
   template <class Sink>

@@ -34,14 +34,40 @@ class DropSampler {
 
   DropSampler() : ring_(kCapacity) {}
 
-  // Worker side, for each dropped frame.
-  void dropped(const uint8_t* frame, uint32_t length, Verdict v, uint64_t now_ns) {
+  // Worker side, for each dropped frame: whether to copy this one (then take()). The frame
+  // itself is touched only when it is copied: a frame held long (a timed-out fragment) may have
+  // left the cache.
+  bool due(uint64_t now_ns) {
     if (now_ns - second_ns_ >= 1'000'000'000) roll(now_ns);
     ++in_second_;
-    if (--countdown_ != 0) return;
+    if (--countdown_ != 0) return false;
     countdown_ = every_;
-    take(frame, length, v, now_ns);
+    return true;
   }
+  void dropped(const uint8_t* frame, uint32_t length, Verdict v, uint64_t now_ns) {
+    if (due(now_ns)) take(frame, length, v, now_ns);
+  }
+  // Copies the frame (when due()).
+  void take(const uint8_t* frame, uint32_t length, Verdict v, uint64_t now_ns) {
+    const uint32_t head = head_.load(std::memory_order_relaxed);
+    if (head - tail_.load(std::memory_order_acquire) == kCapacity) {
+      // Nobody drains (an offline replay, a bench) or not fast enough: sample half as often
+      // until the next second says otherwise, so a full ring costs the fast path nothing.
+      bump(lost_);
+      every_ = std::min<uint64_t>(every_ * 2, uint64_t{1} << 30);
+      countdown_ = every_;
+      return;
+    }
+    DropSample& s = ring_[head & (kCapacity - 1)];
+    s.time_ns = now_ns;
+    s.weight = static_cast<uint32_t>(std::min<uint64_t>(every_, UINT32_MAX));
+    s.length = static_cast<uint16_t>(std::min<uint32_t>(length, UINT16_MAX));
+    s.reason = v.reason;
+    s.rule = v.rule;
+    std::memcpy(s.bytes.data(), frame, std::min<size_t>(length, DropSample::kSnapBytes));
+    head_.store(head + 1, std::memory_order_release);
+  }
+
   // Main lcore: copies per second to aim for (a capture raises it).
   void set_per_second(uint32_t n) { per_second_.store(n, std::memory_order_relaxed); }
   // Main lcore: the next sample, if any.
@@ -62,21 +88,6 @@ class DropSampler {
     countdown_ = std::min(countdown_, every_);
     in_second_ = 0;
     second_ns_ = now_ns;
-  }
-  void take(const uint8_t* frame, uint32_t length, Verdict v, uint64_t now_ns) {
-    const uint32_t head = head_.load(std::memory_order_relaxed);
-    if (head - tail_.load(std::memory_order_acquire) == kCapacity) {
-      bump(lost_);
-      return;
-    }
-    DropSample& s = ring_[head & (kCapacity - 1)];
-    s.time_ns = now_ns;
-    s.weight = static_cast<uint32_t>(std::min<uint64_t>(every_, UINT32_MAX));
-    s.length = static_cast<uint16_t>(std::min<uint32_t>(length, UINT16_MAX));
-    s.reason = v.reason;
-    s.rule = v.rule;
-    std::memcpy(s.bytes.data(), frame, std::min<size_t>(length, DropSample::kSnapBytes));
-    head_.store(head + 1, std::memory_order_release);
   }
 
   std::vector<DropSample> ring_;

@@ -270,9 +270,11 @@ TEST_CASE("the drop sampler copies about per_second frames a second, each standi
   CHECK(s.reason == Reason::source_banned);
   CHECK(s.length == sizeof(frame));
   CHECK(s.bytes[2] == 3);
-  // Undrained, the ring fills and the rest is counted as lost, not written over.
+  // Undrained, the ring fills; then it samples ever less often (each attempt that finds it full
+  // doubles the gap), counted as lost, never written over.
   for (uint64_t i = 0; i < 2'000'000; ++i) sampler.dropped(frame, sizeof(frame), v, 4 * second);
   CHECK(sampler.lost() > 0);
+  CHECK(sampler.lost() < 20);
 }
 
 TEST_CASE("top talkers rank by the last second's drops and forget quiet sources") {
