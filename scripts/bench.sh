@@ -4,10 +4,20 @@
 # daemon's forwarding rate on one worker core against dpdk-testpmd io forwarding on the same
 # vdevs. Prints figures; asserts nothing. Each run is bounded (a few seconds).
 #   scripts/bench.sh [seconds per run, default 5]
+#   scripts/bench.sh --json OUT [seconds]   the suite instead: every kind of flood beside
+#                                          testpmd in the same run (scripts/bench_suite.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+json_out=""
+if [[ ${1:-} == --json ]]; then
+  json_out=${2:?--json needs a file}
+  shift 2
+fi
 seconds=${1:-5}
 bash scripts/build.sh >/dev/null
+if [[ -n $json_out ]]; then
+  exec python3 scripts/bench_suite.py --build build --json "$json_out" --seconds "$seconds"
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 eal=(--no-huge --no-pci --no-shconf -m 1024 -l 0-1 --no-telemetry)

@@ -21,13 +21,27 @@ std::atomic<uint64_t> g_allocations{0};
 }
 
 // Counted for the whole test binary; only the difference across the measured loop matters.
-void* operator new(std::size_t size) {
+// Every unaligned form is replaced, the nothrow ones too: a sanitizer's allocator must never
+// see a block one of its operators made freed by ours (ASan reports the mismatch). The aligned
+// forms stay the library's, new and delete alike.
+namespace {
+void* counted(std::size_t size) noexcept {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size ? size : 1)) return p;
+  return std::malloc(size ? size : 1);
+}
+}  // namespace
+void* operator new(std::size_t size) {
+  if (void* p = counted(size)) return p;
   throw std::bad_alloc();
 }
 void* operator new[](std::size_t size) {
   return operator new(size);
+}
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  return counted(size);
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  return counted(size);
 }
 void operator delete(void* p) noexcept {
   std::free(p);
@@ -39,6 +53,12 @@ void operator delete(void* p, std::size_t) noexcept {
   std::free(p);
 }
 void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
   std::free(p);
 }
 
