@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from sip_frames import SERVER, ipv4_checksum, register_ok, request, udp_frame  # noqa: E402
 
 EAL = ["--no-huge", "--no-pci", "--no-shconf", "-m", "1024", "-l", "0-1", "--no-telemetry"]
-MBUFS = 262143  # infinite_rx keeps the whole capture in mbufs
+MBUFS = 131071  # infinite_rx keeps the whole capture (65,536 frames at most) in mbufs
 DENIED = "198.18.200.0/24"
 SDP = ("v=0\r\no=- 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
        "m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
