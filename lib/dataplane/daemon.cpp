@@ -427,14 +427,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
       operations.run_on_workers([&](Pipeline& p, uint32_t) { p.reconfigure(settings); });
       if (rebind) metrics = std::move(next_metrics);
       syslog = std::move(next_syslog);
-      // What waits for a restart stays as it started.
-      next.eal_args = running.eal_args;
-      next.outside = running.outside;
-      next.inside = running.inside;
-      next.workers = running.workers;
-      next.mempool = running.mempool;
-      next.clock = running.clock;
-      next.control = running.control;
+      keep_restart_settings(next, running);  // what waits for a restart stays as it started
       running = std::move(next);
       alarms_config = running.alarms;
       return "";

@@ -9,10 +9,6 @@
 namespace sipshield {
 namespace {
 
-constexpr std::array<const char*, 7> kEventTypeNames = {
-    "source_banned", "source_unbanned", "source_demoted", "attack_started",
-    "attack_ended",  "suppressed",      "budget_changed"};
-
 void worker_counters(Exposition& x, const std::vector<std::unique_ptr<Worker>>& workers) {
   std::vector<std::string> ids;
   for (const auto& w : workers) ids.push_back(std::to_string(w->queue()));
@@ -28,24 +24,23 @@ void worker_counters(Exposition& x, const std::vector<std::unique_ptr<Worker>>& 
       x.sample({{"action", "drop"}, {"reason", kReasonNames[r]}, {"worker", ids[w]}}, dropped);
     }
   }
-  x.family("sipshield_received_frames_total", "counter",
-           "Frames the workers polled from each port (outside: clients, inside: servers)");
-  for (size_t w = 0; w < workers.size(); ++w)
-    for (const Direction d : {Direction::from_outside, Direction::from_inside})
-      x.sample({{"port", direction_name(d)}, {"worker", ids[w]}},
-               read(workers[w]->pipeline().counters().rx[static_cast<size_t>(d)]));
-  x.family("sipshield_forwarded_frames_total", "counter",
-           "Frames sent on, by the port they came from");
-  for (size_t w = 0; w < workers.size(); ++w)
-    for (const Direction d : {Direction::from_outside, Direction::from_inside})
-      x.sample({{"from", direction_name(d)}, {"worker", ids[w]}},
-               read(workers[w]->pipeline().counters().tx[static_cast<size_t>(d)]));
-  x.family("sipshield_tx_failed_frames_total", "counter",
-           "Frames freed because the TX ring stayed full, by the port they came from");
-  for (size_t w = 0; w < workers.size(); ++w)
-    for (const Direction d : {Direction::from_outside, Direction::from_inside})
-      x.sample({{"from", direction_name(d)}, {"worker", ids[w]}},
-               read(workers[w]->pipeline().counters().tx_failed[static_cast<size_t>(d)]));
+  // A family of per-direction counters (`field` of WorkerCounters), by worker.
+  const auto by_direction = [&](const char* name, const char* label, const char* help,
+                                std::array<uint64_t, 2> WorkerCounters::*field) {
+    x.family(name, "counter", help);
+    for (size_t w = 0; w < workers.size(); ++w)
+      for (const Direction d : {Direction::from_outside, Direction::from_inside})
+        x.sample({{label, direction_name(d)}, {"worker", ids[w]}},
+                 read((workers[w]->pipeline().counters().*field)[static_cast<size_t>(d)]));
+  };
+  by_direction("sipshield_received_frames_total", "port",
+               "Frames the workers polled from each port (outside: clients, inside: servers)",
+               &WorkerCounters::rx);
+  by_direction("sipshield_forwarded_frames_total", "from",
+               "Frames sent on, by the port they came from", &WorkerCounters::tx);
+  by_direction("sipshield_tx_failed_frames_total", "from",
+               "Frames freed because the TX ring stayed full, by the port they came from",
+               &WorkerCounters::tx_failed);
   x.family("sipshield_probes_total", "counter",
            "Return-routability probes asked for, by what became of them");
   for (size_t w = 0; w < workers.size(); ++w)
@@ -167,8 +162,8 @@ void operations(Exposition& x, const MetricsView& v) {
   const OperationsCounters& o = v.operations;
   x.family("sipshield_events_total", "counter",
            "Events written (bans, unbans, demotions, attacks, budget changes), by type");
-  for (size_t t = 0; t < kEventTypeNames.size(); ++t)
-    x.sample({{"type", kEventTypeNames[t]}}, o.events[t]);
+  for (size_t t = 0; t < kEventTypes; ++t)
+    x.sample({{"type", event_action(static_cast<EventType>(t))}}, o.events[t]);
   x.family("sipshield_bans", "gauge",
            "Bans in force: set by the policy (as their events told) or by an operator");
   x.sample({{"set_by", "policy"}}, o.source_bans);

@@ -15,12 +15,13 @@
 #include "core/reasons.hpp"
 #include "dataplane/port.hpp"
 #include "dataplane/worker.hpp"
+#include "telemetry/events.hpp"
 
 namespace sipshield {
 
 // What the main lcore counted itself.
 struct OperationsCounters {
-  std::array<uint64_t, 7> events{};  // by EventType, as drained (after the rings' rate limits)
+  std::array<uint64_t, kEventTypes> events{};  // by EventType, as drained (after rate limits)
   uint64_t reloads_applied = 0, reloads_refused = 0;
   uint64_t operator_bans = 0;                        // in force now
   uint64_t source_bans = 0;                          // likewise, as their events told

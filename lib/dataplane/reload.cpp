@@ -106,12 +106,29 @@ std::string TableReload::summary() const {
                      current_.allow.size(), current_.deny.size());
 }
 
+namespace {
+// What the ports, the lcores and the pool were set up with: by top-level key, and the fields
+// behind each (keep_restart_settings copies them back).
+constexpr const char* kRestartKeys[] = {"eal", "ports", "workers", "mempool", "clock", "control"};
+}  // namespace
+
 std::vector<std::string> settings_needing_restart(const Config& running, const Config& next) {
   const nlohmann::json a = to_json(running), b = to_json(next);
   std::vector<std::string> changed;
-  for (const char* key : {"eal", "ports", "workers", "mempool", "clock", "control"})
+  for (const char* key : kRestartKeys)
     if (a.value(key, nlohmann::json()) != b.value(key, nlohmann::json())) changed.push_back(key);
   return changed;
+}
+
+void keep_restart_settings(Config& next, const Config& running) {
+  next.eal_args = running.eal_args;  // eal
+  next.outside = running.outside;    // ports
+  next.inside = running.inside;
+  next.workers = running.workers;  // workers
+  next.mempool = running.mempool;  // mempool
+  next.clock = running.clock;      // clock
+  next.control = running.control;  // control
+  static_assert(std::size(kRestartKeys) == 6, "a restart key without its fields above");
 }
 
 std::vector<std::string> reload_refusals(const Config& running, const Config& next) {

@@ -77,6 +77,8 @@ class TableReload {
 // next start: ports, workers, EAL, the mbuf pool, the clock, the control socket. A reload
 // applies everything else (or refuses it whole: reload_refusals).
 std::vector<std::string> settings_needing_restart(const Config& running, const Config& next);
+// Gives `next` the running values of those settings: what a reload puts in force.
+void keep_restart_settings(Config& next, const Config& running);
 
 // Why `next` cannot be applied in place: each a JSON path with its old and new value (a table
 // allocated at start would change size). Empty: it can.

@@ -31,6 +31,7 @@ enum class EventType : uint8_t {
   suppressed,
   budget_changed
 };
+inline constexpr size_t kEventTypes = static_cast<size_t>(EventType::budget_changed) + 1;
 
 struct Event {
   uint64_t time_ns = 0;

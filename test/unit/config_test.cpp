@@ -266,6 +266,17 @@ TEST_CASE("a reload names the settings that wait for a restart", "[config][reloa
         std::vector<std::string>{"workers", "mempool", "clock", "control"});
 }
 
+TEST_CASE("what a reload puts in force keeps the restart-only settings", "[config][reload]") {
+  const Config running = parse_config_text(R"({"workers": 1, "clock": "tsc"})");
+  Config next = parse_config_text(R"({"workers": 2, "clock": "packet", "mempool": {"cache": 64},
+                                      "control": {"socket": ""}, "stats_interval_s": 3})");
+  keep_restart_settings(next, running);
+  CHECK(settings_needing_restart(running, next).empty());
+  CHECK(next.workers == 1);
+  CHECK(next.clock == ClockSource::tsc);
+  CHECK(next.stats_interval_s == 3);  // the rest is the new config's
+}
+
 TEST_CASE("a reload that would resize a table is refused, naming the path", "[config][reload]") {
   const Config running = parse_config_text(R"({"policy": {"probe": {"mode": "never"}}})");
   CHECK(reload_refusals(running, parse_config_text(R"({"policy": {"probe": {"mode": "never"},
