@@ -219,6 +219,7 @@ class Pipeline {
     ParseOutcome outcome;
     int service;  // index of the protected service of a whole UDP datagram, or -1
     SourceHashes hashes;
+    PrefixVerdict prefix;  // the source's allow/deny/ban verdict, for datagrams and fragments
   };
 
   template <class Sink>
@@ -310,10 +311,32 @@ class Pipeline {
     for (uint16_t i = 0; i < n; ++i)
       if (parsed_[i].service >= 0)
         mitigation_.prefetch_entries(parsed_[i].hashes.source, parsed_[i].hashes.address);
+    look_up_prefixes(n);
     for (uint16_t i = 0; i < n; ++i)
       judge_from_outside(frames[i], parsed_[i], frame_time(frames[i], now_ns), sink);
     if (probe_cookie_) send_probes(sink);
   }
+
+  // One bulk lookup of the burst's sources in the allow, deny and ban prefixes, for the frames
+  // that reach a prefix decision: whole datagrams to a protected service, and fragments.
+  void look_up_prefixes(uint16_t n) {
+    const IpAddress* addresses[kBurstSize];
+    PrefixVerdict verdicts[kBurstSize];
+    uint8_t at[kBurstSize];
+    size_t k = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+      Parsed& p = parsed_[i];
+      p.prefix = PrefixVerdict::none;
+      if (prefixes_ && p.outcome.ok && (p.service >= 0 || p.meta.is_fragment)) {
+        at[k] = static_cast<uint8_t>(i);
+        addresses[k++] = &p.meta.src;
+      }
+    }
+    if (k == 0) return;
+    prefixes_->lookup_bulk(addresses, k, verdicts);
+    for (size_t j = 0; j < k; ++j) parsed_[at[j]].prefix = verdicts[j];
+  }
+  static_assert(kBurstSize <= PrefixLists::kBulkMax);
 
   template <class Sink>
   void judge_from_outside(rte_mbuf* m, const Parsed& p, uint64_t now, Sink& sink) {
@@ -325,14 +348,14 @@ class Pipeline {
       // The port of a later fragment is unknown: hold every fragment to a protected address,
       // then judge the whole datagram by what its first fragment says.
       if (!services_.matches_address(meta.dst)) return emit(sink, m, not_protected());
-      if (const auto refused = refused_prefix(meta)) return emit(sink, m, *refused);
-      return reassemble(m, frame, meta, now, sink);
+      if (const auto refused = refused_prefix(p.prefix)) return emit(sink, m, *refused);
+      return reassemble(m, frame, meta, p.prefix, now, sink);
     }
     if (p.service < 0) return emit(sink, m, not_protected());
-    if (const auto refused = refused_prefix(meta)) return emit(sink, m, *refused);
+    if (const auto refused = refused_prefix(p.prefix)) return emit(sink, m, *refused);
     probe_wanted_ = false;
     const Verdict v = judge_datagram(meta, {frame + meta.payload_offset, meta.payload_length},
-                                     p.service, p.hashes, now);
+                                     p.service, p.hashes, p.prefix, now);
     if (probe_wanted_) return probe(sink, m, meta, v, now);
     emit(sink, m, v);
   }
@@ -398,8 +421,8 @@ class Pipeline {
   }
 
   template <class Sink>
-  void reassemble(rte_mbuf* m, const uint8_t* frame, const PacketMeta& meta, uint64_t now,
-                  Sink& sink) {
+  void reassemble(rte_mbuf* m, const uint8_t* frame, const PacketMeta& meta, PrefixVerdict prefix,
+                  uint64_t now, Sink& sink) {
     FragmentKey key{meta.src,
                     meta.dst,
                     meta.frag_id,
@@ -416,13 +439,14 @@ class Pipeline {
     EmitDrop<Sink> drops{this, &sink};
     if (reassembler_.add(key, fragment, now, drops.sink()) != Reassembler::State::completed) return;
     const auto& whole = reassembler_.completed();
-    const Verdict verdict = judge_reassembled(meta, whole, now);
+    const Verdict verdict = judge_reassembled(meta, whole, prefix, now);
     for (void* owner : whole.fragments) emit(sink, static_cast<rte_mbuf*>(owner), verdict);
   }
 
   // The first fragment told the L4 protocol and where the UDP header starts in the datagram.
+  // `prefix`: the verdict of the last fragment's source, which is the datagram's.
   Verdict judge_reassembled(const PacketMeta& last, const Reassembler::Completed& whole,
-                            uint64_t now) {
+                            PrefixVerdict prefix, uint64_t now) {
     const auto& d = whole.datagram;
     if (whole.l4_proto != kProtoUdp) return not_protected();
     const size_t skip = whole.first_skip;
@@ -439,7 +463,7 @@ class Pipeline {
     if (meta.udp_length < 8 || meta.udp_length > d.size() - skip)
       return {Action::drop, Reason::udp_bad_length};
     return judge_datagram(meta, d.subspan(skip + 8, meta.udp_length - 8u), service, hashes_of(meta),
-                          now);
+                          prefix, now);
   }
 
   Verdict not_protected() const { return {default_action_, Reason::not_protected}; }
@@ -453,9 +477,8 @@ class Pipeline {
     return {mitigation_.source_hash(meta), mitigation_.address_hash(meta)};
   }
   // A source in a deny prefix or in an operator's ban (sipshield-ctl ban): its drop.
-  std::optional<Verdict> refused_prefix(const PacketMeta& meta) const {
-    if (!prefixes_) return std::nullopt;
-    switch (prefixes_->lookup(meta.src)) {
+  static std::optional<Verdict> refused_prefix(PrefixVerdict prefix) {
+    switch (prefix) {
       case PrefixVerdict::deny:
         return Verdict{Action::drop, Reason::denied_prefix};
       case PrefixVerdict::ban:
@@ -464,9 +487,6 @@ class Pipeline {
         return std::nullopt;
     }
   }
-  bool allowed(const PacketMeta& meta) const {
-    return prefixes_ && prefixes_->lookup(meta.src) == PrefixVerdict::allow;
-  }
 
   // A whole UDP datagram addressed to a protected service: cheapest decisions first. A banned
   // source costs a lookup; then the message must be SIP the tokenizer accepts; sources without
@@ -474,13 +494,13 @@ class Pipeline {
   // the shared untrusted budget.
   // Counted by the source's tier and the service as well.
   Verdict judge_datagram(const PacketMeta& meta, std::span<const uint8_t> payload, int service,
-                         SourceHashes hashes, uint64_t now) {
-    const Verdict v = judge_source(meta, payload, service, hashes, now);
+                         SourceHashes hashes, PrefixVerdict prefix, uint64_t now) {
+    const Verdict v = judge_source(meta, payload, service, hashes, prefix, now);
     counters_.count_judged(v, tier_, static_cast<size_t>(service));
     return v;
   }
   Verdict judge_source(const PacketMeta& meta, std::span<const uint8_t> payload, int service,
-                       SourceHashes hashes, uint64_t now) {
+                       SourceHashes hashes, PrefixVerdict prefix, uint64_t now) {
     const auto now_ms = static_cast<uint32_t>(now / 1'000'000);
     mitigation_.set_time(now);
     SourceEntry* src = mitigation_.source(meta, hashes.source, now_ms);
@@ -510,7 +530,7 @@ class Pipeline {
       mitigation_.demerit(src, mitigation_.config().demerits_no_dialog, now_ms, *orphan);
       return {Action::drop, *orphan};
     }
-    if (allowed(meta)) {  // trunks and peer SBCs: no signatures, meters or budget
+    if (prefix == PrefixVerdict::allow) {  // trunks and peer SBCs: no signatures, meters or budget
       tier_ = Tier::allowed;
       if (message_.kind == SipKind::keepalive) return {Action::pass, Reason::sip_keepalive};
       mitigation_.note_admitted(meta, message_, text, now_ms);

@@ -4,6 +4,7 @@
 // denied ones are dropped before any state is touched.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -28,6 +29,10 @@ class PrefixLists {
   PrefixLists& operator=(const PrefixLists&) = delete;
 
   PrefixVerdict lookup(const IpAddress& a) const;
+  // The verdicts of n addresses (n <= kBulkMax) in one bulk lookup per family: DPDK's bulk
+  // functions keep the table reads of many addresses in flight instead of one after another.
+  static constexpr size_t kBulkMax = 32;
+  void lookup_bulk(const IpAddress* const* addresses, size_t n, PrefixVerdict* verdicts) const;
   bool empty() const { return !v4_ && !v6_; }
 
  private:

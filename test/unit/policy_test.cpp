@@ -11,6 +11,7 @@
 #include "dataplane/replay.hpp"
 #include "policy/budget_shares.hpp"
 #include "policy/mitigation.hpp"
+#include "policy/prefix_lists.hpp"
 #include "state/familiar_prefixes.hpp"
 #include "state/source_table.hpp"
 #include "support.hpp"
@@ -805,6 +806,50 @@ TEST_CASE("deny prefixes drop first; allow prefixes skip signatures, meters and 
   CHECK(v[32].reason == Reason::admitted);
   CHECK(v[33].reason == Reason::untrusted_budget);
   for (size_t i = 34; i < v.size(); ++i) CHECK(v[i].reason == Reason::denied_prefix);
+}
+
+TEST_CASE("the bulk prefix lookup gives each address the verdict of its longest prefix",
+          "[policy][prefixes]") {
+  test::ensure_eal();
+  const auto prefixes = [](std::initializer_list<const char*> texts) {
+    std::vector<IpPrefix> out;
+    for (const char* t : texts) out.push_back(*IpPrefix::parse(t));
+    return out;
+  };
+  const PrefixLists lists(prefixes({"198.18.100.0/24", "2001:db8:a::/48"}),
+                          prefixes({"198.19.0.0/16", "198.18.100.7", "2001:db8:bad::/48"}),
+                          prefixes({"198.19.9.0/24", "2001:db8:bad:1::/64"}));
+  const std::pair<const char*, PrefixVerdict> expected[] = {
+      {"198.18.100.1", PrefixVerdict::allow},   {"198.18.100.7", PrefixVerdict::deny},
+      {"198.19.5.5", PrefixVerdict::deny},      {"198.19.9.9", PrefixVerdict::ban},
+      {"198.18.16.1", PrefixVerdict::none},     {"2001:db8:a::5", PrefixVerdict::allow},
+      {"2001:db8:bad::1", PrefixVerdict::deny}, {"2001:db8:bad:1::1", PrefixVerdict::ban},
+      {"2001:db8::1", PrefixVerdict::none}};
+  // A whole burst, the families interleaved, every address twice or more.
+  std::vector<IpAddress> addresses;
+  std::vector<PrefixVerdict> want;
+  for (size_t i = 0; i < PrefixLists::kBulkMax; ++i) {
+    const auto& [text, verdict] = expected[(i * 5) % std::size(expected)];
+    addresses.push_back(*IpAddress::parse(text));
+    want.push_back(verdict);
+  }
+  std::vector<const IpAddress*> pointers;
+  for (const auto& a : addresses) pointers.push_back(&a);
+  std::vector<PrefixVerdict> got(addresses.size(), PrefixVerdict::allow);
+  lists.lookup_bulk(pointers.data(), pointers.size(), got.data());
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    INFO(addresses[i].to_string());
+    CHECK(got[i] == want[i]);
+    CHECK(lists.lookup(addresses[i]) == want[i]);
+  }
+  // Only IPv4 lists: IPv6 addresses get no verdict, and the other way round.
+  const PrefixLists v4_only(prefixes({"198.18.100.0/24"}), {});
+  const IpAddress v6 = *IpAddress::parse("2001:db8:a::5"), v4 = *IpAddress::parse("198.18.100.2");
+  const IpAddress* mixed[] = {&v6, &v4};
+  PrefixVerdict two[2];
+  v4_only.lookup_bulk(mixed, 2, two);
+  CHECK(two[0] == PrefixVerdict::none);
+  CHECK(two[1] == PrefixVerdict::allow);
 }
 
 TEST_CASE("a 503 with Retry-After and a Via oc value shrink the untrusted budget",
