@@ -14,6 +14,7 @@
 
 #include "core/ip_address.hpp"
 #include "core/keyed_hash.hpp"
+#include "core/table_memory.hpp"
 
 namespace sipshield {
 
@@ -92,9 +93,9 @@ class ProbeLimiter {
   uint32_t slot_s_;
   const KeyedHash& hash_;
   Bucket worker_;
-  std::vector<Bucket> prefixes_;
-  std::vector<uint64_t> sources_;  // (fingerprint, slot) of the last probe
-  std::vector<uint64_t> recent_;   // (fingerprint, ms) of the last refusal that asked for one
+  TableVector<Bucket> prefixes_;
+  TableVector<uint64_t> sources_;  // (fingerprint, slot) of the last probe
+  TableVector<uint64_t> recent_;   // (fingerprint, ms) of the last refusal that asked for one
 };
 
 }  // namespace sipshield

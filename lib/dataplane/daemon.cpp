@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/table_memory.hpp"
 #include "dataplane/clock.hpp"
 #include "dataplane/eal.hpp"
 #include "dataplane/metrics.hpp"
@@ -190,6 +191,20 @@ nlohmann::json port_summary(const Port& port) {
   return out;
 }
 
+// What the tables take and where, and the process's resident memory (VmRSS; hugepage mappings
+// are counted apart by the kernel as HugetlbPages).
+nlohmann::json memory_report() {
+  const auto tables = table_memory::usage();
+  nlohmann::json out = {{"tables_hugepage_bytes", tables.hugepage_bytes},
+                        {"tables_heap_bytes", tables.heap_bytes}};
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    for (const auto& [field, key] :
+         {std::pair{"VmRSS:", "resident_bytes"}, std::pair{"HugetlbPages:", "hugetlb_bytes"}})
+      if (line.starts_with(field)) out[key] = std::stoull(line.substr(std::strlen(field))) * 1024;
+  }
+  return out;
+}
 }  // namespace
 
 RunResult run_dataplane(const Config& config, const RunOptions& options,
@@ -265,6 +280,8 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   inside.start(static_cast<uint16_t>(workers), pool->get());
 
   const KeyedHash hash;  // one secret per start, shared read-only by every worker's tables
+  // Tables in hugepage memory when the EAL has hugepages, each worker's on its core's NUMA node.
+  table_memory::use_hugepages(rte_eal_has_hugepages() != 0);
   // Signature rules (each worker scans with its own scratch) and prefix lists, built at start
   // and on reload.
   TableReload tables(config);
@@ -283,11 +300,18 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   // Sized for the most services a config may list: a reload may protect more.
   BudgetShares budget_shares(workers, kMaxProtectedServices);
   shared.budget_shares = &budget_shares;
+  std::vector<unsigned> worker_lcores;
+  for (unsigned lcore = rte_get_next_lcore(-1, 1, 0); worker_lcores.size() < workers;
+       lcore = rte_get_next_lcore(lcore, 1, 0))
+    worker_lcores.push_back(lcore);
   std::vector<std::unique_ptr<Worker>> worker_objects;
-  for (unsigned w = 0; w < workers; ++w)
+  for (unsigned w = 0; w < workers; ++w) {
+    const table_memory::OnSocket on_socket(
+        static_cast<int>(rte_lcore_to_socket_id(worker_lcores[w])));
     worker_objects.push_back(std::make_unique<Worker>(config, hash, shared, outside.id(),
                                                       inside.id(), static_cast<uint16_t>(w),
                                                       packet_clock ? timestamp_offset : -1));
+  }
   // Forward declared for the operations' hooks; defined with the main loop below.
   std::function<std::string()> reload_now;
   std::function<nlohmann::json()> stats_now;
@@ -313,17 +337,19 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
   std::vector<Launch> launches(workers);
   std::atomic<bool> stop_workers{false};
   LaunchedWorkers launched(stop_workers);  // from here on, every exit stops and joins them
-  unsigned lcore = rte_get_next_lcore(-1, 1, 0);
-  for (unsigned w = 0; w < workers; ++w, lcore = rte_get_next_lcore(lcore, 1, 0)) {
+  for (unsigned w = 0; w < workers; ++w) {
     launches[w] = {worker_objects[w].get(), &stop_workers};
-    launched.launch(launches[w], lcore);
+    launched.launch(launches[w], worker_lcores[w]);
   }
   operations.set_running(true);
+  const auto memory = table_memory::usage();
   fmt::print(stderr,
              "sipshield: {} worker(s); outside {} [{}], inside {} [{}]; {} protected service(s); "
-             "clock {}\n",
+             "clock {}; tables {:.1f} MiB {}\n",
              workers, outside.device(), outside.driver(), inside.device(), inside.driver(),
-             config.protected_services.size(), packet_clock ? "packet timestamps" : "tsc");
+             config.protected_services.size(), packet_clock ? "packet timestamps" : "tsc",
+             static_cast<double>(memory.hugepage_bytes + memory.heap_bytes) / (1 << 20),
+             memory.hugepage_bytes ? "in hugepages" : "on the heap (no hugepages)");
   // Fault injection for the tests (docs/operations.md): a start-up error with workers running.
   if (const char* fail = std::getenv("SIPSHIELD_TEST_FAIL_AFTER_LAUNCH"); fail && *fail == '1')
     throw DataplaneError("SIPSHIELD_TEST_FAIL_AFTER_LAUNCH: injected failure after the launch");
@@ -589,6 +615,7 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
       {"uptime_s", static_cast<double>(clock.now_ns() - started) / 1e9},
       {"ports", {{"outside", port_summary(outside)}, {"inside", port_summary(inside)}}},
       {"mbufs", mbufs},
+      {"memory", memory_report()},
       {"events", events_written},
       {"counters", result.totals.to_json()},
       {"state",

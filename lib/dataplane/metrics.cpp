@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/table_memory.hpp"
 #include "policy/state_report.hpp"
 #include "telemetry/events.hpp"
 #include "telemetry/exposition.hpp"
@@ -100,6 +101,11 @@ void tables(Exposition& x, const StateSummary& s, const Config& config) {
   x.family("sipshield_table_evictions_total", "counter",
            "Entries pushed out for newer ones (the probation area's oldest first contacts)");
   for (const auto& [name, t] : tables) x.sample({{"table", name}}, t->evictions);
+  const auto memory = table_memory::usage();
+  x.family("sipshield_table_memory_bytes", "gauge",
+           "Memory of the tables (allocated at start), in hugepages or on the heap");
+  x.sample({{"memory", "hugepages"}}, memory.hugepage_bytes);
+  x.sample({{"memory", "heap"}}, memory.heap_bytes);
 }
 
 void budgets(Exposition& x, const StateSummary& s, const Config& config) {

@@ -16,6 +16,7 @@
 #include "core/ip_address.hpp"
 #include "core/keyed_hash.hpp"
 #include "core/reasons.hpp"
+#include "core/table_memory.hpp"
 
 namespace sipshield {
 
@@ -123,9 +124,9 @@ class Reassembler {
 
   ReassemblyLimits limits_;
   const KeyedHash& hash_;
-  std::vector<Slot> slots_;
-  std::vector<uint32_t> buckets_;
-  std::vector<uint16_t>
+  TableVector<Slot> slots_;
+  TableVector<uint32_t> buckets_;
+  TableVector<uint16_t>
       per_source_;  // incomplete datagrams per hashed source (collisions: stricter)
   uint64_t bucket_mask_;
   uint32_t free_head_ = kNone;
@@ -133,7 +134,7 @@ class Reassembler {
   uint32_t in_use_ = 0;
   uint32_t held_ = 0;  // fragments across all datagrams
 
-  std::vector<uint8_t> assembled_;
+  TableVector<uint8_t> assembled_;
   std::array<void*, kMaxFragmentsPerDatagram> completed_owners_{};
   Completed completed_{};
 };

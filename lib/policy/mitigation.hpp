@@ -13,6 +13,7 @@
 #include "admission/probe_cookie.hpp"
 #include "admission/probe_limiter.hpp"
 #include "core/reasons.hpp"
+#include "core/table_memory.hpp"
 #include "packet/parse.hpp"
 #include "policy/budget_shares.hpp"
 #include "sip/message.hpp"
@@ -339,7 +340,7 @@ class Mitigation {
   };
   static_assert(sizeof(AorState) == 16);
   AorState& aor(const SipMessage& m, std::string_view text);
-  std::vector<AorState> aors_;
+  TableVector<AorState> aors_;
 
   // Overload signals from the servers: the untrusted budget shrinks until they expire, and
   // follows their response time (the control of `service`).

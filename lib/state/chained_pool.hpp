@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/counter.hpp"
+#include "core/table_memory.hpp"
 
 namespace sipshield {
 
@@ -123,8 +124,8 @@ class ChainedPool {
     write(size_, size_ - 1);
   }
 
-  std::vector<Entry> entries_;
-  std::vector<uint32_t> buckets_;
+  TableVector<Entry> entries_;
+  TableVector<uint32_t> buckets_;
   uint64_t bucket_mask_ = 0;
   uint32_t free_head_ = kNone;
   uint32_t size_ = 0;

@@ -18,6 +18,7 @@
 
 #include "core/ip_address.hpp"
 #include "core/keyed_hash.hpp"
+#include "core/table_memory.hpp"
 
 namespace sipshield {
 
@@ -47,7 +48,7 @@ class FamiliarPrefixes {
 
   const KeyedHash& hash_;
   uint8_t ipv4_bits_, ipv6_bits_;  // bits kept of the 128-bit (v4-mapped) address
-  std::vector<Slot> slots_;
+  TableVector<Slot> slots_;
   uint64_t mask_ = 0;
 };
 

@@ -242,6 +242,76 @@ def test_daemon_and_inspect_agree_frame_by_frame(env):
            f" inspect {inspect_counters['dropped_by_reason']}")
 
 
+class ReservedHugepages:
+    """2 MiB hugepages for one test: reserves what is missing (root), mounts a hugetlbfs of the
+    test's own, and puts both back as they were, whatever happens."""
+    PAGES = 300  # 600 MiB: the EAL's -m 512 and some slack
+
+    def __init__(self, env):
+        self.dir = env.path("hugepages")
+        self.sysctl = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+        self.before = None
+
+    def __enter__(self):
+        expect(os.geteuid() == 0, "hugepages need root (this suite runs as root)")
+        with open(self.sysctl) as f:
+            self.before = int(f.read())
+        free = int(open("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages").read())
+        if free < self.PAGES:
+            with open(self.sysctl, "w") as f:
+                f.write(str(self.before + self.PAGES - free))
+        free = int(open("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages").read())
+        expect(free >= self.PAGES, f"the kernel gave {free} free 2 MiB pages, want {self.PAGES}")
+        os.makedirs(self.dir)
+        subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "nodev", self.dir],
+                       check=True)
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["umount", self.dir])
+        if self.before is not None:
+            with open(self.sysctl, "w") as f:
+                f.write(str(self.before))
+
+
+def test_tables_in_hugepages_when_the_eal_has_them(env):
+    """With hugepages, every per-worker table is in DPDK hugepage memory (none on the heap), and
+    the same capture is judged exactly as with --no-huge."""
+    prefix = env.capture("mixed")
+    empty = env.path("empty.pcap")
+    write_empty_pcap(empty)
+    capture = prefix + "-both.pcap"
+    reports = {}
+    with ReservedHugepages(env) as pages:
+        for name, memory in (("no-huge", ["--no-huge", "-m", "512"]),
+                             ("hugepages", ["--huge-dir", pages.dir, "-m", "512"])):
+            eal = [a for a in EAL_ARGS if a not in ("--no-huge", "-m", "1024")] + memory
+            config = env.config(capture, empty, {"eal": {"args": eal}}, name=f"{name}.json")
+            daemon = Daemon(env, "--config", config, "--idle-exit-ms", "1500",
+                            "--report", env.path(f"{name}-report.json"))
+            started = daemon.wait_for("the start line", "worker(s);")
+            code, _, stderr = daemon.wait(60)
+            expect(code == 0, f"{name}: exit {code}:\n{stderr[-1500:]}")
+            with open(env.path(f"{name}-report.json")) as f:
+                reports[name] = json.load(f)
+            memory_report = reports[name]["memory"]
+            if name == "hugepages":
+                expect("in hugepages" in started, f"start line: {started}")
+                expect(memory_report["tables_hugepage_bytes"] > 16 << 20 and
+                       memory_report["tables_heap_bytes"] == 0, f"{name}: {memory_report}")
+                expect(memory_report.get("hugetlb_bytes", 0) >= 512 << 20,
+                       f"{name}: the EAL mapped no hugepages: {memory_report}")
+            else:
+                expect("on the heap" in started, f"start line: {started}")
+                expect(memory_report["tables_heap_bytes"] > 16 << 20 and
+                       memory_report["tables_hugepage_bytes"] == 0, f"{name}: {memory_report}")
+    small, huge = reports["no-huge"]["counters"], reports["hugepages"]["counters"]
+    expect(huge["dropped"] > 200, "the mixed capture should have drops")
+    for key in ("passed_by_reason", "dropped_by_reason"):
+        expect(small[key] == huge[key], f"{key} differ:\n no-huge   {small[key]}\n"
+                                        f" hugepages {huge[key]}")
+
+
 def test_two_port_replay_matches_inspect(env):
     """Each direction from its own pcap port: the daemon must interleave them by capture time
     (reassembly timeouts depend on it) and so decide exactly as inspect does on the merged file."""
