@@ -69,7 +69,9 @@ void read_port_fields(const Node& node, PortConfig& port) {
                  [](const Node& n) { return static_cast<uint16_t>(n.integer(576, 9600)); });
   optional_field(node, "promiscuous", port.promiscuous, [](const Node& n) { return n.boolean(); });
   if (auto rss = node.find("rss")) {
-    rss->object({"enabled", "symmetric_key", "types"});
+    rss->object({"enabled", "symmetric_key", "types", "by_device"});
+    optional_field(*rss, "by_device", port.rss.by_device,
+                   [](const Node& n) { return n.boolean(); });
     optional_field(*rss, "enabled", port.rss.enabled, [](const Node& n) { return n.boolean(); });
     optional_field(*rss, "symmetric_key", port.rss.symmetric_key,
                    [](const Node& n) { return n.boolean(); });
@@ -611,6 +613,7 @@ json port_to_json(const PortConfig& port) {
           {"rss",
            {{"enabled", port.rss.enabled},
             {"symmetric_key", port.rss.symmetric_key},
+            {"by_device", port.rss.by_device},
             {"types", port.rss.types}}},
           {"offloads", {{"rx", port.rx_offloads}, {"tx", port.tx_offloads}}}};
 }

@@ -26,6 +26,10 @@ enum class ClockSource : uint8_t { automatic, tsc, packet };
 struct RssConfig {
   bool enabled = true;
   bool symmetric_key = true;  // 0x6d5a repeated: both directions of a pair hash alike
+  // The device spreads flows over its queues itself (net_pcap with one rx_pcap per queue,
+  // net_af_packet with qpairs and the kernel's symmetric fanout hash): one queue per worker, no
+  // RSS configured.
+  bool by_device = false;
   std::vector<std::string> types{"ipv4", "frag_ipv4", "nonfrag_ipv4_other",
                                  "ipv6", "frag_ipv6", "nonfrag_ipv6_other"};
 };

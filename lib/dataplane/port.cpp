@@ -89,6 +89,10 @@ uint64_t Port::requested_rss_types() const {
 
 uint16_t Port::max_worker_queues(std::string& why_single) const {
   const uint16_t queues = std::min(info_.max_rx_queues, info_.max_tx_queues);
+  if (config_.rss.by_device) {
+    if (queues <= 1) why_single = fmt::format("device {} has a single queue", config_.device);
+    return std::max<uint16_t>(queues, 1);
+  }
   if (!config_.rss.enabled) {
     why_single = "rss.enabled is false";
     return 1;
@@ -114,7 +118,7 @@ void Port::start(uint16_t queues, rte_mempool* pool) {
 
   rte_eth_conf conf{};
   auto key = symmetric_key();
-  if (queues > 1) {
+  if (queues > 1 && !config_.rss.by_device) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf = requested_rss_types() & info_.flow_type_rss_offloads;
     if (config_.rss.symmetric_key) {

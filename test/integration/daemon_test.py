@@ -36,9 +36,15 @@ def read_pcap(path):
     return frames
 
 
-def write_empty_pcap(path):
+def write_pcap(path, frames):
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i, frame in enumerate(frames):
+            f.write(struct.pack("<IIII", 1000, i, len(frame), len(frame)) + frame)
+
+
+def write_empty_pcap(path):
+    write_pcap(path, [])
 
 
 class Env:
@@ -310,6 +316,57 @@ def test_tables_in_hugepages_when_the_eal_has_them(env):
     for key in ("passed_by_reason", "dropped_by_reason"):
         expect(small[key] == huge[key], f"{key} differ:\n no-huge   {small[key]}\n"
                                         f" hugepages {huge[key]}")
+
+
+def split_by_address_pair(frames, queues):
+    """RSS as a symmetric hash would do it: each frame to queue hash(sorted address pair) % n,
+    so both directions of a pair and every fragment of a datagram share a queue."""
+    out = [[] for _ in range(queues)]
+    for frame in frames:
+        ethertype = struct.unpack_from("!H", frame, 12)[0]
+        if ethertype == 0x0800:
+            pair = sorted([frame[26:30], frame[30:34]])
+        elif ethertype == 0x86DD:
+            pair = sorted([frame[22:38], frame[38:54]])
+        else:
+            pair = [b""]
+        out[sum(b"".join(pair)) % queues].append(frame)
+    return out
+
+
+def test_two_workers_on_queues_the_device_spreads(env):
+    """rss.by_device: two net_pcap queues per port, each fed one half of the clean capture split
+    by a symmetric address hash; two workers each judge their queue's flows, learn trust from the
+    server's answers on the same queue, and forward every frame."""
+    prefix = env.capture("clean")
+    devices = {}
+    sent = {}
+    for port, n in (("outside", 0), ("inside", 1)):
+        frames = read_pcap(f"{prefix}-{port}.pcap")
+        sent[port] = frames
+        halves = split_by_address_pair(frames, 2)
+        expect(all(len(h) > 10 for h in halves), f"{port}: a queue got almost nothing")
+        args = []
+        for q, half in enumerate(halves):
+            write_pcap(env.path(f"{port}-q{q}.pcap"), half)
+            args += [f"rx_pcap={env.path(f'{port}-q{q}.pcap')}",
+                     f"tx_pcap={env.path(f'{port}-tx{q}.pcap')}"]
+        devices[port] = {"device": f"net_pcap{n}," + ",".join(args), "rss": {"by_device": True}}
+    config = env.config(env.path("unused.pcap"), env.path("unused.pcap"), {
+        "workers": 2, "ports": devices, "policy": {"probe": {"mode": "never"}},
+        "eal": {"args": EAL_ARGS[:-2] + ["--lcores", "0@0,1@1,2@1"]}})
+    report = env.run_daemon(config, "--idle-exit-ms", "1500")
+    expect(report["workers"] == 2, f"workers: {report['workers']}")
+    counters = report["counters"]
+    expect(counters["dropped"] == 0, f"clean traffic dropped: {counters['dropped_by_reason']}")
+    forwarded_in = read_pcap(env.path("inside-tx0.pcap")) + read_pcap(env.path("inside-tx1.pcap"))
+    forwarded_out = read_pcap(env.path("outside-tx0.pcap")) + read_pcap(env.path("outside-tx1.pcap"))
+    expect(Counter(forwarded_in) == Counter(sent["outside"]),
+           f"outside->inside: sent {len(sent['outside'])}, forwarded {len(forwarded_in)}")
+    expect(Counter(forwarded_out) == Counter(sent["inside"]),
+           f"inside->outside: sent {len(sent['inside'])}, forwarded {len(forwarded_out)}")
+    for q in (0, 1):  # each worker forwarded its own queue's frames on its own TX queue
+        expect(len(read_pcap(env.path(f"inside-tx{q}.pcap"))) > 10, f"worker {q} forwarded little")
 
 
 def test_two_port_replay_matches_inspect(env):
