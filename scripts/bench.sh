@@ -5,7 +5,10 @@
 # vdevs. Prints figures; asserts nothing. Each run is bounded (a few seconds).
 #   scripts/bench.sh [seconds per run, default 5]
 #   scripts/bench.sh --json OUT [seconds]   the suite instead: every kind of flood beside
-#                                          testpmd in the same run (scripts/bench_suite.py)
+#                                          testpmd in the same run, one and two workers, the
+#                                          cycles by stage (a second build, build-stages/ with
+#                                          -Dstage_cycles=true), memory, and a chart beside OUT
+#                                          (OUT without .json, .png; scripts/bench_suite.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 json_out=""
@@ -16,7 +19,14 @@ fi
 seconds=${1:-5}
 bash scripts/build.sh >/dev/null
 if [[ -n $json_out ]]; then
-  exec python3 scripts/bench_suite.py --build build --json "$json_out" --seconds "$seconds"
+  [[ -f build-stages/build.ninja ]] ||
+    meson setup build-stages --buildtype=debugoptimized -Dstage_cycles=true -Dtests=false >/dev/null
+  ninja -C build-stages -j2 >/dev/null
+  # The chart: Debian's matplotlib, for Debian's python3 (as scripts/lab/run.sh --chart)
+  dpkg -s python3-matplotlib >/dev/null 2>&1 ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-matplotlib >/dev/null
+  exec /usr/bin/python3 scripts/bench_suite.py --build build --stages-build build-stages \
+    --json "$json_out" --chart "${json_out%.json}.png" --seconds "$seconds"
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

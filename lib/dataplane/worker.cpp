@@ -12,13 +12,13 @@ constexpr unsigned kTxRetries = 8;
 // may release more frames than one burst, so every array drains when full.
 class PortSink {
  public:
-  PortSink(uint16_t tx_port, uint16_t rx_port, uint16_t queue, Direction from,
-           WorkerCounters& counters)
+  PortSink(uint16_t tx_port, uint16_t rx_port, uint16_t queue, Direction from, Pipeline& pipeline)
       : tx_port_(tx_port),
         rx_port_(rx_port),
         queue_(queue),
         from_(static_cast<size_t>(from)),
-        counters_(counters) {}
+        counters_(pipeline.counters()),
+        stages_(pipeline.stage_cycles()) {}
   ~PortSink() { flush(); }
 
   void probe(rte_mbuf* m, Verdict v, const PacketMeta& meta, std::string_view payload) {
@@ -51,6 +51,7 @@ class PortSink {
   // Sends `count` frames on `port`, retrying a full ring a few times; frees what still found
   // no room (counted as this direction's TX failures). Returns how many were sent.
   uint16_t send(uint16_t port, rte_mbuf** frames, uint16_t count) {
+    const StageSpan span(stages_, Stage::tx);
     uint16_t sent = 0;
     for (unsigned attempt = 0; attempt < kTxRetries && sent < count; ++attempt)
       sent += rte_eth_tx_burst(port, queue_, frames + sent, count - sent);
@@ -69,13 +70,17 @@ class PortSink {
     probe_count_ = 0;
   }
   void flush_drops() {
-    if (drop_count_) rte_pktmbuf_free_bulk(drops_, drop_count_);
+    if (drop_count_) {
+      const StageSpan span(stages_, Stage::tx);
+      rte_pktmbuf_free_bulk(drops_, drop_count_);
+    }
     drop_count_ = 0;
   }
 
   uint16_t tx_port_, rx_port_, queue_;
   size_t from_;
   WorkerCounters& counters_;
+  StageCycles& stages_;
   uint16_t tx_count_ = 0, drop_count_ = 0, probe_count_ = 0;
   rte_mbuf* tx_[kCapacity];
   rte_mbuf* drops_[kCapacity];
@@ -100,24 +105,29 @@ void Worker::run(const std::atomic<bool>& stop) {
     bool idle = true;
     for (const Direction from : {Direction::from_outside, Direction::from_inside}) {
       const auto d = static_cast<size_t>(from);
-      const uint16_t n = rte_eth_rx_burst(ports_[d], queue_, frames, kBurstSize);
+      uint16_t n;
+      {
+        const StageSpan span(pipeline_.stage_cycles(), Stage::rx);
+        n = rte_eth_rx_burst(ports_[d], queue_, frames, kBurstSize);
+      }
       if (n == 0) continue;
       idle = false;
+      const StageSpan span(pipeline_.stage_cycles(), Stage::burst);
       judge(from, frames, n, clock_.now_ns());
     }
     mark_idle(idle);
     if (idle) {
-      PortSink sink(ports_[1], ports_[0], queue_, Direction::from_outside, pipeline_.counters());
+      PortSink sink(ports_[1], ports_[0], queue_, Direction::from_outside, pipeline_);
       pipeline_.tick(clock_.now_ns(), sink);
     }
   }
-  PortSink sink(ports_[1], ports_[0], queue_, Direction::from_outside, pipeline_.counters());
+  PortSink sink(ports_[1], ports_[0], queue_, Direction::from_outside, pipeline_);
   pipeline_.flush(sink);
 }
 
 void Worker::judge(Direction from, rte_mbuf* const* frames, uint16_t n, uint64_t now) {
   const auto d = static_cast<size_t>(from);
-  PortSink sink(ports_[1 - d], ports_[d], queue_, from, pipeline_.counters());
+  PortSink sink(ports_[1 - d], ports_[d], queue_, from, pipeline_);
   pipeline_.process_burst(from, frames, n, now, sink);
 }
 
@@ -184,14 +194,14 @@ void Worker::run_in_capture_order(const std::atomic<bool>& stop) {
     mark_idle(!progressed && pending[0].dry && pending[1].dry && pending[0].count == 0 &&
               pending[1].count == 0);
     if (!progressed) {
-      PortSink sink(ports_[1], ports_[0], queue_, Direction::from_outside, pipeline_.counters());
+      PortSink sink(ports_[1], ports_[0], queue_, Direction::from_outside, pipeline_);
       pipeline_.tick(clock_.now_ns(), sink);
     }
   }
   // Frames polled but not judged yet: judged now, still in capture-time order.
   pending[0].dry = pending[1].dry = true;
   merge();
-  PortSink sink(ports_[1], ports_[0], queue_, Direction::from_outside, pipeline_.counters());
+  PortSink sink(ports_[1], ports_[0], queue_, Direction::from_outside, pipeline_);
   pipeline_.flush(sink);
 }
 

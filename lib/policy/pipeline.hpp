@@ -36,6 +36,7 @@
 #include "sip/message.hpp"
 #include "telemetry/counters.hpp"
 #include "telemetry/drop_samples.hpp"
+#include "telemetry/stage_cycles.hpp"
 
 namespace sipshield {
 
@@ -146,6 +147,9 @@ class Pipeline {
   }
   WorkerCounters& counters() { return counters_; }
   const WorkerCounters& counters() const { return counters_; }
+  // Filled only in a -Dstage_cycles=true build (telemetry/stage_cycles.hpp).
+  StageCycles& stage_cycles() { return stages_; }
+  const StageCycles& stage_cycles() const { return stages_; }
   const Reassembler& reassembler() const { return reassembler_; }
   const Mitigation& mitigation() const { return mitigation_; }
   Mitigation& mitigation() { return mitigation_; }  // control operations, between bursts
@@ -179,6 +183,7 @@ class Pipeline {
       if (from == Direction::from_outside) {
         judge_burst_from_outside(frames + first, n, now_ns, sink);
       } else {
+        const StageSpan span(stages_, Stage::inside);
         prefetch_frames(frames + first, n, [&](rte_mbuf* m, uint16_t) {
           learn_from_inside(m, frame_time(m, now_ns));
           emit(sink, m, {Action::pass, Reason::from_inside});
@@ -232,6 +237,13 @@ class Pipeline {
     }
     DropSink sink() { return DropSink{&call, this}; }
   };
+
+  // f(), its cycles counted in `stage` (telemetry/stage_cycles.hpp; nothing in other builds).
+  template <class F>
+  decltype(auto) timed(Stage stage, F&& f) {
+    const StageSpan span(stages_, stage);
+    return f();
+  }
 
   // Every verdict is counted once, and drops feed the attack detector, however it is carried out.
   void account(const rte_mbuf* m, Verdict v) {
@@ -291,6 +303,15 @@ class Pipeline {
   // buckets lead to; then judge. The table's cache misses overlap instead of queuing.
   template <class Sink>
   void judge_burst_from_outside(rte_mbuf* const* frames, uint16_t n, uint64_t now_ns, Sink& sink) {
+    parse_burst(frames, n);
+    look_up_prefixes(n);
+    for (uint16_t i = 0; i < n; ++i)
+      judge_from_outside(frames[i], parsed_[i], frame_time(frames[i], now_ns), sink);
+    if (probe_cookie_) send_probes(sink);
+  }
+
+  void parse_burst(rte_mbuf* const* frames, uint16_t n) {
+    const StageSpan span(stages_, Stage::parse);
     prefetch_frames(frames, n, [&](rte_mbuf* m, uint16_t i) {
       Parsed& p = parsed_[i];
       p.service = -1;
@@ -311,15 +332,12 @@ class Pipeline {
     for (uint16_t i = 0; i < n; ++i)
       if (parsed_[i].service >= 0)
         mitigation_.prefetch_entries(parsed_[i].hashes.source, parsed_[i].hashes.address);
-    look_up_prefixes(n);
-    for (uint16_t i = 0; i < n; ++i)
-      judge_from_outside(frames[i], parsed_[i], frame_time(frames[i], now_ns), sink);
-    if (probe_cookie_) send_probes(sink);
   }
 
   // One bulk lookup of the burst's sources in the allow, deny and ban prefixes, for the frames
   // that reach a prefix decision: whole datagrams to a protected service, and fragments.
   void look_up_prefixes(uint16_t n) {
+    const StageSpan span(stages_, Stage::prefixes);
     const IpAddress* addresses[kBurstSize];
     PrefixVerdict verdicts[kBurstSize];
     uint8_t at[kBurstSize];
@@ -383,6 +401,7 @@ class Pipeline {
   template <class Sink>
   void probe(Sink& sink, rte_mbuf* m, const PacketMeta& meta, Verdict v, uint64_t now) {
     if constexpr (SendsProbes<Sink>) {
+      const StageSpan span(stages_, Stage::probes);
       const uint64_t now_ms = now / 1'000'000;
       const auto outcome = probe_limiter_->take(meta.src, meta.src_port, now_ms);
       if (outcome != ProbeLimiter::Outcome::send) {
@@ -401,6 +420,7 @@ class Pipeline {
   void send_probes(Sink& sink) {
     if constexpr (SendsProbes<Sink>) {
       if (probes_waiting_ == 0) return;
+      const StageSpan span(stages_, Stage::probes);
       probe_cookie_->make(std::span(probe_requests_.data(), probes_waiting_),
                           std::span(probe_cookies_.data(), probes_waiting_));
       for (size_t i = 0; i < probes_waiting_; ++i) {
@@ -437,7 +457,10 @@ class Pipeline {
                             meta.frag_first_skip,
                             meta.l4_proto};
     EmitDrop<Sink> drops{this, &sink};
-    if (reassembler_.add(key, fragment, now, drops.sink()) != Reassembler::State::completed) return;
+    if (timed(Stage::reassembly, [&] {
+          return reassembler_.add(key, fragment, now, drops.sink());
+        }) != Reassembler::State::completed)
+      return;
     const auto& whole = reassembler_.completed();
     const Verdict verdict = judge_reassembled(meta, whole, prefix, now);
     for (void* owner : whole.fragments) emit(sink, static_cast<rte_mbuf*>(owner), verdict);
@@ -503,12 +526,14 @@ class Pipeline {
                        SourceHashes hashes, PrefixVerdict prefix, uint64_t now) {
     const auto now_ms = static_cast<uint32_t>(now / 1'000'000);
     mitigation_.set_time(now);
-    SourceEntry* src = mitigation_.source(meta, hashes.source, now_ms);
+    SourceEntry* src =
+        timed(Stage::source, [&] { return mitigation_.source(meta, hashes.source, now_ms); });
     tier_ = Tier::banned;
     if (mitigation_.banned(src, now_ms)) return {Action::drop, Reason::source_banned};
     tier_ = mitigation_.trusted(src, now_ms) ? Tier::trusted : Tier::untrusted;
     const std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
-    const SipVerdict sip = tokenize(text, message_, sip_limits_);
+    const SipVerdict sip =
+        timed(Stage::tokenizer, [&] { return tokenize(text, message_, sip_limits_); });
     if (!sip.ok) {
       mitigation_.demerit(src, mitigation_.config().demerits_malformed, now_ms, sip.reason);
       return {Action::drop, sip.reason};
@@ -526,24 +551,28 @@ class Pipeline {
         return {Action::drop, Reason::probe_answer};
       }
     }
-    if (const auto orphan = mitigation_.check_dialog(meta, message_, text, now_ms)) {
+    if (const auto orphan = timed(Stage::dialog, [&] {
+          return mitigation_.check_dialog(meta, message_, text, now_ms);
+        })) {
       mitigation_.demerit(src, mitigation_.config().demerits_no_dialog, now_ms, *orphan);
       return {Action::drop, *orphan};
     }
     if (prefix == PrefixVerdict::allow) {  // trunks and peer SBCs: no signatures, meters or budget
       tier_ = Tier::allowed;
       if (message_.kind == SipKind::keepalive) return {Action::pass, Reason::sip_keepalive};
-      mitigation_.note_admitted(meta, message_, text, now_ms);
+      timed(Stage::meters, [&] { mitigation_.note_admitted(meta, message_, text, now_ms); });
       return {Action::pass, Reason::admitted};
     }
     if (message_.kind == SipKind::keepalive) {  // metered like other requests, never scanned
-      const Verdict v = mitigation_.admit(src, address_of(meta, hashes.address, src, now_ms),
-                                          message_, text, service, now_ms);
+      const Verdict v = timed(Stage::meters, [&] {
+        return mitigation_.admit(src, address_of(meta, hashes.address, src, now_ms), message_, text,
+                                 service, now_ms);
+      });
       return v.action == Action::pass ? Verdict{Action::pass, Reason::sip_keepalive} : v;
     }
     uint16_t rule = kNoRule;
     if (scanner_ && (!mitigation_.trusted(src, now_ms) || sample_trusted())) {
-      const auto hit = scanner_->scan(text, message_);
+      const auto hit = timed(Stage::scan, [&] { return scanner_->scan(text, message_); });
       rule = hit.rule;
       if (hit.rule != kNoRule) {
         const Rule& r = scanner_->database().rules()[hit.rule];
@@ -554,6 +583,7 @@ class Pipeline {
       }
       if (hit.decisive) return {Action::drop, Reason::sip_signature, hit.rule};
     }
+    const StageSpan meters(stages_, Stage::meters);  // the rest: admission
     const bool trusted = mitigation_.trusted(src, now_ms);
     const bool verified =
         probe_cookie_ && !trusted && mitigation_.verified(meta, hashes.source, now_ms);
@@ -644,6 +674,7 @@ class Pipeline {
   const KeyedHash& hash_;
   std::array<uint8_t, 16> probe_secret_{};
   WorkerCounters counters_;
+  StageCycles stages_;
   std::array<Parsed, kBurstSize> parsed_;
   std::unique_ptr<ProbeCookie> probe_cookie_;  // null: probes off
   std::unique_ptr<ProbeLimiter> probe_limiter_;
