@@ -570,8 +570,21 @@ class Pipeline {
       });
       return v.action == Action::pass ? Verdict{Action::pass, Reason::sip_keepalive} : v;
     }
+    // Whether a first contact waits for a probe is decided before the scan: a spoofed flood's
+    // every message is the first from a new source and is held whatever it says, so scanning it
+    // would cost more than all the rest and decide nothing (a ban of a forged address falls on
+    // whoever owns it). Held sources are scanned from their second message on: a scanner at a
+    // real address is still banned, one message later.
+    const bool untrusted = !mitigation_.trusted(src, now_ms);
+    const bool verified =
+        probe_cookie_ && untrusted && mitigation_.verified(meta, hashes.source, now_ms);
+    const bool probeable = probe_cookie_ && untrusted && !verified &&
+                           message_.kind == SipKind::request && message_.method != SipMethod::ACK &&
+                           !services_.matches_address(meta.src);  // never toward the servers
+    const bool held =
+        probeable && timed(Stage::meters, [&] { return held_for_probe(src, service, now_ms); });
     uint16_t rule = kNoRule;
-    if (scanner_ && (!mitigation_.trusted(src, now_ms) || sample_trusted())) {
+    if (scanner_ && !(held && (!src || src->messages <= 1)) && (untrusted || sample_trusted())) {
       const auto hit = timed(Stage::scan, [&] { return scanner_->scan(text, message_); });
       rule = hit.rule;
       if (hit.rule != kNoRule) {
@@ -585,26 +598,10 @@ class Pipeline {
     }
     const StageSpan meters(stages_, Stage::meters);  // the rest: admission
     const bool trusted = mitigation_.trusted(src, now_ms);
-    const bool verified =
-        probe_cookie_ && !trusted && mitigation_.verified(meta, hashes.source, now_ms);
     tier_ = trusted ? Tier::trusted : verified ? Tier::verified : Tier::untrusted;
-    const bool probeable = probe_cookie_ && !trusted && !verified &&
-                           message_.kind == SipKind::request && message_.method != SipMethod::ACK &&
-                           !services_.matches_address(meta.src);  // never toward the servers
-    if (probeable) {
-      // The source's own history decides a hold, not its address's: in a surge a port-rotating
-      // address's requests are held like any first contact (each new port needs a probe of its
-      // own, which the per-prefix limit caps), and a spoofed flood forging a user's address
-      // cannot turn that user's first contact into a bot's, refused without a probe.
-      const Pace pace = mitigation_.pace(src, now_ms);
-      // A first contact proves it receives first: always, or while first contacts surge (a
-      // spoofed flood would drain the newcomers' bucket, and with it pass at its rate).
-      if ((pace == Pace::newcomer || pace == Pace::familiar) &&
-          (mitigation_.config().probe_mode == ProbeMode::always ||
-           mitigation_.first_contact_surge(static_cast<size_t>(service), pace, now_ms))) {
-        probe_wanted_ = true;
-        return {Action::drop, Reason::unverified, rule};
-      }
+    if (held) {
+      probe_wanted_ = true;
+      return {Action::drop, Reason::unverified, rule};
     }
     Verdict v = mitigation_.admit(src, address_of(meta, hashes.address, src, now_ms), message_,
                                   text, service, now_ms, verified);
@@ -616,6 +613,19 @@ class Pipeline {
         probeable && (v.reason == Reason::untrusted_budget || v.reason == Reason::aor_locked ||
                       v.reason == Reason::aor_rate_limited);
     return v;
+  }
+
+  // A first contact proves it receives first: always, or while first contacts surge (a spoofed
+  // flood would drain the newcomers' bucket, and with it pass at its rate). The source's own
+  // history decides, not its address's: in a surge a port-rotating address's requests are held
+  // like any first contact (each new port needs a probe of its own, which the per-prefix limit
+  // caps), and a spoofed flood forging a user's address cannot turn that user's first contact
+  // into a bot's, refused without a probe. Counts the arrival (once per message).
+  bool held_for_probe(const SourceEntry* src, int service, uint32_t now_ms) {
+    const Pace pace = mitigation_.pace(src, now_ms);
+    return (pace == Pace::newcomer || pace == Pace::familiar) &&
+           (mitigation_.config().probe_mode == ProbeMode::always ||
+            mitigation_.first_contact_surge(static_cast<size_t>(service), pace, now_ms));
   }
 
   // Trusted sources skip the scan but for one message in `sample_trusted_`.

@@ -408,3 +408,20 @@ TEST_CASE("a full verified table leaves an answering source unverified, and coun
   CHECK(loop.judged(loop.from("198.18.99.77", first, 480'000)) == Reason::admitted);
   CHECK(loop.judged(loop.from("198.18.98.5", second)) == Reason::untrusted_budget);
 }
+
+TEST_CASE("a first contact held for a probe is not scanned; its next message is",
+          "[admission][signatures]") {
+  Loop loop(R"({"probe": {"mode": "always"}})");
+  std::string scan = register_from("100", "198.19.7.7");
+  const std::string agent = "Yealink SIP-T46S";
+  scan.replace(scan.find(agent), agent.size(), "friendly-scanner");
+  // Held whatever it says: a ban now could fall on the owner of a forged address.
+  CHECK(loop.judged(loop.from("198.19.7.7", scan)) == Reason::unverified);
+  CHECK(loop.judged(loop.from("198.19.7.8", scan)) == Reason::unverified);
+  // The same source again: scanned, and the scanner's rule bans it.
+  CHECK(loop.judged(loop.from("198.19.7.7", scan, 600'000)) == Reason::sip_signature);
+  CHECK(loop.judged(loop.from("198.19.7.7", scan)) == Reason::source_banned);
+  // The other first contact was never banned: 600 ms on, it paces like a retransmitting client.
+  CHECK(loop.judged(loop.from("198.19.7.8", register_from("101", "198.19.7.8"))) ==
+        Reason::admitted);
+}
