@@ -12,6 +12,7 @@
 
 #include "config/port_flags.hpp"
 #include "core/json_reader.hpp"
+#include "esp/replay_window.hpp"
 
 namespace sipshield {
 namespace {
@@ -409,6 +410,25 @@ void parse_operations(const Node& root, Config& config, const std::filesystem::p
     optional_field(*s, "max_age_s", config.snapshot.max_age_s,
                    [](const Node& n) { return static_cast<unsigned>(n.integer(1, 30 * 86400)); });
   }
+  if (auto e = root.find("esp")) {
+    e->object({"enabled", "replay_window", "max_sas", "idle_s", "keys_file"});
+    auto& esp = config.esp;
+    optional_field(*e, "enabled", esp.enabled, [](const Node& n) { return n.boolean(); });
+    optional_field(*e, "replay_window", esp.replay_window, [](const Node& n) {
+      const auto w = static_cast<uint32_t>(n.integer(64, ReplayWindow::kMaxSize));
+      if (w % 64) n.fail(fmt::format("64 to {} in steps of 64", ReplayWindow::kMaxSize));
+      return w;
+    });
+    optional_field(*e, "max_sas", esp.max_sas,
+                   [](const Node& n) { return static_cast<uint32_t>(n.integer(16, 1u << 22)); });
+    optional_field(*e, "idle_s", esp.idle_s,
+                   [](const Node& n) { return static_cast<uint32_t>(n.integer(1, 7 * 86400)); });
+    // A relative path is relative to the config file, as a rules file is.
+    optional_field(*e, "keys_file", esp.keys_file, [&](const Node& n) {
+      const std::filesystem::path file = n.string();
+      return file.empty() || file.is_absolute() ? file.string() : (base_dir / file).string();
+    });
+  }
   if (auto a = root.find("alarms")) {
     a->object({"enabled", "warning_pps", "major_pps", "clear_s", "top_talkers_s"});
     const auto rate = [](const Node& n) { return n.integer(1, 1'000'000'000); };
@@ -451,26 +471,10 @@ void parse_operations(const Node& root, Config& config, const std::filesystem::p
 
 Config parse_config(const json& document, const std::filesystem::path& base_dir) {
   const Node root(document, "$");
-  root.object({"eal",
-               "ports",
-               "workers",
-               "protected",
-               "allow",
-               "deny",
-               "default_action",
-               "reassembly",
-               "sip",
-               "signatures",
-               "policy",
-               "clock",
-               "mempool",
-               "stats_interval_s",
-               "control",
-               "metrics",
-               "snapshot",
-               "syslog",
-               "alarms",
-               "description"});
+  root.object(
+      {"eal",        "ports",   "workers",    "protected", "allow",  "deny",    "default_action",
+       "reassembly", "sip",     "signatures", "policy",    "clock",  "mempool", "stats_interval_s",
+       "control",    "metrics", "snapshot",   "syslog",    "alarms", "esp",     "description"});
   Config config;
   if (auto n = root.find("signatures")) {
     n->object({"rules", "sample_trusted"});
@@ -657,6 +661,12 @@ json to_json(const Config& config) {
        {{"file", config.snapshot.file},
         {"interval_s", config.snapshot.interval_s},
         {"max_age_s", config.snapshot.max_age_s}}},
+      {"esp",
+       {{"enabled", config.esp.enabled},
+        {"replay_window", config.esp.replay_window},
+        {"max_sas", config.esp.max_sas},
+        {"idle_s", config.esp.idle_s},
+        {"keys_file", config.esp.keys_file}}},
       {"alarms",
        {{"enabled", config.alarms.enabled},
         {"warning_pps", config.alarms.warning_pps},

@@ -94,6 +94,12 @@ namespace sipshield {
   X(unverified, "first contact held until it answers a probe (mode always, or in a surge)")      \
   X(probe_answer, "a client's answer to a return-routability probe: consumed, source verified")  \
   X(probe_cookie_invalid, "answer to a probe whose cookie does not verify: forged or expired")   \
+  /* IMS Gm: ESP to a protected P-CSCF (esp.enabled) */                                          \
+  X(esp_checked, "ESP of a known SA, not replayed, ICV checked if keyed; inner not classified")  \
+  X(esp_malformed, "ESP too short for its header and ICV, or a bad trailer or inner UDP")        \
+  X(esp_unknown_spi, "ESP with an SPI no SA has for this destination and source")                \
+  X(esp_replayed, "ESP sequence number seen before, older than the window, or zero")             \
+  X(esp_bad_icv, "ESP whose ICV does not verify with its SA's key: forged or corrupted")         \
   /* causes of a ban that are not verdicts */                                                    \
   X(auth_failure, "the servers refused the source's credentials (403)")
 

@@ -29,6 +29,7 @@
 #include "dataplane/reload.hpp"
 #include "dataplane/telemetry_commands.hpp"
 #include "dataplane/worker.hpp"
+#include "esp/keys_file.hpp"
 #include "policy/state_report.hpp"
 #include "telemetry/alarms.hpp"
 #include "telemetry/metrics_server.hpp"
@@ -290,6 +291,9 @@ RunResult run_dataplane(const Config& config, const RunOptions& options,
                             config.policy.familiar_ipv6_length, hash);
   SharedTables shared = tables.shared();
   shared.familiar = &familiar;
+  // The operator's ESP keys, as HMAC states, seeded into every worker's SA table; wiped at exit.
+  const EspKeys esp_keys(config.esp);
+  shared.esp_keys = esp_keys.sas();
   // One secret for every worker's probe cookies, drawn per start: a probe's answer verifies on
   // whichever worker it reaches.
   std::array<uint8_t, 16> probe_secret;

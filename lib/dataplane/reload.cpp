@@ -107,9 +107,10 @@ std::string TableReload::summary() const {
 }
 
 namespace {
-// What the ports, the lcores and the pool were set up with: by top-level key, and the fields
-// behind each (keep_restart_settings copies them back).
-constexpr const char* kRestartKeys[] = {"eal", "ports", "workers", "mempool", "clock", "control"};
+// What the ports, the lcores, the pool and the ESP tables were set up with: by top-level key, and
+// the fields behind each (keep_restart_settings copies them back).
+constexpr const char* kRestartKeys[] = {"eal",   "ports",   "workers", "mempool",
+                                        "clock", "control", "esp"};
 }  // namespace
 
 std::vector<std::string> settings_needing_restart(const Config& running, const Config& next) {
@@ -128,7 +129,8 @@ void keep_restart_settings(Config& next, const Config& running) {
   next.mempool = running.mempool;  // mempool
   next.clock = running.clock;      // clock
   next.control = running.control;  // control
-  static_assert(std::size(kRestartKeys) == 6, "a restart key without its fields above");
+  next.esp = running.esp;          // esp: the SA tables and keys are built at start
+  static_assert(std::size(kRestartKeys) == 7, "a restart key without its fields above");
 }
 
 std::vector<std::string> reload_refusals(const Config& running, const Config& next) {

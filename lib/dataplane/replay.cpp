@@ -95,7 +95,11 @@ Replay::Replay(const Config& config, const KeyedHash& hash, ReplayListener* list
       prefixes_(config.allow.empty() && config.deny.empty()
                     ? nullptr
                     : std::make_unique<PrefixLists>(config.allow, config.deny)),
-      pipeline_(config, hash, SharedTables{signatures_.get(), prefixes_.get()}),
+      esp_keys_(config.esp),
+      pipeline_(config, hash,
+                SharedTables{.signatures = signatures_.get(),
+                             .prefixes = prefixes_.get(),
+                             .esp_keys = esp_keys_.sas()}),
       listener_(listener),
       pool_(fmt::format("replay_{}", static_cast<const void*>(this)),
             config.reassembly.max_held + 4 * kBurstSize, 0, kReplayDataRoom, SOCKET_ID_ANY),

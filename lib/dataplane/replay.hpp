@@ -15,6 +15,7 @@
 
 #include "config/config.hpp"
 #include "dataplane/eal.hpp"
+#include "esp/keys_file.hpp"
 #include "packet/pcap_file.hpp"
 #include "policy/pipeline.hpp"
 
@@ -101,6 +102,7 @@ class Replay {
   ServiceSet services_;
   std::unique_ptr<SignatureDatabase> signatures_;
   std::unique_ptr<PrefixLists> prefixes_;
+  EspKeys esp_keys_;
   Pipeline pipeline_;
   ReplayListener* listener_;
   Mempool pool_;

@@ -18,7 +18,8 @@ class ReplayWindow {
   enum class Check : uint8_t { fresh, replayed, too_old, zero };
 
   // `size`: 64 to kMaxSize, a multiple of 64 (config checks it).
-  explicit ReplayWindow(uint32_t size = 64) : size_(size) {}
+  ReplayWindow() = default;
+  explicit ReplayWindow(uint32_t size) : size_(size) {}
 
   Check check(uint32_t seq) const {
     if (seq == 0) return Check::zero;  // the first packet of an SA carries 1
@@ -61,7 +62,7 @@ class ReplayWindow {
 
   std::array<uint64_t, kWords> bits_{};
   uint32_t top_ = 0;
-  uint32_t size_;
+  uint32_t size_ = 64;
 };
 
 }  // namespace sipshield

@@ -65,28 +65,21 @@ void refresh_ipv4_checksum(Frame& frame, unsigned l3) {
   put16(frame, l3 + 10, ipv4_header_checksum(frame.data() + l3, header_len));
 }
 
-std::vector<Frame> build_udp(const Endpoint& src, const Endpoint& dst,
-                             std::span<const uint8_t> payload, const FrameOptions& o) {
-  if (src.address.is_v4() != dst.address.is_v4())
-    throw std::invalid_argument("build_udp: source and destination of different families");
-  if (payload.size() > 65000) throw std::invalid_argument("build_udp: payload too large");
-  Frame udp(8 + payload.size());
-  put16(udp, 0, src.port);
-  put16(udp, 2, dst.port);
-  put16(udp, 4, static_cast<uint16_t>(udp.size()));
-  std::copy(payload.begin(), payload.end(), udp.begin() + 8);
-  put16(udp, 6, udp_checksum(src.address, dst.address, udp));
+namespace {
 
-  const bool v4 = src.address.is_v4();
+// An IP packet around `l4` (protocol `proto`), one frame, or fragments beyond the MTU.
+std::vector<Frame> build_ip(const IpAddress& src, const IpAddress& dst, uint8_t proto,
+                            const Frame& l4, const FrameOptions& o) {
+  const bool v4 = src.is_v4();
   const unsigned ip_header = v4 ? 20 : 40;
   const unsigned frag_header = v4 ? 0 : 8;
   std::vector<Frame> frames;
-  const bool fragment = ip_header + udp.size() > o.mtu;
+  const bool fragment = ip_header + l4.size() > o.mtu;
   // Each fragment carries a multiple of 8 bytes except the last.
-  const size_t chunk = fragment ? (o.mtu - ip_header - frag_header) / 8 * 8 : udp.size();
-  for (size_t offset = 0; offset < udp.size(); offset += chunk) {
-    const size_t len = std::min(chunk, udp.size() - offset);
-    const bool more = offset + len < udp.size();
+  const size_t chunk = fragment ? (o.mtu - ip_header - frag_header) / 8 * 8 : l4.size();
+  for (size_t offset = 0; offset < l4.size(); offset += chunk) {
+    const size_t len = std::min(chunk, l4.size() - offset);
+    const bool more = offset + len < l4.size();
     Frame f = l2_header(o, v4 ? 0x0800 : 0x86dd);
     const size_t l3 = f.size();
     if (v4) {
@@ -96,31 +89,73 @@ std::vector<Frame> build_udp(const Endpoint& src, const Endpoint& dst,
       put16(f, l3 + 4, static_cast<uint16_t>(o.ip_id));
       put16(f, l3 + 6, static_cast<uint16_t>((more ? 0x2000 : 0) | (offset / 8)));
       f[l3 + 8] = o.hop_limit;
-      f[l3 + 9] = kProtoUdp;
-      std::memcpy(&f[l3 + 12], &src.address.bytes[12], 4);
-      std::memcpy(&f[l3 + 16], &dst.address.bytes[12], 4);
+      f[l3 + 9] = proto;
+      std::memcpy(&f[l3 + 12], &src.bytes[12], 4);
+      std::memcpy(&f[l3 + 16], &dst.bytes[12], 4);
       put16(f, l3 + 10, ipv4_header_checksum(&f[l3], 20));
     } else {
       const size_t extra = fragment ? 8 : 0;
       f.resize(l3 + 40 + extra);
       f[l3] = 0x60;
       put16(f, l3 + 4, static_cast<uint16_t>(extra + len));
-      f[l3 + 6] = fragment ? 44 : kProtoUdp;
+      f[l3 + 6] = fragment ? 44 : proto;
       f[l3 + 7] = o.hop_limit;
-      std::memcpy(&f[l3 + 8], src.address.bytes.data(), 16);
-      std::memcpy(&f[l3 + 24], dst.address.bytes.data(), 16);
+      std::memcpy(&f[l3 + 8], src.bytes.data(), 16);
+      std::memcpy(&f[l3 + 24], dst.bytes.data(), 16);
       if (fragment) {
-        f[l3 + 40] = kProtoUdp;
+        f[l3 + 40] = proto;
         put16(f, l3 + 42, static_cast<uint16_t>(offset | (more ? 1 : 0)));
         put32(f, l3 + 44, o.ip_id);
       }
     }
-    f.insert(f.end(), udp.begin() + static_cast<long>(offset),
-             udp.begin() + static_cast<long>(offset + len));
+    f.insert(f.end(), l4.begin() + static_cast<long>(offset),
+             l4.begin() + static_cast<long>(offset + len));
     if (f.size() < 60) f.resize(60);  // Ethernet minimum (without FCS): padding, as on the wire
     frames.push_back(std::move(f));
   }
   return frames;
+}
+
+Frame udp_datagram(const Endpoint& src, const Endpoint& dst, std::span<const uint8_t> payload) {
+  if (src.address.is_v4() != dst.address.is_v4())
+    throw std::invalid_argument("build_udp: source and destination of different families");
+  if (payload.size() > 65000) throw std::invalid_argument("build_udp: payload too large");
+  Frame udp(8 + payload.size());
+  put16(udp, 0, src.port);
+  put16(udp, 2, dst.port);
+  put16(udp, 4, static_cast<uint16_t>(udp.size()));
+  std::copy(payload.begin(), payload.end(), udp.begin() + 8);
+  put16(udp, 6, udp_checksum(src.address, dst.address, udp));
+  return udp;
+}
+
+}  // namespace
+
+std::vector<Frame> build_udp(const Endpoint& src, const Endpoint& dst,
+                             std::span<const uint8_t> payload, const FrameOptions& o) {
+  return build_ip(src.address, dst.address, kProtoUdp, udp_datagram(src, dst, payload), o);
+}
+
+EspFrame build_esp(const Endpoint& src, const Endpoint& dst, uint32_t spi, uint32_t seq,
+                   std::span<const uint8_t> payload, size_t icv_length, const FrameOptions& o) {
+  Frame esp(8);
+  put32(esp, 0, spi);
+  put32(esp, 4, seq);
+  const Frame udp = udp_datagram(src, dst, payload);
+  esp.insert(esp.end(), udp.begin(), udp.end());
+  // RFC 4303 2.4: padding 1, 2, 3... so that pad length and next header end on 4 bytes.
+  const size_t pad = (4 - (esp.size() + 2) % 4) % 4;
+  for (size_t i = 1; i <= pad; ++i) esp.push_back(static_cast<uint8_t>(i));
+  esp.push_back(static_cast<uint8_t>(pad));
+  esp.push_back(kProtoUdp);
+  const size_t covered = esp.size();
+  esp.resize(covered + icv_length);
+  EspFrame out;
+  out.frame = build_ip(src.address, dst.address, kProtoEsp, esp, o).at(0);
+  out.esp_offset = l3_offset(o) + (src.address.is_v4() ? 20 : 40);
+  out.esp_length = esp.size();
+  out.icv_offset = out.esp_offset + covered;
+  return out;
 }
 
 std::vector<Frame> build_udp(const Endpoint& src, const Endpoint& dst, std::string_view payload,

@@ -36,6 +36,20 @@ std::vector<Frame> build_udp(const Endpoint& src, const Endpoint& dst,
 std::vector<Frame> build_udp(const Endpoint& src, const Endpoint& dst, std::string_view payload,
                              const FrameOptions& options = {});
 
+// One transport-mode ESP packet (RFC 4303) carrying a UDP datagram in the clear, as with
+// ealg=null (TS 33.203): SPI, sequence number, the UDP header and payload, padding, pad length,
+// next header 17, then `icv_length` zero bytes where the ICV goes. The caller computes the ICV
+// over [esp_offset, icv_offset) of the frame and writes it at icv_offset. Not fragmented.
+struct EspFrame {
+  Frame frame;
+  size_t esp_offset = 0;  // the ESP header
+  size_t esp_length = 0;  // to the end of the ICV (the frame may be padded beyond)
+  size_t icv_offset = 0;
+};
+EspFrame build_esp(const Endpoint& src, const Endpoint& dst, uint32_t spi, uint32_t seq,
+                   std::span<const uint8_t> udp_payload, size_t icv_length,
+                   const FrameOptions& options = {});
+
 // A non-IP frame (ARP request) for pass-through checks.
 Frame build_arp_request(const IpAddress& sender, const IpAddress& target,
                         const FrameOptions& options = {});

@@ -16,13 +16,6 @@ constexpr uint8_t kIpv6Routing = 43;
 constexpr uint8_t kIpv6Fragment = 44;
 constexpr uint8_t kIpv6DestOptions = 60;
 
-inline uint16_t load_be16(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-inline uint32_t load_be32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-
 constexpr ParseOutcome ok() {
   return {true, Reason::non_ip};
 }
@@ -89,6 +82,8 @@ ParseOutcome parse_ipv4(const uint8_t* frame, uint32_t len, PacketMeta& meta,
     if (auto r = check_fragment(meta); !r.ok) return r;
     if (meta.frag_offset != 0) return ok();
   }
+  meta.l4_offset = l4_offset;
+  meta.l4_length = static_cast<uint16_t>(l4_avail);
   if (meta.l4_proto != kProtoUdp) return ok();
   return parse_udp(frame, l4_offset, l4_avail, meta);
 }
@@ -147,6 +142,8 @@ ParseOutcome parse_ipv6(const uint8_t* frame, uint32_t len, PacketMeta& meta) {
     if (offset - meta.frag_data_offset > 255) return drop(Reason::frag_tiny);
     meta.frag_first_skip = static_cast<uint8_t>(offset - meta.frag_data_offset);
   }
+  meta.l4_offset = static_cast<uint16_t>(offset);
+  meta.l4_length = static_cast<uint16_t>(end - offset);
   if (next != kProtoUdp) return ok();
   return parse_udp(frame, static_cast<uint16_t>(offset), end - offset, meta);
 }

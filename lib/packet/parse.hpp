@@ -10,6 +10,14 @@
 namespace sipshield {
 
 inline constexpr uint8_t kProtoUdp = 17;
+inline constexpr uint8_t kProtoEsp = 50;
+
+inline uint16_t load_be16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
+inline uint32_t load_be32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
 inline constexpr unsigned kMaxVlanTags = 2;
 inline constexpr unsigned kMaxIpv6ExtHeaders = 8;
 
@@ -23,7 +31,8 @@ struct PacketMeta {
   uint8_t l4_proto = 0;  // final upper-layer protocol (for later fragments: as the header says)
   bool has_udp = false;  // a UDP header was parsed (unfragmented datagram or first fragment)
   uint16_t l3_offset = 0;
-  uint16_t l4_offset = 0;  // the UDP header, when has_udp
+  uint16_t l4_offset = 0;  // the L4 header (UDP, ESP, ...) of an unfragmented or first fragment
+  uint16_t l4_length = 0;  // this packet's bytes from l4_offset to the end of its IP payload
   uint16_t src_port = 0;
   uint16_t dst_port = 0;
   uint16_t udp_length = 0;      // as the UDP header says

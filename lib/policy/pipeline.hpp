@@ -27,6 +27,9 @@
 #include "admission/probe_frame.hpp"
 #include "admission/probe_limiter.hpp"
 #include "core/keyed_hash.hpp"
+#include "esp/icv.hpp"
+#include "esp/keys_file.hpp"
+#include "esp/sa_table.hpp"
 #include "packet/parse.hpp"
 #include "packet/reassembly.hpp"
 #include "policy/mitigation.hpp"
@@ -75,6 +78,8 @@ class ServiceSet {
 struct SharedTables {
   const SignatureDatabase* signatures = nullptr;
   const PrefixLists* prefixes = nullptr;
+  // The operator's ESP keys (esp.keys_file), seeded into every worker's SA table at start.
+  const std::vector<EspKeyedSa>* esp_keys = nullptr;
   FamiliarPrefixes* familiar = nullptr;  // written by every worker (lock-free); null: per pipeline
   // The probes' cookie secret, the same for every worker; null: the pipeline draws its own.
   const std::array<uint8_t, 16>* probe_secret = nullptr;
@@ -116,6 +121,7 @@ class Pipeline {
     if (shared.signatures && !shared.signatures->rules().empty())
       scanner_ = std::make_unique<SignatureScanner>(*shared.signatures);
     replace_prefixes(shared.prefixes);
+    if (config.esp.enabled) set_up_esp(config.esp, shared.esp_keys);
   }
 
   // A reload: the settings of `next` from the next burst on, and every table's entries kept.
@@ -151,6 +157,8 @@ class Pipeline {
   StageCycles& stage_cycles() { return stages_; }
   const StageCycles& stage_cycles() const { return stages_; }
   const Reassembler& reassembler() const { return reassembler_; }
+  const EspSaTable* esp_sas() const { return esp_sas_.get(); }
+  EspSaTable* esp_sas() { return esp_sas_.get(); }
   const Mitigation& mitigation() const { return mitigation_; }
   Mitigation& mitigation() { return mitigation_; }  // control operations, between bursts
   // The clock of the last frame or tick judged (TSC or capture time).
@@ -191,6 +199,7 @@ class Pipeline {
       }
     }
     mitigation_.expire_step(static_cast<uint32_t>(latest_ns_ / 1'000'000), kSourceExpiryPerBurst);
+    if (esp_sas_) esp_sas_->expire_step(static_cast<uint32_t>(latest_ns_ / 1'000'000), 2);
     attacks_.tick(latest_ns_, events_);
     EmitDrop<Sink> drops{this, &sink};
     reassembler_.expire(latest_ns_, kExpiryPerBurst, drops.sink());
@@ -225,6 +234,15 @@ class Pipeline {
     int service;  // index of the protected service of a whole UDP datagram, or -1
     SourceHashes hashes;
     PrefixVerdict prefix;  // the source's allow/deny/ban verdict, for datagrams and fragments
+  };
+  // An ESP packet of a keyed SA, waiting for the burst's ICV batch.
+  struct EspWaiting {
+    rte_mbuf* m;
+    PacketMeta meta;
+    EspSa* sa;
+    uint32_t seq;
+    PrefixVerdict prefix;
+    uint64_t now;
   };
 
   template <class Sink>
@@ -307,6 +325,7 @@ class Pipeline {
     look_up_prefixes(n);
     for (uint16_t i = 0; i < n; ++i)
       judge_from_outside(frames[i], parsed_[i], frame_time(frames[i], now_ns), sink);
+    if (esp_waiting_) verify_esp(sink);
     if (probe_cookie_) send_probes(sink);
   }
 
@@ -345,7 +364,8 @@ class Pipeline {
     for (uint16_t i = 0; i < n; ++i) {
       Parsed& p = parsed_[i];
       p.prefix = PrefixVerdict::none;
-      if (prefixes_ && p.outcome.ok && (p.service >= 0 || p.meta.is_fragment)) {
+      if (prefixes_ && p.outcome.ok &&
+          (p.service >= 0 || p.meta.is_fragment || p.meta.l4_proto == kProtoEsp)) {
         at[k] = static_cast<uint8_t>(i);
         addresses[k++] = &p.meta.src;
       }
@@ -369,7 +389,13 @@ class Pipeline {
       if (const auto refused = refused_prefix(p.prefix)) return emit(sink, m, *refused);
       return reassemble(m, frame, meta, p.prefix, now, sink);
     }
-    if (p.service < 0) return emit(sink, m, not_protected());
+    if (p.service < 0) {
+      if (esp_sas_ && meta.l4_proto == kProtoEsp && services_.matches_address(meta.dst)) {
+        if (const auto refused = refused_prefix(p.prefix)) return emit(sink, m, *refused);
+        return judge_esp(m, frame, meta, p.prefix, now, sink);
+      }
+      return emit(sink, m, not_protected());
+    }
     if (const auto refused = refused_prefix(p.prefix)) return emit(sink, m, *refused);
     probe_wanted_ = false;
     const Verdict v = judge_datagram(meta, {frame + meta.payload_offset, meta.payload_length},
@@ -394,6 +420,102 @@ class Pipeline {
           kProbeOutcomeNames[static_cast<size_t>(ProbeLimiter::Outcome::already_probed)]) ==
       "already_probed");
   static_assert(std::string_view(kProbeOutcomeNames[kProbeNoRoom]) == "no_room");
+
+  void set_up_esp(const EspConfig& esp, const std::vector<EspKeyedSa>* keys) {
+    icv_ = std::make_unique<IcvVerifier>();
+    esp_sas_ = std::make_unique<EspSaTable>(esp.max_sas, esp.replay_window, hash_);
+    esp_sas_->set_idle(esp.idle_s * 1000);
+    if (!keys) return;
+    for (const EspKeyedSa& k : *keys) {
+      EspSa* sa = esp_sas_->learn(k.destination, k.spi, k.source, 0);
+      if (!sa) break;  // more keys than the table holds: counted as insert failures
+      sa->auth = k.key.algorithm;
+      sa->encryption = k.encryption;
+      sa->key_states = k.key;
+      sa->keyed = true;
+    }
+  }
+
+  // ESP to a protected address: an SA for (destination, SPI) from this source, a fresh sequence
+  // number, then the ICV where the SA is keyed (verified with the burst's others at its end).
+  template <class Sink>
+  void judge_esp(rte_mbuf* m, const uint8_t* frame, const PacketMeta& meta, PrefixVerdict prefix,
+                 uint64_t now, Sink& sink) {
+    const StageSpan span(stages_, Stage::esp);
+    const uint8_t* esp = frame + meta.l4_offset;
+    if (meta.l4_length < 8) return emit(sink, m, {Action::drop, Reason::esp_malformed});
+    const uint32_t spi = load_be32(esp), seq = load_be32(esp + 4);
+    EspSa* sa = esp_sas_->find(meta.dst, spi);
+    if (!sa || !(sa->peer == meta.src))
+      return emit(sink, m, {Action::drop, Reason::esp_unknown_spi});
+    if (meta.l4_length < 8 + icv_length(sa->auth) + 2)
+      return emit(sink, m, {Action::drop, Reason::esp_malformed});
+    if (sa->window.check(seq) != ReplayWindow::Check::fresh)
+      return emit(sink, m, {Action::drop, Reason::esp_replayed});
+    if (!sa->keyed) return finish_esp({m, meta, sa, seq, prefix, now}, sink);
+    const size_t icv = icv_length(sa->key_states.algorithm);
+    esp_checks_[esp_waiting_] = {&sa->key_states, esp, static_cast<uint32_t>(meta.l4_length - icv),
+                                 esp + meta.l4_length - icv, false};
+    esp_frames_[esp_waiting_++] = {m, meta, sa, seq, prefix, now};
+  }
+
+  // The burst's keyed ESP packets: their ICVs in one multi-buffer batch, then each judged.
+  template <class Sink>
+  void verify_esp(Sink& sink) {
+    {
+      const StageSpan span(stages_, Stage::esp);
+      icv_->verify(std::span(esp_checks_.data(), esp_waiting_));
+    }
+    for (size_t i = 0; i < esp_waiting_; ++i) {
+      if (!esp_checks_[i].ok) {
+        emit(sink, esp_frames_[i].m, {Action::drop, Reason::esp_bad_icv});
+        continue;
+      }
+      finish_esp(esp_frames_[i], sink);
+    }
+    esp_waiting_ = 0;
+  }
+
+  // A packet that passed its SA's checks: the window moves (only now, so a forged packet cannot
+  // move it), then a null-encrypted inner UDP datagram is judged as plain SIP would be, from the
+  // UE's address and inner port; anything else crosses untouched.
+  template <class Sink>
+  void finish_esp(const EspWaiting& w, Sink& sink) {
+    EspSa& sa = *w.sa;
+    // A copy earlier in the same burst took the number first.
+    if (sa.window.check(w.seq) != ReplayWindow::Check::fresh)
+      return emit(sink, w.m, {Action::drop, Reason::esp_replayed});
+    sa.window.accept(w.seq);
+    sa.seen_ms = static_cast<uint32_t>(w.now / 1'000'000);
+    emit(sink, w.m, judge_esp_inner(w, sa));
+  }
+
+  Verdict judge_esp_inner(const EspWaiting& w, const EspSa& sa) {
+    const Verdict checked{Action::pass, Reason::esp_checked};
+    if (sa.encryption != EspEncryption::null) return checked;
+    const uint8_t* esp = rte_pktmbuf_mtod(w.m, const uint8_t*) + w.meta.l4_offset;
+    const size_t trailer = w.meta.l4_length - icv_length(sa.auth) - 2;  // pad length, next header
+    const size_t pad = esp[trailer];
+    if (8 + pad > trailer) return {Action::drop, Reason::esp_malformed};
+    if (esp[trailer + 1] != kProtoUdp) return checked;  // TCP, or another protocol
+    const uint8_t* udp = esp + 8;
+    const size_t inner = trailer - pad - 8;
+    const uint16_t udp_length = load_be16(udp + 4);
+    if (inner < 8 || udp_length < 8 || udp_length > inner)
+      return {Action::drop, Reason::esp_malformed};
+    PacketMeta meta = w.meta;
+    meta.has_udp = true;
+    meta.src_port = load_be16(udp);
+    meta.dst_port = load_be16(udp + 2);
+    meta.udp_length = udp_length;
+    const int service = services_.find(meta.dst, meta.dst_port);
+    if (service < 0) return checked;
+    carried_by_sa_ = true;  // the UE holds an SA: no probe toward it, none could reach it
+    const Verdict v =
+        judge_datagram(meta, {udp + 8, udp_length - 8u}, service, hashes_of(meta), w.prefix, w.now);
+    carried_by_sa_ = false;
+    return v;
+  }
 
   // The request is dropped with `v`; its source gets a probe instead, within the limits, if the
   // probe fits in the request's own frame and the sink can send it. The probes of a burst go
@@ -478,9 +600,9 @@ class Pipeline {
     const uint8_t* udp = d.data() + skip;
     meta.has_udp = true;
     meta.l4_proto = kProtoUdp;
-    meta.src_port = static_cast<uint16_t>(udp[0] << 8 | udp[1]);
-    meta.dst_port = static_cast<uint16_t>(udp[2] << 8 | udp[3]);
-    meta.udp_length = static_cast<uint16_t>(udp[4] << 8 | udp[5]);
+    meta.src_port = load_be16(udp);
+    meta.dst_port = load_be16(udp + 2);
+    meta.udp_length = load_be16(udp + 4);
     const int service = services_.find(meta.dst, meta.dst_port);
     if (service < 0) return not_protected();
     if (meta.udp_length < 8 || meta.udp_length > d.size() - skip)
@@ -578,7 +700,7 @@ class Pipeline {
     const bool untrusted = !mitigation_.trusted(src, now_ms);
     const bool verified =
         probe_cookie_ && untrusted && mitigation_.verified(meta, hashes.source, now_ms);
-    const bool probeable = probe_cookie_ && untrusted && !verified &&
+    const bool probeable = probe_cookie_ && untrusted && !verified && !carried_by_sa_ &&
                            message_.kind == SipKind::request && message_.method != SipMethod::ACK &&
                            !services_.matches_address(meta.src);  // never toward the servers
     const bool held =
@@ -651,8 +773,31 @@ class Pipeline {
                                        : size_t{meta.payload_offset} + meta.payload_length;
     if (to <= from) return;
     const std::string_view text(reinterpret_cast<const char*>(frame + from), to - from);
-    if (tokenize(text, message_, sip_limits_, meta.is_fragment).ok)
-      mitigation_.learn(meta, message_, text, static_cast<uint32_t>(now / 1'000'000));
+    if (!tokenize(text, message_, sip_limits_, meta.is_fragment).ok) return;
+    const auto now_ms = static_cast<uint32_t>(now / 1'000'000);
+    mitigation_.learn(meta, message_, text, now_ms);
+    if (esp_sas_) learn_sas(meta, text, now_ms);
+  }
+
+  // The P-CSCF's Security-Server (RFC 3329, in its 401 to a REGISTER) names the SPIs it will
+  // receive on from the UE the 401 goes to: the SAs inbound at the P-CSCF.
+  void learn_sas(const PacketMeta& meta, std::string_view text, uint32_t now_ms) {
+    const SecurityMechanism& sec = message_.security_server;
+    if (message_.kind != SipKind::response || !sec.present ||
+        !is_ipsec_3gpp(sec.mechanism.in(text)))
+      return;
+    const auto auth = auth_algorithm_from_name(sec.alg.in(text));
+    const std::string_view ealg = sec.ealg.in(text);
+    const EspEncryption encryption = ealg.empty() || ealg == "null" ? EspEncryption::null
+                                     : ealg == "aes-cbc"            ? EspEncryption::aes_cbc
+                                                                    : EspEncryption::other;
+    for (const uint32_t spi : {sec.spi_c, sec.spi_s}) {
+      if (spi == 0) continue;
+      EspSa* sa = esp_sas_->learn(meta.src, spi, meta.dst, now_ms);
+      if (!sa) continue;  // full: counted by the table
+      if (!sa->keyed) sa->auth = auth.value_or(AuthAlgorithm::none);
+      sa->encryption = encryption;
+    }
   }
 
   // Probes with the cookie secret every worker shares (a reload keeps it: the answers to probes
@@ -678,6 +823,13 @@ class Pipeline {
   uint32_t sample_trusted_;
   uint32_t trusted_unscanned_ = 0;
   SipMessage message_;  // the message being judged; reused, never allocated
+  // ESP (esp.enabled): the SAs, the ICV verifier, and a burst's packets waiting for their ICV.
+  std::unique_ptr<EspSaTable> esp_sas_;
+  std::unique_ptr<IcvVerifier> icv_;
+  std::array<EspWaiting, kBurstSize> esp_frames_;
+  std::array<IcvVerifier::Check, kBurstSize> esp_checks_;
+  size_t esp_waiting_ = 0;
+  bool carried_by_sa_ = false;  // judging the inner message of an ESP packet
   std::unique_ptr<SignatureScanner> scanner_;
   const PrefixLists* prefixes_ = nullptr;
   Reassembler reassembler_;

@@ -11,6 +11,7 @@
 
 #include "core/ip_address.hpp"
 #include "core/reasons.hpp"
+#include "esp/esp_config.hpp"
 #include "packet/reassembly.hpp"
 #include "policy/mitigation.hpp"
 #include "sip/message.hpp"
@@ -45,6 +46,7 @@ struct PipelineSettings {
   // One message in this many from trusted sources is scanned too (0: never): a registered
   // phone taken over by a scanner still meets the rules, at a small share of the scan's cost.
   uint32_t signature_sample_trusted = 64;
+  EspConfig esp;
 };
 
 }  // namespace sipshield

@@ -32,13 +32,14 @@ enum class Stage : uint8_t {
   meters,  // admission: meters, budgets, probes' decision, what an admitted message teaches
   probes,  // return-routability probes: the limiter, cookies (one CMAC batch), the frames
   inside,  // learning from the servers' messages
+  esp,     // ESP: SA lookup, anti-replay, ICV batches (the inner message's stages apart)
   tx,      // TX bursts and freeing dropped frames
   burst,
 };
 inline constexpr size_t kStages = static_cast<size_t>(Stage::burst) + 1;
 inline constexpr std::array<const char*, kStages> kStageNames = {
     "rx",   "parse",  "prefixes", "reassembly", "source", "tokenizer", "dialog",
-    "scan", "meters", "probes",   "inside",     "tx",     "burst"};
+    "scan", "meters", "probes",   "inside",     "esp",    "tx",        "burst"};
 
 struct StageCycles {
   std::array<uint64_t, kStages> cycles{};

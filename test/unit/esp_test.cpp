@@ -1,12 +1,24 @@
-// ESP building blocks: the RFC 4303 anti-replay window and ICV verification with Intel
-// IPsec-MB against published HMAC vectors (RFC 2202, RFC 4231), truncated as ESP uses them.
+// IMS Gm ESP: the RFC 4303 anti-replay window, ICV verification with Intel IPsec-MB against
+// published HMAC vectors (RFC 2202, RFC 4231) truncated as ESP uses them, the SA table, the keys
+// file, and ESP through the pipeline: SAs learned from the P-CSCF's 401, unknown SPIs, replays
+// and forged ICVs dropped, the inner SIP of null encryption judged as plain SIP.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
+#include "dataplane/replay.hpp"
 #include "esp/icv.hpp"
+#include "esp/keys_file.hpp"
 #include "esp/replay_window.hpp"
+#include "esp/sa_table.hpp"
+#include "packet/builder.hpp"
+#include "support.hpp"
 
 using namespace sipshield;
 
@@ -175,4 +187,240 @@ TEST_CASE("the anti-replay window: fresh, replayed, too old, and its edges", "[e
   top.accept(UINT32_MAX);
   CHECK(top.check(UINT32_MAX) == C::replayed);
   CHECK(top.check(UINT32_MAX - 1) == C::fresh);
+}
+
+namespace {
+
+constexpr const char* kPcscf = "198.18.0.10";
+constexpr const char* kUe = "198.18.5.1";
+
+// The P-CSCF's 401 to a first REGISTER (TS 33.203 7.2): its Security-Server names the SPIs it
+// receives on, spi-c on its client port and spi-s on its server port.
+std::string challenge(uint32_t spi_c, uint32_t spi_s, const std::string& ealg = "null") {
+  return "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP 198.18.5.1:5060;branch=z9hG4bK1\r\n"
+         "From: <sip:u1@ims.test>;tag=1\r\nTo: <sip:u1@ims.test>;tag=2\r\nCall-ID: c1\r\n"
+         "CSeq: 1 REGISTER\r\nWWW-Authenticate: Digest realm=\"ims.test\", nonce=\"abc\"\r\n"
+         "Security-Server: ipsec-3gpp; alg=hmac-sha-1-96; ealg=" +
+         ealg + "; spi-c=" + std::to_string(spi_c) + "; spi-s=" + std::to_string(spi_s) +
+         "; port-c=5066; port-s=5064\r\nContent-Length: 0\r\n\r\n";
+}
+
+// The protected REGISTER the UE sends on the SA, from its client port to the server port.
+std::string protected_register(int cseq) {
+  return "REGISTER sip:ims.test SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.5.1:5062;branch=z9hG4bKp" +
+         std::to_string(cseq) +
+         "\r\nMax-Forwards: 70\r\nFrom: <sip:u1@ims.test>;tag=1\r\nTo: <sip:u1@ims.test>\r\n"
+         "Call-ID: c1\r\nCSeq: " +
+         std::to_string(cseq) +
+         " REGISTER\r\nContact: <sip:u1@198.18.5.1:5062>\r\nExpires: 600000\r\n"
+         "Content-Length: 0\r\n\r\n";
+}
+
+struct EspRun {
+  Config config;
+  std::vector<Frame> frames;
+  std::vector<uint64_t> times;
+  uint64_t t = 1'000'000'000;
+  IcvVerifier icv;
+
+  explicit EspRun(const std::string& esp = "")
+      : config(parse_config_text(
+            R"({"protected": ["198.18.0.10:5060", "198.18.0.10:5064", "198.18.0.10:5066"],)"
+            R"( "policy": {"probe": {"mode": "never"}}, "esp": {"enabled": true)" +
+            esp + "}}")) {}
+  void add(Frame f, uint64_t gap_us = 1000) {
+    frames.push_back(std::move(f));
+    times.push_back(t += gap_us);
+  }
+  void from_pcscf(const std::string& sip) {
+    add(build_udp(test::ep(kPcscf), test::ep(kUe), sip)[0]);
+  }
+  // ESP from `ue` on `spi` carrying `sip`; the ICV computed with `key` (zero without), one bit
+  // of it flipped when `forged`.
+  void esp(const char* ue, uint32_t spi, uint32_t seq, const std::string& sip,
+           const AuthKey* key = nullptr, bool forged = false, uint64_t gap_us = 1000) {
+    auto e = build_esp(test::ep(ue, 5062), test::ep(kPcscf, 5064), spi, seq,
+                       std::span(reinterpret_cast<const uint8_t*>(sip.data()), sip.size()), 12);
+    if (key)
+      icv.compute(*key, e.frame.data() + e.esp_offset, e.icv_offset - e.esp_offset,
+                  e.frame.data() + e.icv_offset);
+    if (forged) e.frame[e.icv_offset + 3] ^= 0x10;
+    add(std::move(e.frame), gap_us);
+  }
+  std::vector<Verdict> go() {
+    test::ensure_eal();
+    const KeyedHash hash(5);
+    Replay r(config, hash, nullptr);
+    for (size_t i = 0; i < frames.size(); ++i) r.feed(times[i], frames[i]);
+    r.finish();
+    return r.verdicts();
+  }
+};
+
+std::string temp_file(const std::string& name, const std::string& content) {
+  const std::string path = "/tmp/sipshield-esp-test-" + std::to_string(getpid()) + "-" + name;
+  std::ofstream(path) << content;
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("ESP to a P-CSCF: SAs from its 401, unknown SPIs and replays dropped, inner SIP judged",
+          "[esp][pipeline]") {
+  EspRun run;
+  run.esp(kUe, 3002, 1, protected_register(2));           // 0: before any sec-agree
+  run.from_pcscf(challenge(3001, 3002));                  // 1: the SAs are announced
+  run.esp(kUe, 3002, 1, protected_register(2));           // 2
+  run.esp(kUe, 3002, 1, protected_register(2));           // 3: the same number again
+  run.esp(kUe, 3002, 0, protected_register(3));           // 4: zero is never sent
+  run.esp("198.18.5.2", 3002, 5, protected_register(3));  // 5: the SPI from another address
+  run.esp(kUe, 4444, 1, protected_register(3));           // 6: an SPI nobody announced
+  run.esp(kUe, 3001, 1, "this is not SIP at all");        // 7: inner junk on the other SA
+  run.esp(kUe, 3002, 3, protected_register(3));           // 8: out of order but fresh
+  auto short_esp = build_esp(test::ep(kUe, 5062), test::ep(kPcscf, 5064), 3002, 9,
+                             std::span<const uint8_t>(), 0);
+  const size_t l3 = l3_offset({});
+  short_esp.frame.resize(short_esp.esp_offset + 6);  // a truncated ESP header
+  short_esp.frame[l3 + 3] = 26;                      // IPv4 total length 20 + 6
+  refresh_ipv4_checksum(short_esp.frame, l3);
+  short_esp.frame.resize(60);
+  run.add(short_esp.frame);  // 9
+  // ESP to an address nothing protects: the default for unprotected traffic.
+  run.add(build_esp(test::ep(kUe, 5062), test::ep("198.18.0.99", 5064), 3002, 10,
+                    std::span<const uint8_t>(), 12)
+              .frame);  // 10
+  const auto v = run.go();
+  REQUIRE(v.size() == 11);
+  CHECK(v[0].reason == Reason::esp_unknown_spi);
+  CHECK(v[1].reason == Reason::from_inside);
+  CHECK(v[2].action == Action::pass);
+  CHECK(v[2].reason == Reason::admitted);  // the inner REGISTER, through the SIP policy
+  CHECK(v[3].reason == Reason::esp_replayed);
+  CHECK(v[4].reason == Reason::esp_replayed);
+  CHECK(v[5].reason == Reason::esp_unknown_spi);
+  CHECK(v[6].reason == Reason::esp_unknown_spi);
+  CHECK(v[7].action == Action::drop);
+  CHECK(v[7].reason == Reason::sip_bad_start_line);  // the tokenizer's own reason
+  CHECK(v[8].reason == Reason::admitted);
+  CHECK(v[9].reason == Reason::esp_malformed);
+  CHECK(v[10].reason == Reason::not_protected);
+}
+
+TEST_CASE("ESP of an encrypted SA is checked but its inner message is not classified",
+          "[esp][pipeline]") {
+  EspRun run;
+  run.from_pcscf(challenge(3001, 3002, "aes-cbc"));
+  run.esp(kUe, 3002, 1, "ciphertext the filter cannot read");
+  run.esp(kUe, 3002, 1, "ciphertext the filter cannot read");
+  const auto v = run.go();
+  REQUIRE(v.size() == 3);
+  CHECK(v[1].action == Action::pass);
+  CHECK(v[1].reason == Reason::esp_checked);
+  CHECK(v[2].reason == Reason::esp_replayed);
+}
+
+TEST_CASE("keyed SAs: forged ICVs dropped in the burst's batch, the window moved only by real ones",
+          "[esp][pipeline][icv]") {
+  const std::string key_hex = "0102030405060708090a0b0c0d0e0f1011121314";
+  const std::string keys = temp_file(
+      "keys.json", R"({"sas": [{"destination": "198.18.0.10", "spi": 3002, "source": "198.18.5.1",)"
+                   R"( "auth": "hmac-sha-1-96", "auth_key": ")" +
+                       key_hex + R"(", "encryption": "null"}]})");
+  EspRun run(R"(, "keys_file": ")" + keys + "\"");
+  std::vector<uint8_t> raw;
+  for (size_t i = 0; i < key_hex.size(); i += 2)
+    raw.push_back(static_cast<uint8_t>(std::stoi(key_hex.substr(i, 2), nullptr, 16)));
+  const AuthKey key = *run.icv.prepare(AuthAlgorithm::hmac_sha1_96, raw);
+  run.esp(kUe, 3002, 1, protected_register(2), &key);           // 0: verified, admitted
+  run.esp(kUe, 3002, 2, protected_register(3), &key, true);     // 1: forged
+  run.esp(kUe, 3002, 2, protected_register(3), &key);           // 2: the real 2 still fresh
+  run.esp(kUe, 3002, 1000, protected_register(4), &key, true);  // 3: a forged jump ahead
+  run.esp(kUe, 3002, 3, protected_register(4), &key);           // 4: not too old: no jump was made
+  run.esp(kUe, 3002, 4, protected_register(5), &key);           // 5
+  run.esp(kUe, 3002, 4, protected_register(5), &key);           // 6: a copy in the same batch
+  run.esp(kUe, 3002, 5, protected_register(6));                 // 7: no ICV at all (zeros)
+  const auto v = run.go();
+  std::remove(keys.c_str());
+  REQUIRE(v.size() == 8);
+  CHECK(v[0].reason == Reason::admitted);
+  CHECK(v[1].reason == Reason::esp_bad_icv);
+  CHECK(v[2].reason == Reason::admitted);
+  CHECK(v[3].reason == Reason::esp_bad_icv);
+  CHECK(v[4].reason == Reason::admitted);
+  CHECK(v[5].reason == Reason::admitted);
+  CHECK(v[6].reason == Reason::esp_replayed);
+  CHECK(v[7].reason == Reason::esp_bad_icv);
+}
+
+TEST_CASE("the keys file: errors name the place, never the key", "[esp][config]") {
+  const std::string secret = "00112233445566778899aabbccddeeff0011223z";  // one bad digit
+  const auto error_of = [](const std::string& content) {
+    const std::string path = temp_file("bad.json", content);
+    const IcvVerifier verifier;
+    std::string what;
+    try {
+      read_esp_keys(path, verifier);
+    } catch (const ConfigError& e) {
+      what = e.what();
+    }
+    std::remove(path.c_str());
+    return what;
+  };
+  const std::string sa = R"({"destination": "198.18.0.10", "spi": 3002, "source": "198.18.5.1", )";
+  std::string e = error_of(R"({"sas": [)" + sa + R"("auth": "hmac-sha-1-96", "auth_key": ")" +
+                           secret + R"("}]})");
+  CHECK_THAT(e, Catch::Contains("$.sas[0].auth_key: expected the key as 2 to 128 hex digits"));
+  CHECK_THAT(e, !Catch::Contains("00112233"));
+  e = error_of(R"({"sas": [)" + sa + R"("auth": "hmac-sha-1-96", "auth_key": 42}]})");
+  CHECK_THAT(e, Catch::Contains("$.sas[0].auth_key: expected the key as"));
+  CHECK_THAT(e, !Catch::Contains("42"));
+  e = error_of(R"({"sas": [)" + sa + R"("auth": "des", "auth_key": "0011"}]})");
+  CHECK_THAT(e, Catch::Contains("$.sas[0].auth: expected \"hmac-sha-1-96\""));
+  e = error_of(R"({"sas": [{"destination": "198.18.0.10", "spi": 3002, "auth_key": "0011"}]})");
+  CHECK_THAT(e, Catch::Contains("$.sas[0].source: missing"));
+  e = error_of(R"({"sas": [)" + sa.substr(0, sa.size() - 2) + "}] ");
+  CHECK_THAT(e, Catch::Contains("not valid JSON (the content is not shown)"));
+  const IcvVerifier verifier;
+  CHECK_THROWS_WITH(read_esp_keys("/nonexistent/keys.json", verifier),
+                    Catch::Contains("$.esp.keys_file: cannot open /nonexistent/keys.json"));
+  CHECK_THAT(test::config_error([] { parse_config_text(R"({"esp": {"replay_window": 100}})"); }),
+             Catch::Contains("$.esp.replay_window: expected 64 to 256 in steps of 64"));
+}
+
+TEST_CASE("an SA deleted or gone idle has its key zeroed", "[esp][sa]") {
+  test::ensure_eal();
+  const KeyedHash hash(3);
+  IcvVerifier verifier;
+  EspSaTable table(16, 64, hash);
+  table.set_idle(1000);
+  const auto pcscf = test::ip(kPcscf), ue = test::ip(kUe);
+  const auto keyed = [&](uint32_t spi) {
+    EspSa* sa = table.learn(pcscf, spi, ue, 0);
+    REQUIRE(sa);
+    sa->key_states = *verifier.prepare(AuthAlgorithm::hmac_sha1_96, repeated(0x42, 20));
+    sa->keyed = true;
+    return sa;
+  };
+  const auto zero = [](const AuthKey& k) {
+    return std::all_of(k.inner.begin(), k.inner.end(), [](uint8_t b) { return b == 0; }) &&
+           std::all_of(k.outer.begin(), k.outer.end(), [](uint8_t b) { return b == 0; });
+  };
+  EspSa* a = keyed(5001);
+  REQUIRE_FALSE(zero(a->key_states));
+  table.erase(a);
+  CHECK(zero(a->key_states));  // the slot's memory, now free
+  CHECK_FALSE(table.find(pcscf, 5001));
+  // A learned SA, keyed later, replaced by a new peer for its SPI: the old key goes.
+  EspSa* b = keyed(5002);
+  EspSa* c = table.learn(pcscf, 5002, test::ip("198.18.5.9"), 10);
+  CHECK(zero(b->key_states));
+  REQUIRE(c);
+  CHECK_FALSE(c->keyed);
+  // Idle: a learned SA goes after the idle time; an operator's keyed one stays.
+  EspSa* learned = table.learn(pcscf, 5003, ue, 0);
+  REQUIRE(learned);
+  keyed(5004);
+  for (int i = 0; i < 8; ++i) table.expire_step(5000, 16);
+  CHECK_FALSE(table.find(pcscf, 5003));
+  CHECK(table.find(pcscf, 5004));
 }
