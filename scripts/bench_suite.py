@@ -36,7 +36,8 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test",
                                 "integration"))
-from sip_frames import SERVER, ipv4_checksum, register_ok, request, udp_frame  # noqa: E402
+from sip_frames import (SERVER, esp_frame, ipv4_checksum, register_ok, request,  # noqa: E402
+                        security_challenge, udp_frame)
 
 EAL_BASE = ["--no-huge", "--no-pci", "--no-shconf", "-m", "1024", "--no-telemetry"]
 # The main lcore mostly sleeps (10 ms a loop); each worker gets a CPU of its own where the machine
@@ -122,6 +123,17 @@ def cases():
                              for i in range(16384)], [], {})
     out["fragments"] = ([first_fragment((host(i), 5060), SERVER,
                                         b"x" * 1400, i) for i in range(16384)], [], {})
+    # IMS Gm: ESP to the protected P-CSCF. Unknown SPIs from 1024 sources, and one UE's SA (learned
+    # from the P-CSCF's 401 on the inside port) replayed: after the first pass every number is old.
+    esp = {"esp": {"enabled": True}}
+    out["esp_unknown_spi"] = ([esp_frame((host(i), 5062), (SERVER[0], 5064), 0x10000 + i, 1)
+                               for i in range(1024)], [], esp)
+    ue = ("198.18.5.1", 5062)
+    out["esp_replayed"] = ([esp_frame(ue, (SERVER[0], 5064), 3002, seq, b"x")
+                            for seq in range(1, 1025)],
+                           [udp_frame(SERVER, ("198.18.5.1", 5060),
+                                      security_challenge(("198.18.5.1", 5060), "u1", "c1", 3001,
+                                                         3002))], esp)
     mix = []
     for name in ("junk", "malformed", "scanner", "denied", "spoofed_register", "botnet_invite",
                  "fragments"):
