@@ -331,7 +331,8 @@ def chart(rows, png):
     ax.set_xticklabels(names, rotation=20)
     ax.set_ylabel("Mpps per core")
     ax.set_title("sipshield per worker core beside testpmd, same capture, same run (net_pcap)")
-    ax.legend()
+    ax.set_ylim(0, 1.25 * max(r["testpmd_mpps"] for r in one))
+    ax.legend(loc="upper center", ncol=3)
     fig.tight_layout()
     fig.savefig(png, dpi=100)
 

@@ -1,7 +1,13 @@
 #include "esp/keys_file.hpp"
 
-#include <fstream>
-#include <sstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -17,27 +23,75 @@ int hex_value(char c) {
   return -1;
 }
 
-// The key's bytes; the error never repeats the value.
-std::vector<uint8_t> key_bytes(const Node& n) {
-  const auto& v = n.value();
+// A key taken out of the file's text before the JSON parser sees it (the parser's own buffers
+// are freed without being wiped): its bytes, or why they are unusable.
+struct KeyBytes {
+  std::array<uint8_t, IcvVerifier::kMaxKeyBytes> bytes{};
+  size_t size = 0;
+  bool valid = false;
+  void wipe() {
+    explicit_bzero(bytes.data(), bytes.size());
+    size = 0;
+  }
+};
+
+// Every `"auth_key": "..."` string in `text` is decoded into `keys` and replaced in place by a
+// reference ("@k<index>" padded with spaces inside the quotes' room, which the JSON walk below
+// resolves), so the hex never reaches the parser. Non-string values are left for the walk to
+// refuse.
+void take_keys(std::string& text, std::vector<KeyBytes>& keys) {
+  constexpr std::string_view kName = "\"auth_key\"";
+  for (size_t at = text.find(kName); at != std::string::npos; at = text.find(kName, at + 1)) {
+    size_t i = at + kName.size();
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    if (i >= text.size() || text[i] != ':') continue;
+    ++i;
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    if (i >= text.size() || text[i] != '"') continue;
+    const size_t from = i + 1, to = text.find('"', from);
+    if (to == std::string::npos) return;  // the parser reports the broken string
+    KeyBytes key;
+    const size_t digits = to - from;
+    key.valid = digits > 0 && digits % 2 == 0 && digits <= 2 * IcvVerifier::kMaxKeyBytes;
+    for (size_t d = 0; key.valid && d < digits; d += 2) {
+      const int hi = hex_value(text[from + d]), lo = hex_value(text[from + d + 1]);
+      key.valid = hi >= 0 && lo >= 0;
+      if (key.valid) key.bytes[key.size++] = static_cast<uint8_t>(hi << 4 | lo);
+    }
+    if (!key.valid) key.wipe();
+    const std::string ref = fmt::format("@k{}", keys.size());
+    keys.push_back(key);
+    key.wipe();
+    // The reference, then spaces over the rest of the old value (a string of at least the
+    // reference's length keeps the text's length; a shorter one is replaced outright).
+    if (digits >= ref.size()) {
+      std::memcpy(&text[from], ref.data(), ref.size());
+      std::memset(&text[from + ref.size()], ' ', digits - ref.size());
+    } else {
+      explicit_bzero(&text[from], digits);
+      text.replace(from, digits, ref);
+    }
+  }
+}
+
+// The key a walked "auth_key" value refers to; the error never repeats the value.
+const KeyBytes& key_of(const Node& n, const std::vector<KeyBytes>& keys) {
   const auto refuse = [&] {
     throw ConfigError(n.path(), fmt::format("expected the key as 2 to {} hex digits, an even "
                                             "count (the value is not shown)",
                                             2 * IcvVerifier::kMaxKeyBytes));
   };
+  const auto& v = n.value();
   if (!v.is_string()) refuse();
-  const auto& hex = v.get_ref<const std::string&>();
-  if (hex.empty() || hex.size() % 2 || hex.size() > 2 * IcvVerifier::kMaxKeyBytes) refuse();
-  std::vector<uint8_t> out(hex.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i) {
-    const int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) {
-      explicit_bzero(out.data(), out.size());
-      refuse();
-    }
-    out[i] = static_cast<uint8_t>(hi << 4 | lo);
+  const auto& ref = v.get_ref<const std::string&>();
+  size_t index = 0;
+  if (ref.size() < 3 || ref.compare(0, 2, "@k") != 0) refuse();
+  for (size_t i = 2; i < ref.size() && ref[i] != ' '; ++i) {
+    if (ref[i] < '0' || ref[i] > '9') refuse();
+    index = index * 10 + static_cast<size_t>(ref[i] - '0');
   }
-  return out;
+  if (index >= keys.size() || !keys[index].valid) refuse();
+  return keys[index];
 }
 
 IpAddress address(const Node& n) {
@@ -46,29 +100,44 @@ IpAddress address(const Node& n) {
   return *a;
 }
 
-// Every string in the document zeroed before it is freed: the hex keys with the rest.
-void wipe_strings(nlohmann::json& j) {
-  if (j.is_string()) {
-    auto& s = j.get_ref<std::string&>();
-    explicit_bzero(s.data(), s.size());
-  } else if (j.is_structured()) {
-    for (auto& item : j) wipe_strings(item);
+// The file's bytes, read without stream buffers (they would keep a copy).
+std::string read_secret_file(const std::string& path, const std::string& where) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    throw ConfigError(where, fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || st.st_size > (1 << 24)) {
+    ::close(fd);
+    throw ConfigError(where, fmt::format("{}: not a readable file of at most 16 MiB", path));
   }
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  text.resize(got);
+  return text;
 }
 
 }  // namespace
 
 std::vector<EspKeyedSa> read_esp_keys(const std::string& path, const IcvVerifier& verifier) {
   const std::string where = "$.esp.keys_file";
-  std::ifstream in(path);
-  if (!in) throw ConfigError(where, fmt::format("cannot open {}", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string text = buffer.str();
+  std::string text = read_secret_file(path, where);
+  std::vector<KeyBytes> keys;
+  keys.reserve(text.size() / 16 + 1);  // no reallocation leaves a copy behind
+  take_keys(text, keys);
+  const auto wipe_keys = [&] {
+    for (auto& k : keys) k.wipe();
+  };
   nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
-  explicit_bzero(text.data(), text.size());
-  if (doc.is_discarded())
+  if (doc.is_discarded()) {
+    wipe_keys();
     throw ConfigError(where, fmt::format("{}: not valid JSON (the content is not shown)", path));
+  }
   std::vector<EspKeyedSa> out;
   try {
     const Node root(doc, fmt::format("{}: $", path));
@@ -92,9 +161,8 @@ std::vector<EspKeyedSa> read_esp_keys(const std::string& path, const IcvVerifier
         const std::string name = e->choice({"null", "aes-cbc"});
         sa.encryption = name == "null" ? EspEncryption::null : EspEncryption::aes_cbc;
       }
-      std::vector<uint8_t> raw = key_bytes(*n.find("auth_key"));
-      auto key = verifier.prepare(*algorithm, raw);
-      explicit_bzero(raw.data(), raw.size());
+      const KeyBytes& raw = key_of(*n.find("auth_key"), keys);
+      auto key = verifier.prepare(*algorithm, std::span(raw.bytes.data(), raw.size));
       if (!key) throw ConfigError(n.path() + ".auth_key", "the key was refused");
       sa.key = *key;
       key->wipe();
@@ -103,10 +171,10 @@ std::vector<EspKeyedSa> read_esp_keys(const std::string& path, const IcvVerifier
     }
   } catch (...) {
     wipe(out);
-    wipe_strings(doc);
+    wipe_keys();
     throw;
   }
-  wipe_strings(doc);
+  wipe_keys();
   return out;
 }
 

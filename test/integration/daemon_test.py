@@ -369,6 +369,106 @@ def test_two_workers_on_queues_the_device_spreads(env):
         expect(len(read_pcap(env.path(f"inside-tx{q}.pcap"))) > 10, f"worker {q} forwarded little")
 
 
+def process_memory_holds(pid, needles):
+    """Which of `needles` (bytes) occur anywhere in the readable memory of process `pid`."""
+    found = set()
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            span, perms = line.split()[:2]
+            if not perms.startswith("r"):
+                continue
+            start, end = (int(x, 16) for x in span.split("-"))
+            at, tail = start, b""
+            while at < end:
+                try:
+                    mem.seek(at)
+                    chunk = mem.read(min(1 << 22, end - at))
+                except (OSError, ValueError, OverflowError):
+                    break
+                block = tail + chunk
+                found.update(n for n in needles if n in block)
+                tail = block[-64:]
+                at += len(chunk)
+    return found
+
+
+def test_esp_keys_never_leave_the_daemon(env):
+    """The operator's ESP key: it verifies ICVs (forged ones dropped, real ones pass), and neither
+    its bytes nor its hex text are in the report, stderr, the events, the metrics, the control
+    socket's answers, or anywhere in the running daemon's memory."""
+    import hashlib
+    import hmac
+    import urllib.request
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from sip_frames import esp_frame, request
+
+    key = bytes.fromhex("5ec2e7c0ffee5ec2e7c0ffee5ec2e7c0ffee5ec2")
+    keys_file = env.path("esp-keys.json")
+    with open(keys_file, "w") as f:
+        json.dump({"sas": [{"destination": "198.18.0.10", "spi": 3002, "source": "198.18.5.1",
+                            "auth": "hmac-sha-1-96", "auth_key": key.hex()}]}, f)
+    os.chmod(keys_file, 0o600)
+    ue, pcscf = ("198.18.5.1", 5062), ("198.18.0.10", 5064)
+
+    def signed(seq, forged=False):
+        frame = esp_frame(ue, pcscf, 3002, seq, request("REGISTER", ue, "u1", "c1", cseq=seq))
+        icv = bytearray(hmac.new(key, frame[34:-12], hashlib.sha1).digest()[:12])
+        if forged:
+            icv[0] ^= 1
+        return frame[:-12] + bytes(icv)
+
+    frames = [signed(1), signed(2, forged=True), signed(2), signed(3, forged=True),
+              esp_frame(ue, pcscf, 7777, 1)]
+    capture = env.path("esp.pcap")
+    write_pcap(capture, frames)
+    sink = env.path("sink.pcap")
+    write_pcap(sink, [])
+    socket_path = env.path("control.sock")
+    config = env.config(capture, sink, {
+        "protected": ["198.18.0.10:5060", "198.18.0.10:5064"],
+        "esp": {"enabled": True, "keys_file": keys_file},
+        "policy": {"probe": {"mode": "never"}},
+        "eal": {"args": [a if a != "1024" else "256" for a in EAL_ARGS]},
+        "control": {"socket": socket_path}, "stats_interval_s": 1})
+    with open(config) as f:
+        cfg = json.load(f)
+    cfg["ports"]["outside"]["device"] += ",infinite_rx=1"  # the same five frames, over and over
+    with open(config, "w") as f:
+        json.dump(cfg, f)
+    events = env.path("events.jsonl")
+    daemon = Daemon(env, "--config", config, "--events", events)
+    try:
+        daemon.wait_for("a stats line", stats_counter("rx outside"))
+        ctl = subprocess.run([os.path.join(env.build, "apps", "sipshield-ctl"), "--socket",
+                              socket_path, "--json", "stats"], capture_output=True, text=True,
+                             timeout=30)
+        expect(ctl.returncode == 0, f"sipshield-ctl stats: {ctl.stderr}")
+        metrics = urllib.request.urlopen("http://127.0.0.1:9470/metrics", timeout=10).read()
+        needles = [key, key.hex().encode(), key.hex().upper().encode()]
+        # The keys file's path is in the daemon's config: the scan must find it (it reads).
+        in_memory = process_memory_holds(daemon.proc.pid, needles + [keys_file.encode()])
+        code, stdout, stderr = daemon.stop()
+    finally:
+        daemon.kill()
+    expect(code == 0, f"exit {code}:\n{stderr[-1500:]}")
+    expect(keys_file.encode() in in_memory, "the memory scan did not find the keys file's path")
+    in_memory.discard(keys_file.encode())
+    expect(not in_memory, f"the key is in the daemon's memory: {in_memory}")
+    report = json.loads(stdout[stdout.index("{"):])
+    dropped, passed = report["counters"]["dropped_by_reason"], report["counters"]["passed_by_reason"]
+    expect(dropped.get("esp_bad_icv", 0) > 0 and dropped.get("esp_unknown_spi", 0) > 0,
+           f"forged and unknown ESP dropped: {dropped}")
+    expect(passed.get("admitted", 0) >= 2, f"the signed REGISTERs passed: {passed}")
+    with open(events) as f:
+        event_text = f.read()
+    outputs = {"report": stdout, "stderr": stderr, "events": event_text, "ctl": ctl.stdout,
+               "metrics": metrics.decode()}
+    for name, text in outputs.items():
+        for needle in (key.hex(), key.hex().upper()):
+            expect(needle not in text, f"the key's hex is in the {name}")
+        expect(key.decode("latin-1") not in text, f"the key's bytes are in the {name}")
+
+
 def test_two_port_replay_matches_inspect(env):
     """Each direction from its own pcap port: the daemon must interleave them by capture time
     (reassembly timeouts depend on it) and so decide exactly as inspect does on the merged file."""
