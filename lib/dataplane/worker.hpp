@@ -1,6 +1,9 @@
 // One poll-mode worker lcore: owns queue `queue` of both ports and its own pipeline (tables,
 // counters). Its own tables are not shared; the familiar-prefix table is (written lock-free by
 // every worker), and a reload hands it new scanners and prefix tables between bursts.
+// Cost (the rx and tx stages; scripts/bench.sh --json, 2026-12-02, one worker, 2.1 GHz EPYC VM): rx
+// 41-270 cycles a frame on net_pcap (its copy of each frame; testpmd pays the same), tx 10-32 (TX
+// bursts, bulk frees).
 #pragma once
 
 #include <atomic>

@@ -5,6 +5,9 @@
 // SPI); each carries its peer, algorithms, anti-replay window and, when known, the key states.
 // Symmetric RSS on the address pair brings the 401 and the UE's ESP to the same worker. Fixed
 // memory; full: refused (counted). An SA deleted (idle, replaced) has its key states wiped.
+// Cost (the esp stage: SA lookup, anti-replay, trailer; scripts/bench.sh --json, 2026-12-02, one
+// worker, 2.1 GHz EPYC VM): 38-43 cycles a frame for unknown-SPI and replay floods; ICVs:
+// lib/esp/icv.hpp.
 #pragma once
 
 #include <cstdint>

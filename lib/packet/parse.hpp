@@ -1,5 +1,8 @@
 // Stateless L2-L4 parse of one frame into per-packet metadata. No allocation, no writes to the
 // frame; every way a header can be cut short or inconsistent ends in a named drop reason.
+// Cost (the parse stage, with the service match, the source hashes and their prefetches;
+// scripts/bench.sh --json, 2026-12-02, one worker, 2.1 GHz EPYC VM): 80-108 cycles a frame; 30 for
+// ESP, which has no ports to hash.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,9 @@
 // Per-source judgement of SIP from outside, and what the servers' own answers teach: trust from
 // a 200 OK to REGISTER or an echoed challenge nonce, demerits that end in bans, per-class meters
 // with a profile per tier, and a shared budget for sources without trust.
+// Cost (the meters stage: meters, budgets, the probes' decision, what an admitted message
+// teaches; scripts/bench.sh --json, 2026-12-02, one worker, 2.1 GHz EPYC VM): 56-129 cycles a
+// message.
 #pragma once
 
 #include <array>

@@ -2,6 +2,8 @@
 // DPDK's LPM tables (DIR-24-8 for IPv4), built once at start and shared read-only by every
 // worker. Allowed sources (trunks, peer SBCs) skip signatures, meters and the untrusted budget;
 // denied ones are dropped before any state is touched.
+// Cost (the prefixes stage, one bulk lookup per burst; scripts/bench.sh --json, 2026-12-02, one
+// worker, 2.1 GHz EPYC VM): 1-2 cycles a frame with empty lists, 12-14 with a deny list.
 #pragma once
 
 #include <cstddef>

