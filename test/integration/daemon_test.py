@@ -251,7 +251,7 @@ def test_daemon_and_inspect_agree_frame_by_frame(env):
 class ReservedHugepages:
     """2 MiB hugepages for one test: reserves what is missing (root), mounts a hugetlbfs of the
     test's own, and puts both back as they were, whatever happens."""
-    PAGES = 300  # 600 MiB: the EAL's -m 512 and some slack
+    PAGES = 200  # 400 MiB: the EAL's -m 256 and some slack
 
     def __init__(self, env):
         self.dir = env.path("hugepages")
@@ -264,6 +264,8 @@ class ReservedHugepages:
             self.before = int(f.read())
         free = int(open("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages").read())
         if free < self.PAGES:
+            with open("/proc/sys/vm/compact_memory", "w") as f:  # room for 2 MiB pages
+                f.write("1")
             with open(self.sysctl, "w") as f:
                 f.write(str(self.before + self.PAGES - free))
         free = int(open("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages").read())
@@ -289,8 +291,8 @@ def test_tables_in_hugepages_when_the_eal_has_them(env):
     capture = prefix + "-both.pcap"
     reports = {}
     with ReservedHugepages(env) as pages:
-        for name, memory in (("no-huge", ["--no-huge", "-m", "512"]),
-                             ("hugepages", ["--huge-dir", pages.dir, "-m", "512"])):
+        for name, memory in (("no-huge", ["--no-huge", "-m", "256"]),
+                             ("hugepages", ["--huge-dir", pages.dir, "-m", "256"])):
             eal = [a for a in EAL_ARGS if a not in ("--no-huge", "-m", "1024")] + memory
             config = env.config(capture, empty, {"eal": {"args": eal}}, name=f"{name}.json")
             daemon = Daemon(env, "--config", config, "--idle-exit-ms", "1500",
@@ -305,7 +307,7 @@ def test_tables_in_hugepages_when_the_eal_has_them(env):
                 expect("in hugepages" in started, f"start line: {started}")
                 expect(memory_report["tables_hugepage_bytes"] > 16 << 20 and
                        memory_report["tables_heap_bytes"] == 0, f"{name}: {memory_report}")
-                expect(memory_report.get("hugetlb_bytes", 0) >= 512 << 20,
+                expect(memory_report.get("hugetlb_bytes", 0) >= 256 << 20,
                        f"{name}: the EAL mapped no hugepages: {memory_report}")
             else:
                 expect("on the heap" in started, f"start line: {started}")
@@ -370,7 +372,9 @@ def test_two_workers_on_queues_the_device_spreads(env):
 
 
 def process_memory_holds(pid, needles):
-    """Which of `needles` (bytes) occur anywhere in the readable memory of process `pid`."""
+    """Which of `needles` (bytes) occur anywhere in the readable memory of process `pid`.
+    Mappings larger than 8 GiB are skipped: under AddressSanitizer those are its shadow (terabytes
+    of address space, metadata only), which no scan could read in time."""
     found = set()
     with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
         for line in maps:
@@ -378,6 +382,8 @@ def process_memory_holds(pid, needles):
             if not perms.startswith("r"):
                 continue
             start, end = (int(x, 16) for x in span.split("-"))
+            if end - start > 8 << 30:
+                continue
             at, tail = start, b""
             while at < end:
                 try:
