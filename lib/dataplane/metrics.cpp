@@ -84,9 +84,10 @@ void judged(Exposition& x, const std::vector<std::unique_ptr<Worker>>& workers,
 }
 
 void tables(Exposition& x, const StateSummary& s, const Config& config) {
-  const std::array<std::pair<const char*, const StateSummary::Table*>, 4> tables = {
+  const std::array<std::pair<const char*, const StateSummary::Table*>, 5> tables = {
       std::pair{"sources", &s.sources}, std::pair{"probation", &s.probation},
-      std::pair{"verified", &s.verified}, std::pair{"dialogs", &s.dialogs}};
+      std::pair{"verified", &s.verified}, std::pair{"dialogs", &s.dialogs},
+      std::pair{"esp_sas", &s.esp_sas}};
   x.family("sipshield_table_entries", "gauge", "Entries in use, summed over the workers");
   for (const auto& [name, t] : tables) x.sample({{"table", name}}, t->in_use);
   x.sample({{"table", "familiar_prefixes"}}, s.familiar_prefixes);

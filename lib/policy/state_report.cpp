@@ -30,6 +30,7 @@ StateSummary summarize_state(const std::vector<const Pipeline*>& pipelines) {
     add(s.probation, m.probation());
     add(s.verified, m.verified_table());
     add(s.dialogs, m.dialogs());
+    if (const EspSaTable* sas = p->esp_sas()) add(s.esp_sas, *sas);
     s.datagrams_held += p->reassembler().in_use();
     const FamiliarPrefixes* f = &m.familiar();
     if (std::find(familiar_tables.begin(), familiar_tables.end(), f) != familiar_tables.end())
@@ -68,6 +69,7 @@ nlohmann::json state_report(const std::vector<const Pipeline*>& pipelines) {
       {"dialogs", {{"in_use", s.dialogs.in_use}, {"insert_failures", s.dialogs.insert_failures}}},
       {"familiar_prefixes", s.familiar_prefixes},
       {"verified_sources", table(s.verified)},
+      {"esp_sas", table(s.esp_sas)},
       {"untrusted_budget", budget},
       {"datagrams_held", s.datagrams_held}};
 }

@@ -17,7 +17,7 @@ struct StateSummary {
   struct Table {  // summed over the workers
     uint64_t in_use = 0, capacity = 0, insert_failures = 0, evictions = 0;
   };
-  Table sources, probation, verified, dialogs;
+  Table sources, probation, verified, dialogs, esp_sas;
   uint64_t familiar_prefixes = 0, datagrams_held = 0;
   // Per protected service: the lowest share any worker allows, the slowest response time any
   // worker measured, and the samples of all.
@@ -34,6 +34,7 @@ StateSummary summarize_state(const std::vector<const Pipeline*>& pipelines);
 // {"sources": {"in_use", "capacity", "insert_failures"}, "probation": {"in_use", "capacity",
 // "evictions", "insert_failures"}, "dialogs": {"in_use", "insert_failures"},
 // "familiar_prefixes", "verified_sources": {"in_use", "capacity", "insert_failures"},
+// "esp_sas": {"in_use", "capacity", "insert_failures"} (zeros with esp off),
 // "untrusted_budget": [{"percent", "latency_ms", "samples"} per protected service],
 // "datagrams_held"}
 nlohmann::json state_report(const std::vector<const Pipeline*>& pipelines);

@@ -465,6 +465,9 @@ def test_esp_keys_never_leave_the_daemon(env):
     expect(dropped.get("esp_bad_icv", 0) > 0 and dropped.get("esp_unknown_spi", 0) > 0,
            f"forged and unknown ESP dropped: {dropped}")
     expect(passed.get("admitted", 0) >= 2, f"the signed REGISTERs passed: {passed}")
+    expect(report["state"]["esp_sas"]["in_use"] == 1, f"one SA: {report['state']['esp_sas']}")
+    expect(re.search(rb'sipshield_table_entries\{table="esp_sas"\} 1\b', metrics),
+           "the metrics count the SA")
     with open(events) as f:
         event_text = f.read()
     outputs = {"report": stdout, "stderr": stderr, "events": event_text, "ctl": ctl.stdout,
