@@ -128,7 +128,8 @@ std::vector<EspKeyedSa> read_esp_keys(const std::string& path, const IcvVerifier
   const std::string where = "$.esp.keys_file";
   std::string text = read_secret_file(path, where);
   std::vector<KeyBytes> keys;
-  keys.reserve(text.size() / 16 + 1);  // no reallocation leaves a copy behind
+  // Room for every "auth_key" the text can hold: no reallocation leaves a copy behind.
+  keys.reserve(text.size() / 10 + 1);
   take_keys(text, keys);
   const auto wipe_keys = [&] {
     for (auto& k : keys) k.wipe();

@@ -110,10 +110,6 @@ class EspSaTable {
         },
         [&](const EspSa& sa) { return hash_of(sa.key.destination, sa.key.spi); });
   }
-  template <class Visit>
-  void for_each(Visit&& visit) {
-    pool_.for_each(visit);
-  }
   uint32_t size() const { return pool_.size(); }
   uint32_t capacity() const { return pool_.capacity(); }
   uint64_t insert_failures() const { return pool_.insert_failures(); }

@@ -65,11 +65,8 @@ void refresh_ipv4_checksum(Frame& frame, unsigned l3) {
   put16(frame, l3 + 10, ipv4_header_checksum(frame.data() + l3, header_len));
 }
 
-namespace {
-
-// An IP packet around `l4` (protocol `proto`), one frame, or fragments beyond the MTU.
 std::vector<Frame> build_ip(const IpAddress& src, const IpAddress& dst, uint8_t proto,
-                            const Frame& l4, const FrameOptions& o) {
+                            std::span<const uint8_t> l4, const FrameOptions& o) {
   const bool v4 = src.is_v4();
   const unsigned ip_header = v4 ? 20 : 40;
   const unsigned frag_header = v4 ? 0 : 8;
@@ -115,6 +112,8 @@ std::vector<Frame> build_ip(const IpAddress& src, const IpAddress& dst, uint8_t 
   }
   return frames;
 }
+
+namespace {
 
 Frame udp_datagram(const Endpoint& src, const Endpoint& dst, std::span<const uint8_t> payload) {
   if (src.address.is_v4() != dst.address.is_v4())

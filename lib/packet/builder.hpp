@@ -36,6 +36,11 @@ std::vector<Frame> build_udp(const Endpoint& src, const Endpoint& dst,
 std::vector<Frame> build_udp(const Endpoint& src, const Endpoint& dst, std::string_view payload,
                              const FrameOptions& options = {});
 
+// An IP packet of protocol `proto` around the L4 bytes `l4`: one frame, or fragments when it
+// exceeds the MTU (an ESP packet a test has signed, for instance).
+std::vector<Frame> build_ip(const IpAddress& src, const IpAddress& dst, uint8_t proto,
+                            std::span<const uint8_t> l4, const FrameOptions& options = {});
+
 // One transport-mode ESP packet (RFC 4303) carrying a UDP datagram in the clear, as with
 // ealg=null (TS 33.203): SPI, sequence number, the UDP header and payload, padding, pad length,
 // next header 17, then `icv_length` zero bytes where the ICV goes. The caller computes the ICV

@@ -240,10 +240,11 @@ class Pipeline {
     rte_mbuf* m;
     PacketMeta meta;
     EspSa* sa;
-    uint32_t seq;
+    std::span<const uint8_t> esp;  // in the frame
     PrefixVerdict prefix;
     uint64_t now;
   };
+  static_assert(kBurstSize <= IcvVerifier::kMaxBatch, "a burst's ICVs in one batch");
 
   template <class Sink>
   struct EmitDrop {
@@ -441,22 +442,49 @@ class Pipeline {
   template <class Sink>
   void judge_esp(rte_mbuf* m, const uint8_t* frame, const PacketMeta& meta, PrefixVerdict prefix,
                  uint64_t now, Sink& sink) {
+    const std::span<const uint8_t> esp(frame + meta.l4_offset, meta.l4_length);
+    Verdict refused;
+    EspSa* sa = esp_sa_of(meta, esp, refused);
+    if (!sa) return emit(sink, m, refused);
+    if (!sa->keyed) return emit(sink, m, accept_esp(*sa, meta, esp, prefix, now));
+    esp_checks_[esp_waiting_] = icv_check(*sa, esp);
+    esp_frames_[esp_waiting_++] = {m, meta, sa, esp, prefix, now};
+  }
+
+  // A whole ESP datagram out of reassembly: the same checks, its ICV verified on its own.
+  Verdict judge_esp_datagram(const PacketMeta& meta, std::span<const uint8_t> esp,
+                             PrefixVerdict prefix, uint64_t now) {
+    Verdict refused;
+    EspSa* sa = esp_sa_of(meta, esp, refused);
+    if (!sa) return refused;
+    if (sa->keyed) {
+      IcvVerifier::Check check = icv_check(*sa, esp);
+      if (!icv_->verify_one(check)) return {Action::drop, Reason::esp_bad_icv};
+    }
+    return accept_esp(*sa, meta, esp, prefix, now);
+  }
+
+  // The checks before the ICV on the ESP packet `esp`: its SA, or null with `refused` set.
+  EspSa* esp_sa_of(const PacketMeta& meta, std::span<const uint8_t> esp, Verdict& refused) {
     const StageSpan span(stages_, Stage::esp);
-    const uint8_t* esp = frame + meta.l4_offset;
-    if (meta.l4_length < 8) return emit(sink, m, {Action::drop, Reason::esp_malformed});
-    const uint32_t spi = load_be32(esp), seq = load_be32(esp + 4);
-    EspSa* sa = esp_sas_->find(meta.dst, spi);
-    if (!sa || !(sa->peer == meta.src))
-      return emit(sink, m, {Action::drop, Reason::esp_unknown_spi});
-    if (meta.l4_length < 8 + icv_length(sa->auth) + 2)
-      return emit(sink, m, {Action::drop, Reason::esp_malformed});
-    if (sa->window.check(seq) != ReplayWindow::Check::fresh)
-      return emit(sink, m, {Action::drop, Reason::esp_replayed});
-    if (!sa->keyed) return finish_esp({m, meta, sa, seq, prefix, now}, sink);
-    const size_t icv = icv_length(sa->key_states.algorithm);
-    esp_checks_[esp_waiting_] = {&sa->key_states, esp, static_cast<uint32_t>(meta.l4_length - icv),
-                                 esp + meta.l4_length - icv, false};
-    esp_frames_[esp_waiting_++] = {m, meta, sa, seq, prefix, now};
+    refused = {Action::drop, Reason::esp_malformed};
+    if (esp.size() < 8) return nullptr;
+    EspSa* sa = esp_sas_->find(meta.dst, load_be32(esp.data()));
+    if (!sa || !(sa->peer == meta.src)) {
+      refused.reason = Reason::esp_unknown_spi;
+      return nullptr;
+    }
+    if (esp.size() < 8 + icv_length(sa->auth) + 2) return nullptr;
+    if (sa->window.check(load_be32(esp.data() + 4)) != ReplayWindow::Check::fresh) {
+      refused.reason = Reason::esp_replayed;
+      return nullptr;
+    }
+    return sa;
+  }
+  static IcvVerifier::Check icv_check(const EspSa& sa, std::span<const uint8_t> esp) {
+    const size_t icv = icv_length(sa.auth);
+    return {&sa.key_states, esp.data(), static_cast<uint32_t>(esp.size() - icv),
+            esp.data() + esp.size() - icv, false};
   }
 
   // The burst's keyed ESP packets: their ICVs in one multi-buffer batch, then each judged.
@@ -467,43 +495,37 @@ class Pipeline {
       icv_->verify(std::span(esp_checks_.data(), esp_waiting_));
     }
     for (size_t i = 0; i < esp_waiting_; ++i) {
-      if (!esp_checks_[i].ok) {
-        emit(sink, esp_frames_[i].m, {Action::drop, Reason::esp_bad_icv});
-        continue;
-      }
-      finish_esp(esp_frames_[i], sink);
+      const EspWaiting& w = esp_frames_[i];
+      emit(sink, w.m,
+           esp_checks_[i].ok ? accept_esp(*w.sa, w.meta, w.esp, w.prefix, w.now)
+                             : Verdict{Action::drop, Reason::esp_bad_icv});
     }
     esp_waiting_ = 0;
   }
 
-  // A packet that passed its SA's checks: the window moves (only now, so a forged packet cannot
-  // move it), then a null-encrypted inner UDP datagram is judged as plain SIP would be, from the
-  // UE's address and inner port; anything else crosses untouched.
-  template <class Sink>
-  void finish_esp(const EspWaiting& w, Sink& sink) {
-    EspSa& sa = *w.sa;
+  // A packet that passed its SA's checks, ICV included: the window moves (only now, so a forged
+  // packet cannot move it), then a null-encrypted inner UDP datagram is judged as plain SIP
+  // would be, from the UE's address and inner port; anything else crosses untouched.
+  Verdict accept_esp(EspSa& sa, const PacketMeta& outer, std::span<const uint8_t> esp,
+                     PrefixVerdict prefix, uint64_t now) {
+    const uint32_t seq = load_be32(esp.data() + 4);
     // A copy earlier in the same burst took the number first.
-    if (sa.window.check(w.seq) != ReplayWindow::Check::fresh)
-      return emit(sink, w.m, {Action::drop, Reason::esp_replayed});
-    sa.window.accept(w.seq);
-    sa.seen_ms = static_cast<uint32_t>(w.now / 1'000'000);
-    emit(sink, w.m, judge_esp_inner(w, sa));
-  }
-
-  Verdict judge_esp_inner(const EspWaiting& w, const EspSa& sa) {
+    if (sa.window.check(seq) != ReplayWindow::Check::fresh)
+      return {Action::drop, Reason::esp_replayed};
+    sa.window.accept(seq);
+    sa.seen_ms = static_cast<uint32_t>(now / 1'000'000);
     const Verdict checked{Action::pass, Reason::esp_checked};
     if (sa.encryption != EspEncryption::null) return checked;
-    const uint8_t* esp = rte_pktmbuf_mtod(w.m, const uint8_t*) + w.meta.l4_offset;
-    const size_t trailer = w.meta.l4_length - icv_length(sa.auth) - 2;  // pad length, next header
+    const size_t trailer = esp.size() - icv_length(sa.auth) - 2;  // pad length, next header
     const size_t pad = esp[trailer];
     if (8 + pad > trailer) return {Action::drop, Reason::esp_malformed};
     if (esp[trailer + 1] != kProtoUdp) return checked;  // TCP, or another protocol
-    const uint8_t* udp = esp + 8;
+    const uint8_t* udp = esp.data() + 8;
     const size_t inner = trailer - pad - 8;
     const uint16_t udp_length = load_be16(udp + 4);
     if (inner < 8 || udp_length < 8 || udp_length > inner)
       return {Action::drop, Reason::esp_malformed};
-    PacketMeta meta = w.meta;
+    PacketMeta meta = outer;
     meta.has_udp = true;
     meta.src_port = load_be16(udp);
     meta.dst_port = load_be16(udp + 2);
@@ -512,7 +534,7 @@ class Pipeline {
     if (service < 0) return checked;
     carried_by_sa_ = true;  // the UE holds an SA: no probe toward it, none could reach it
     const Verdict v =
-        judge_datagram(meta, {udp + 8, udp_length - 8u}, service, hashes_of(meta), w.prefix, w.now);
+        judge_datagram(meta, {udp + 8, udp_length - 8u}, service, hashes_of(meta), prefix, now);
     carried_by_sa_ = false;
     return v;
   }
@@ -593,8 +615,10 @@ class Pipeline {
   Verdict judge_reassembled(const PacketMeta& last, const Reassembler::Completed& whole,
                             PrefixVerdict prefix, uint64_t now) {
     const auto& d = whole.datagram;
-    if (whole.l4_proto != kProtoUdp) return not_protected();
     const size_t skip = whole.first_skip;
+    if (whole.l4_proto == kProtoEsp && esp_sas_ && skip <= d.size())  // ESP past the MTU
+      return judge_esp_datagram(last, d.subspan(skip), prefix, now);
+    if (whole.l4_proto != kProtoUdp) return not_protected();
     if (d.size() < skip + 8) return {Action::drop, Reason::frag_tiny};
     PacketMeta meta = last;
     const uint8_t* udp = d.data() + skip;

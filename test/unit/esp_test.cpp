@@ -237,15 +237,22 @@ struct EspRun {
   }
   // ESP from `ue` on `spi` carrying `sip`; the ICV computed with `key` (zero without), one bit
   // of it flipped when `forged`.
-  void esp(const char* ue, uint32_t spi, uint32_t seq, const std::string& sip,
-           const AuthKey* key = nullptr, bool forged = false, uint64_t gap_us = 1000) {
+  // With `mtu`, the signed packet goes as IP fragments; returns how many frames it took.
+  size_t esp(const char* ue, uint32_t spi, uint32_t seq, const std::string& sip,
+             const AuthKey* key = nullptr, bool forged = false, uint16_t mtu = 1500) {
     auto e = build_esp(test::ep(ue, 5062), test::ep(kPcscf, 5064), spi, seq,
                        std::span(reinterpret_cast<const uint8_t*>(sip.data()), sip.size()), 12);
     if (key)
       icv.compute(*key, e.frame.data() + e.esp_offset, e.icv_offset - e.esp_offset,
                   e.frame.data() + e.icv_offset);
     if (forged) e.frame[e.icv_offset + 3] ^= 0x10;
-    add(std::move(e.frame), gap_us);
+    FrameOptions o;
+    o.mtu = mtu;
+    o.ip_id = seq;
+    const auto frames = build_ip(test::ip(ue), test::ip(kPcscf), kProtoEsp,
+                                 std::span(e.frame).subspan(e.esp_offset, e.esp_length), o);
+    for (const auto& f : frames) add(f);
+    return frames.size();
   }
   std::vector<Verdict> go() {
     test::ensure_eal();
@@ -350,6 +357,41 @@ TEST_CASE("keyed SAs: forged ICVs dropped in the burst's batch, the window moved
   CHECK(v[5].reason == Reason::admitted);
   CHECK(v[6].reason == Reason::esp_replayed);
   CHECK(v[7].reason == Reason::esp_bad_icv);
+}
+
+TEST_CASE("ESP past the MTU is reassembled and checked whole: SPI, ICV, window, inner SIP",
+          "[esp][pipeline][fragments]") {
+  const std::string key_hex = "0102030405060708090a0b0c0d0e0f1011121314";
+  const std::string keys =
+      temp_file("keys2.json", R"({"sas": [{"destination": "198.18.0.10", "spi": 3002, "source": )"
+                              R"("198.18.5.1", "auth": "hmac-sha-1-96", "auth_key": ")" +
+                                  key_hex + R"("}]})");
+  EspRun run(R"(, "keys_file": ")" + keys + "\"");
+  std::vector<uint8_t> raw;
+  for (size_t i = 0; i < key_hex.size(); i += 2)
+    raw.push_back(static_cast<uint8_t>(std::stoi(key_hex.substr(i, 2), nullptr, 16)));
+  const AuthKey key = *run.icv.prepare(AuthAlgorithm::hmac_sha1_96, raw);
+  std::vector<std::pair<size_t, Reason>> expected;  // frames, and the verdict of each
+  const auto send = [&](uint32_t spi, uint32_t seq, bool forged, Reason want) {
+    const size_t n =
+        run.esp(kUe, spi, seq, protected_register(static_cast<int>(seq) + 1), &key, forged, 200);
+    REQUIRE(n >= 2);
+    expected.emplace_back(n, want);
+  };
+  send(3002, 1, false, Reason::admitted);         // signed, its inner REGISTER admitted
+  send(3002, 2, true, Reason::esp_bad_icv);       // forged
+  send(3002, 1, false, Reason::esp_replayed);     // the first again
+  send(4444, 1, false, Reason::esp_unknown_spi);  // nobody's SPI
+  const auto v = run.go();
+  std::remove(keys.c_str());
+  size_t at = 0;
+  for (const auto& [n, want] : expected)
+    for (size_t i = 0; i < n; ++i, ++at) {
+      INFO("frame " << at);
+      REQUIRE(at < v.size());
+      CHECK(v[at].reason == want);
+    }
+  CHECK(at == v.size());
 }
 
 TEST_CASE("the keys file: errors name the place, never the key", "[esp][config]") {
